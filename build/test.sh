@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up with the test extras, make sure Redis/PostgreSQL/MariaDB are up, run the whole suite.
+# Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash build/setup.sh test
+bash build/services.sh
+set +e
+.venv/bin/python -m pytest "$@"
+code=$?
+set -e
+# pytest exits 5 when it collected nothing: that is a broken run, never a pass.
+if [ "$code" -eq 5 ]; then
+  echo "test.sh: pytest collected no tests" >&2
+  exit 1
+fi
+exit "$code"

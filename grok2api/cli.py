@@ -1,0 +1,274 @@
+"""Command line: serve (default), fake-grok, config, tokens, keys, admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from . import adminauth, apikeys
+from . import settings as settings_mod
+from .logsetup import setup_logging
+from .settings import ConfigError, Settings
+from .storage import make_storage
+from .storage.base import AccountQuery, Storage, StorageError
+
+log = logging.getLogger("grok2api")
+
+
+def _common_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="writable data directory (env DATA_DIR, default ./data)")
+    p.add_argument("--config", dest="config_file", help="config file (default DATA_DIR/config.toml)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grok2api", description="OpenAI/Anthropic-compatible gateway to Grok")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run the gateway (default)")
+    _common_options(serve)
+    serve.add_argument("--host", help="bind address (env SERVER_HOST, default 0.0.0.0)")
+    serve.add_argument("--port", type=int, help="port (env SERVER_PORT, default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (env SERVER_WORKERS, default 1)")
+    serve.add_argument("--demo", action="store_true", help="wire the gateway to a built-in simulated grok.com")
+    serve.add_argument("--log-format", choices=("text", "json"), default="text")
+    serve.add_argument("--worker-child", action="store_true", help=argparse.SUPPRESS)
+
+    fake = sub.add_parser("fake-grok", help="run the simulated grok.com used by tests, benchmarks and demos")
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--port", type=int, default=9000)
+
+    config = sub.add_parser("config", help="show or check the effective configuration")
+    _common_options(config)
+    config.add_argument("action", choices=("show", "check"))
+
+    tokens = sub.add_parser("tokens", help="manage the account pool in the configured storage")
+    _common_options(tokens)
+    tsub = tokens.add_subparsers(dest="action", required=True)
+    add = tsub.add_parser("add", help="add tokens given on the command line")
+    add.add_argument("--pool", default="basic", choices=("basic", "super", "heavy"))
+    add.add_argument("tokens", nargs="+")
+    imp = tsub.add_parser("import", help="import a file: one token per line, sso= cookies, or the JSON export")
+    imp.add_argument("--pool", default="basic", choices=("basic", "super", "heavy"))
+    imp.add_argument("file", help="file path, or - for standard input")
+    exp = tsub.add_parser("export", help="print every token (JSON keeps pool, tags and note)")
+    exp.add_argument("--format", choices=("json", "txt"), default="json")
+    lst = tsub.add_parser("list", help="list accounts (tokens masked)")
+    lst.add_argument("--pool", default="")
+    lst.add_argument("--status", default="")
+    lst.add_argument("--limit", type=int, default=100)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    _common_options(keys)
+    ksub = keys.add_subparsers(dest="action", required=True)
+    create = ksub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--rpm", type=int, default=0, help="requests per minute (0 = unlimited)")
+    create.add_argument("--max-concurrent", type=int, default=0)
+    create.add_argument("--daily-quota", type=int, default=0)
+    create.add_argument("--models", default="", help="comma-separated allowed models (default all)")
+    create.add_argument("--expires-days", type=float, default=0.0)
+    ksub.add_parser("list", help="list keys (never the secret)")
+
+    admin = sub.add_parser("admin", help="admin account")
+    _common_options(admin)
+    asub = admin.add_subparsers(dest="action", required=True)
+    pw = asub.add_parser("password", help="set the admin password (prompt, or --password-stdin)")
+    pw.add_argument("--password-stdin", action="store_true")
+    return parser
+
+
+def load_settings(args: argparse.Namespace, **server: Any) -> Settings:
+    options = settings_mod.server_options(
+        os.environ,
+        data_dir=getattr(args, "data_dir", None),
+        config_file=getattr(args, "config_file", None),
+        **server,
+    )
+    return settings_mod.load(options)
+
+
+def with_storage(settings: Settings, fn: Callable[[Storage], Awaitable[int]]) -> int:
+    async def run() -> int:
+        server = settings.server
+        storage = make_storage(server.storage_type, server.storage_url, server.data_dir)
+        await storage.open()
+        try:
+            return await fn(storage)
+        finally:
+            await storage.close()
+
+    return asyncio.run(run())
+
+
+def cmd_serve(args: argparse.Namespace, argv: list[str]) -> int:
+    setup_logging(os.environ.get("LOG_LEVEL", "INFO").upper(), args.log_format)
+    from . import server as server_mod
+
+    settings = load_settings(args, host=args.host, port=args.port, workers=args.workers, demo=args.demo)
+    if args.worker_child:
+        server_mod.serve_one(settings, reuse_port=True)
+        return 0
+    if settings_mod.write_initial_config(settings.server.config_path):
+        log.info("wrote %s (commented defaults)", settings.server.config_path)
+        settings = load_settings(args, host=args.host, port=args.port, workers=args.workers, demo=args.demo)
+
+    async def first_start(storage: Storage) -> int:
+        password = await adminauth.ensure_password(storage, settings.app.app_password)
+        if password:
+            # Printed once, on purpose: nobody else can ever read it back (only its hash is stored).
+            log.warning(
+                "generated admin password for user %r: %s  (change it with `grok2api admin password` "
+                "or on the admin page)", settings.app.app_username, password)
+        return 0
+
+    with_storage(settings, first_start)  # also applies migrations once, before any worker starts
+    if settings.server.workers > 1:
+        return server_mod.serve_workers(settings, argv)
+    server_mod.serve_one(settings)
+    return 0
+
+
+def cmd_fake_grok(args: argparse.Namespace) -> int:
+    setup_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
+    from .fakegrok import run
+
+    run(args.host, args.port)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+
+    async def show(storage: Storage) -> int:
+        overrides = await storage.get_config_overrides()
+        effective = settings_mod.with_overrides(settings, overrides)
+        out: dict[str, dict[str, Any]] = {}
+        for dotted, value in effective.flat().items():
+            section, key = dotted.split(".", 1)
+            shown = settings_mod.redact(value) if settings_mod.is_secret(dotted) else value
+            out.setdefault(section, {})[key] = {"value": shown, "source": effective.sources[dotted]}
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+        return 0
+
+    if args.action == "check":
+        unknown = settings_mod.unknown_env(os.environ, settings_mod.load_defaults())
+        for name in unknown:
+            print(f"warning: {name} names no configuration key and is ignored", file=sys.stderr)
+        print(f"configuration OK ({settings.server.config_path})")
+        return 0
+    return with_storage(settings, show)
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    from .pool import ops as pool_ops
+
+    settings = load_settings(args)
+
+    async def run(storage: Storage) -> int:
+        if args.action in ("add", "import"):
+            if args.action == "add":
+                text = "\n".join(args.tokens)
+            else:
+                text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+            result = await pool_ops.import_tokens(storage, text, default_pool=args.pool)
+            print(f"added {result.added}, updated {result.updated}, skipped {result.skipped}")
+            return 0
+        if args.action == "export":
+            accounts = await storage.all_accounts()
+            if args.format == "txt":
+                for acc in accounts:
+                    print(acc.token)
+            else:
+                print(json.dumps(pool_ops.export_json(accounts), indent=2))
+            return 0
+        items, total = await storage.list_accounts(
+            AccountQuery(pool=args.pool, status=args.status, limit=args.limit))
+        for acc in items:
+            quota = ", ".join(f"{b}={q.remaining}/{q.total}" for b, q in sorted(acc.quota.items()))
+            print(f"{acc.id}  {pool_ops.mask_token(acc.token):<16} {acc.pool:<6} {acc.status:<8} "
+                  f"{quota}  {','.join(acc.tags)}")
+        print(f"{len(items)} of {total} accounts")
+        return 0
+
+    return with_storage(settings, run)
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+
+    async def run(storage: Storage) -> int:
+        if args.action == "create":
+            models = [m.strip() for m in args.models.split(",") if m.strip()]
+            expires = time.time() + args.expires_days * 86400 if args.expires_days > 0 else 0.0
+            new = await apikeys.create_key(
+                storage, args.name, allowed_models=models, rpm=args.rpm,
+                max_concurrent=args.max_concurrent, daily_quota=args.daily_quota, expires_at=expires)
+            print(new.key)
+            print(f"created key {new.record.id} ({args.name}); it is shown only this once", file=sys.stderr)
+            return 0
+        for rec in await storage.list_keys():
+            state = "enabled" if rec.enabled else "disabled"
+            models = ",".join(rec.allowed_models) or "*"
+            print(f"{rec.id}  {rec.prefix:<12} {rec.name:<20} {state:<8} rpm={rec.rpm or '-'} models={models}")
+        return 0
+
+    return with_storage(settings, run)
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    settings = load_settings(args)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("new admin password: ")
+        if getpass.getpass("repeat: ") != password:
+            print("passwords differ; nothing changed", file=sys.stderr)
+            return 1
+
+    async def run(storage: Storage) -> int:
+        await adminauth.set_password(storage, password)
+        print("admin password updated")
+        return 0
+
+    return with_storage(settings, run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # `grok2api` alone, or with only serve options, means `grok2api serve`.
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["serve", *argv]
+    args = parser.parse_args(argv)
+    handlers: dict[str, Callable[[], int]] = {
+        "serve": lambda: cmd_serve(args, argv),
+        "fake-grok": lambda: cmd_fake_grok(args),
+        "config": lambda: cmd_config(args),
+        "tokens": lambda: cmd_tokens(args),
+        "keys": lambda: cmd_keys(args),
+        "admin": lambda: cmd_admin(args),
+    }
+    try:
+        return handlers[args.command]()
+    except ConfigError as exc:
+        print(f"grok2api: {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:
+        print(f"grok2api: storage error: {exc}", file=sys.stderr)
+        return 3
+    except ValueError as exc:
+        print(f"grok2api: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

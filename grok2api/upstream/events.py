@@ -1,0 +1,61 @@
+"""Neutral events the upstream dialects yield; API surfaces render them for their clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class TextDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class ReasoningDelta:
+    text: str
+
+
+@dataclass(slots=True)
+class ImageProgress:
+    slot: int  # which of the n images
+    percent: int
+    stage: str = ""  # "preview" | "medium" | "final" (Imagine) or "" (chat)
+
+
+@dataclass(slots=True)
+class ImageReady:
+    slot: int
+    url: str = ""  # upstream asset URL (needs the account's cookie to download)
+    data: bytes = b""  # image bytes when the upstream sent them inline (Imagine WS)
+    mime: str = "image/jpeg"
+    moderated: bool = False
+
+
+@dataclass(slots=True)
+class VideoProgress:
+    percent: int
+
+
+@dataclass(slots=True)
+class VideoReady:
+    url: str
+    thumbnail_url: str = ""
+    video_id: str = ""
+    resolution: str = ""
+    moderated: bool = False
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(slots=True)
+class Done:
+    """The upstream finished normally. `meta` carries ids such as conversationId/responseId."""
+
+    meta: dict[str, str] = field(default_factory=dict)
+
+
+Event = TextDelta | ReasoningDelta | ImageProgress | ImageReady | VideoProgress | VideoReady | Usage | Done
