@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash build/setup.sh test
 bash build/services.sh
+bash build/browser.sh
 set +e
 .venv/bin/python -m pytest "$@"
 code=$?

@@ -12,16 +12,18 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import ops
-from .keys import LIVE_SETTINGS, STARTED_AT, STORAGE, WORKER_ID
+from . import demo, ops, security, services
+from .admin import setup_admin
+from .api import chat as api_chat, files as api_files, models as api_models
+from .catalog import load_catalog
+from .keys import CATALOG, LIVE_SETTINGS, MEDIA, STARTED_AT, STORAGE, WATCHER, WORKER_ID
+from .media import MediaCache, media_ctx
 from .middleware import error_middleware, request_id_middleware
 from .runtime import ChangeWatcher, LiveSettings, settings_listener
 from .settings import Settings
 from .storage import describe_storage, make_storage
 
 log = logging.getLogger(__name__)
-
-WATCHER: web.AppKey[ChangeWatcher] = web.AppKey("change_watcher", ChangeWatcher)
 
 
 async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -39,9 +41,8 @@ async def storage_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def watcher_ctx(app: web.Application) -> AsyncIterator[None]:
     """Poll the storage change counters so every worker applies admin changes within a second."""
-    watcher = ChangeWatcher(app[STORAGE])
+    watcher = app[WATCHER]
     watcher.subscribe(await settings_listener(app[LIVE_SETTINGS], app[STORAGE]))
-    app[WATCHER] = watcher
     await watcher.prime()
     task = asyncio.create_task(watcher.run(), name="change-watcher")
     yield
@@ -52,16 +53,30 @@ async def watcher_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def make_app(settings: Settings) -> web.Application:
     server = settings.server
+    if server.demo:
+        settings = demo.demo_settings(settings)
+    body_mb = settings.security.max_body_size_mb
     app = web.Application(
         middlewares=[request_id_middleware, error_middleware],
-        client_max_size=max(1, settings.security.max_body_size_mb) * 1024 * 1024
-        if settings.security.max_body_size_mb else 1024**4,
+        client_max_size=body_mb * 1024 * 1024 if body_mb else 1024**4,
     )
     app[LIVE_SETTINGS] = LiveSettings(settings)
-    app[STORAGE] = make_storage(server.storage_type, server.storage_url, server.data_dir)
+    app[STORAGE] = storage = make_storage(server.storage_type, server.storage_url, server.data_dir)
     app[WORKER_ID] = f"{os.getpid()}-{secrets.token_hex(3)}"
     app[STARTED_AT] = time.time()
+    app[WATCHER] = ChangeWatcher(storage)
+    app[CATALOG] = load_catalog(server.data_dir)
+    app[MEDIA] = MediaCache(server.data_dir, lambda: app[LIVE_SETTINGS].current)
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(watcher_ctx)
+    app.cleanup_ctx.append(media_ctx)
+    security.setup(app)
+    services.install(app)
+    if server.demo:
+        demo.mount(app, settings)
     app.router.add_routes(ops.routes)
+    app.router.add_routes(api_chat.routes)
+    app.router.add_routes(api_models.routes)
+    app.router.add_routes(api_files.routes)
+    setup_admin(app)
     return app

@@ -10,10 +10,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from .errors import ApiError, anthropic_error, openai_error
+from .keys import REQUEST_ID
 
 log = logging.getLogger(__name__)
 
-REQUEST_ID = "request_id"
 
 
 def is_anthropic(path: str) -> bool:

@@ -84,6 +84,9 @@ class Settings:
     server: ServerOptions = field(default_factory=ServerOptions)
     # "section.key" -> one of SOURCES
     sources: Mapping[str, str] = field(default_factory=dict)
+    # The environment this was built from: an admin change rebuilds over the same one, so a
+    # process (or a test) never silently picks up a different environment later.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def get(self, dotted: str) -> Any:
         section, key = dotted.split(".", 1)
@@ -223,6 +226,7 @@ def build(
     defaults: Mapping[str, Mapping[str, Any]],
     layers: list[tuple[str, Mapping[str, Any]]],
     server: ServerOptions,
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Merge flat {"section.key": value} layers over the defaults, validate all, return Settings."""
     values: dict[str, Any] = {}
@@ -257,7 +261,7 @@ def build(
     if problems:
         raise ConfigError(problems)
     sections = {name: cls(**typed[name]) for name, cls in SECTIONS.items()}
-    return Settings(**sections, server=server, sources=sources)
+    return Settings(**sections, server=server, sources=sources, environ=dict(environ or {}))
 
 
 def read_file_layer(path: Path) -> dict[str, Any]:
@@ -335,12 +339,13 @@ def load(
         ("admin", dict(overrides or {})),
         ("env", env_overrides(environ, defaults)),
     ]
-    return build(defaults, layers, server)
+    env_only = {k: v for k, v in environ.items() if k.startswith(ENV_PREFIX)}
+    return build(defaults, layers, server, env_only)
 
 
-def with_overrides(current: Settings, overrides: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
-    """Rebuild after the admin saved values (the file and environment are read again)."""
-    return load(current.server, environ, overrides)
+def with_overrides(current: Settings, overrides: Mapping[str, Any]) -> Settings:
+    """Rebuild after the admin saved values: the file is read again, over the same environment."""
+    return load(current.server, current.environ, overrides)
 
 
 def write_initial_config(path: Path) -> bool:

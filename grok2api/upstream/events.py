@@ -29,6 +29,7 @@ class ImageReady:
     data: bytes = b""  # image bytes when the upstream sent them inline (Imagine WS)
     mime: str = "image/jpeg"
     moderated: bool = False
+    local: str = ""  # file name in the local media cache, filled by the gateway
 
 
 @dataclass(slots=True)
@@ -43,6 +44,7 @@ class VideoReady:
     video_id: str = ""
     resolution: str = ""
     moderated: bool = False
+    local: str = ""  # file name in the local media cache, filled by the gateway
 
 
 @dataclass(slots=True)

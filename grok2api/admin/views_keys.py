@@ -1,0 +1,139 @@
+"""API keys: create (shown once), edit limits, enable/disable, delete — pages and JSON API."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from .. import apikeys
+from ..storage.base import TOPIC_KEYS, Storage
+from . import render
+from .services import AdminInputError, key_fields, key_json, key_row, storage_of
+
+routes = web.RouteTableDef()
+api_routes = web.RouteTableDef()
+
+
+async def _rows(storage: Storage) -> list[object]:
+    now = time.time()
+    keys = sorted(await storage.list_keys(), key=lambda k: k.created_at, reverse=True)
+    return [key_row(k, now) for k in keys]
+
+
+async def create(storage: Storage, data: dict[str, object]) -> apikeys.NewKey:
+    fields = key_fields(data, creating=True)
+    return await apikeys.create_key(storage, fields.pop("name"), **fields)
+
+
+async def update(storage: Storage, key_id: str, data: dict[str, object]) -> None:
+    fields = key_fields(data, creating=False)
+    if fields and not await storage.update_key(key_id, **fields):
+        raise web.HTTPNotFound(text="That key no longer exists.")
+    if fields:
+        await storage.bump(TOPIC_KEYS)
+
+
+async def delete(storage: Storage, key_id: str) -> None:
+    if not await storage.delete_key(key_id):
+        raise web.HTTPNotFound(text="That key no longer exists.")
+    await storage.bump(TOPIC_KEYS)
+
+
+@routes.get("/keys", name="admin.keys")
+async def keys_page(request: web.Request) -> web.StreamResponse:
+    return render.page(request, "admin/keys.html", {"rows": await _rows(storage_of(request)), "created": None},
+                       fragment="admin/_keys_table.html")
+
+
+def _form_data(form: web.MultiDictProxy[object]) -> dict[str, object]:
+    data: dict[str, object] = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
+    if "expires_at" in data and data["expires_at"] == "":
+        data["expires_at"] = ""
+    return data
+
+
+@routes.post("/keys", name="admin.keys_create")
+async def keys_create(request: web.Request) -> web.StreamResponse:
+    storage = storage_of(request)
+    new = await create(storage, _form_data(await request.post()))
+    return render.fragment(request, "admin/_key_created.html",
+                           {"created": new, "row": key_row(new.record, time.time())},
+                           headers={"HX-Trigger": "keys-changed"})
+
+
+@routes.get("/keys/{id}/edit", name="admin.keys_edit")
+async def key_edit(request: web.Request) -> web.StreamResponse:
+    rec = await storage_of(request).get_key(request.match_info["id"])
+    if rec is None:
+        raise web.HTTPNotFound(text="That key no longer exists.")
+    return render.fragment(request, "admin/_key_row.html", {"row": key_row(rec, time.time()), "editing": True})
+
+
+@routes.get("/keys/{id}", name="admin.keys_row")
+async def key_row_view(request: web.Request) -> web.StreamResponse:
+    rec = await storage_of(request).get_key(request.match_info["id"])
+    if rec is None:
+        raise web.HTTPNotFound(text="That key no longer exists.")
+    return render.fragment(request, "admin/_key_row.html", {"row": key_row(rec, time.time()), "editing": False})
+
+
+@routes.post("/keys/{id}/edit", name="admin.keys_save")
+async def key_save(request: web.Request) -> web.StreamResponse:
+    key_id = request.match_info["id"]
+    form = _form_data(await request.post())
+    form.setdefault("allowed_models", "")
+    await update(storage_of(request), key_id, form)
+    return await key_row_view(request)
+
+
+@routes.post("/keys/{id}/enable", name="admin.keys_enable")
+@routes.post("/keys/{id}/disable", name="admin.keys_disable")
+async def key_toggle(request: web.Request) -> web.StreamResponse:
+    await update(storage_of(request), request.match_info["id"], {"enabled": request.path.endswith("/enable")})
+    return await key_row_view(request)
+
+
+@routes.post("/keys/{id}/delete", name="admin.keys_delete")
+async def key_delete(request: web.Request) -> web.StreamResponse:
+    await delete(storage_of(request), request.match_info["id"])
+    return web.Response(text="", content_type="text/html")
+
+
+# -- JSON API --------------------------------------------------------------------
+async def _body(request: web.Request) -> dict[str, object]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise AdminInputError("the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise AdminInputError("the body must be a JSON object")
+    return body
+
+
+@api_routes.get("/keys", name="api.keys")
+async def api_keys(request: web.Request) -> web.StreamResponse:
+    keys = sorted(await storage_of(request).list_keys(), key=lambda k: k.created_at, reverse=True)
+    return web.json_response({"data": [key_json(k) for k in keys]})
+
+
+@api_routes.post("/keys", name="api.keys_create")
+async def api_keys_create(request: web.Request) -> web.StreamResponse:
+    new = await create(storage_of(request), await _body(request))
+    return web.json_response(key_json(new.record) | {"key": new.key}, status=201)
+
+
+@api_routes.patch("/keys/{id}", name="api.keys_patch")
+async def api_keys_patch(request: web.Request) -> web.StreamResponse:
+    storage = storage_of(request)
+    await update(storage, request.match_info["id"], await _body(request))
+    rec = await storage.get_key(request.match_info["id"])
+    if rec is None:
+        raise web.HTTPNotFound(text="no such key")
+    return web.json_response(key_json(rec))
+
+
+@api_routes.delete("/keys/{id}", name="api.keys_delete")
+async def api_keys_delete(request: web.Request) -> web.StreamResponse:
+    await delete(storage_of(request), request.match_info["id"])
+    return web.json_response({"status": "success"})

@@ -1,0 +1,169 @@
+"""Stats dashboard (inline SVG), pool health, proxy status, request log — pages and JSON API."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from ..storage.base import ACCOUNT_STATUSES, LogEntry, LogQuery
+from . import charts, render
+from .services import AdminInputError, fmt_time, optional_service, settings_of, storage_of
+
+routes = web.RouteTableDef()
+api_routes = web.RouteTableDef()
+
+LOG_PAGE_SIZE = 50
+
+
+@dataclass(slots=True)
+class PoolHealth:
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_pool: dict[str, dict[str, int]] = field(default_factory=dict)
+    # pool -> bucket -> (remaining, total) over usable accounts
+    quota: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
+    total: int = 0
+
+
+async def pool_health(request: web.Request) -> PoolHealth:
+    """From the worker's in-memory pool view when the gateway runs, else read from storage."""
+    gateway = optional_service(request, "GATEWAY")
+    pool = getattr(gateway, "pool", None) or optional_service(request, "POOL")
+    if pool is not None:
+        await pool.sync()  # one counter read when nothing changed; picks up edits made a moment ago
+        accounts: list[Any] = pool.accounts()
+    else:
+        accounts = await storage_of(request).all_accounts()
+    health = PoolHealth(by_status={s: 0 for s in ACCOUNT_STATUSES})
+    for acc in accounts:
+        health.total += 1
+        health.by_status[acc.status] = health.by_status.get(acc.status, 0) + 1
+        per = health.by_pool.setdefault(acc.pool, {})
+        per[acc.status] = per.get(acc.status, 0) + 1
+        if acc.status in ("active", "cooling"):
+            buckets = health.quota.setdefault(acc.pool, {})
+            for bucket, q in acc.quota.items():
+                rem, tot = buckets.get(bucket, (0, 0))
+                buckets[bucket] = (rem + q.remaining, tot + q.total)
+    return health
+
+
+def proxy_status(request: web.Request) -> dict[str, Any] | None:
+    manager = optional_service(request, "PROXIES") or optional_service(request, "PROXY")
+    if manager is None:
+        return None
+    status = manager.status()
+    data = dataclasses.asdict(status)
+    data["fetched"] = fmt_time(status.fetched_at) if status.fetched_at else "—"
+    return data
+
+
+@routes.get("/", name="admin.home")
+async def home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/admin/tokens")
+
+
+@routes.get("/stats", name="admin.stats")
+async def stats_page(request: web.Request) -> web.StreamResponse:
+    s = settings_of(request)
+    report = await charts.build_report(storage_of(request), hours=48, days=30)
+    health = await pool_health(request)
+    ctx = {
+        "enabled": s.stats.enabled,
+        "report": report,
+        "hourly_chart": charts.bar_chart(report.hourly, "%d %Hh", "Requests per hour, last 48 hours (UTC)"),
+        "daily_chart": charts.bar_chart(report.daily, "%m-%d", "Requests per day, last 30 days (UTC)"),
+        "ttft_chart": charts.line_chart([(b.start, b.ttft_ms) for b in report.hourly], "%d %Hh",
+                                        "Average time to first token per hour (ms)", " ms"),
+        "model_chart": charts.share_bars([(r.name, r.total) for r in report.by_model], "Requests by model"),
+        "key_chart": charts.share_bars([(r.name, r.total) for r in report.by_key], "Requests by key"),
+        "error_chart": charts.share_bars([(r.name, r.total) for r in report.by_error], "Failures by error kind"),
+        "status_chart": charts.share_bars(list(health.by_status.items()), "Accounts by status"),
+        "health": health,
+        "proxy": proxy_status(request),
+    }
+    return render.page(request, "admin/stats.html", ctx)
+
+
+@api_routes.get("/stats/requests", name="api.stats")
+async def api_stats(request: web.Request) -> web.StreamResponse:
+    try:
+        hours = min(24 * 30, max(1, int(request.query.get("hours", 48))))
+        days = min(366, max(1, int(request.query.get("days", 30))))
+    except ValueError:
+        raise AdminInputError("hours and days must be integers") from None
+    report = await charts.build_report(storage_of(request), hours=hours, days=days)
+    health = await pool_health(request)
+    return web.json_response({"status": "success", "enabled": settings_of(request).stats.enabled,
+                              "data": report.to_json(),
+                              "pool": {"total": health.total, "by_status": health.by_status,
+                                       "by_pool": health.by_pool,
+                                       "quota": {p: {b: {"remaining": r, "total": t} for b, (r, t) in bs.items()}
+                                                 for p, bs in health.quota.items()}}})
+
+
+@api_routes.get("/proxy", name="api.proxy")
+async def api_proxy(request: web.Request) -> web.StreamResponse:
+    status = proxy_status(request)
+    if status is None:
+        s = settings_of(request)
+        mode = "pool" if s.proxy.proxy_pool_url else "static" if (s.proxy.proxy_url or s.network.base_proxy_url) else "direct"
+        return web.json_response({"data": {"mode": mode, "running": False}})
+    return web.json_response({"data": status | {"running": True}})
+
+
+# -- request log -----------------------------------------------------------------
+def _ts(value: str, name: str) -> float:
+    if not value:
+        return 0.0
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise AdminInputError(f"{name}: {value[:30]!r} is not a date-time like 2026-11-28T10:00") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
+
+
+def log_query(q: dict[str, str]) -> tuple[LogQuery, int]:
+    try:
+        page = max(1, int(q.get("page") or 1))
+        status = int(q.get("status") or 0)
+    except ValueError:
+        raise AdminInputError("page and status must be numbers") from None
+    query = LogQuery(since=_ts(q.get("since", ""), "from"), until=_ts(q.get("until", ""), "until"),
+                     model=q.get("model", "").strip(), key_name=q.get("key", "").strip(), status=status,
+                     error_kind=q.get("error", "").strip(), offset=(page - 1) * LOG_PAGE_SIZE,
+                     limit=LOG_PAGE_SIZE)
+    return query, page
+
+
+def log_json(e: LogEntry) -> dict[str, Any]:
+    return dataclasses.asdict(e)
+
+
+@routes.get("/logs", name="admin.logs")
+async def logs_page(request: web.Request) -> web.StreamResponse:
+    q = dict(request.query)
+    query, page = log_query(q)
+    entries, total = await storage_of(request).query_logs(query)
+    params = {k: v for k, v in q.items() if v and k != "page"}
+    ctx = {"entries": entries, "total": total, "page": page, "pages": max(1, -(-total // LOG_PAGE_SIZE)),
+           "q": q, "params": params, "fmt_time": fmt_time, "enabled": settings_of(request).stats.enabled}
+    return render.page(request, "admin/logs.html", ctx, fragment="admin/_logs_table.html")
+
+
+@api_routes.get("/logs", name="api.logs")
+async def api_logs(request: web.Request) -> web.StreamResponse:
+    q = dict(request.query)
+    query, _ = log_query(q)
+    try:
+        query.offset = max(0, int(q.get("offset", query.offset)))
+        query.limit = min(5000, max(1, int(q.get("limit", 100))))
+    except ValueError:
+        raise AdminInputError("offset and limit must be integers") from None
+    entries, total = await storage_of(request).query_logs(query)
+    return web.json_response({"status": "success", "total": total, "data": [log_json(e) for e in entries]})

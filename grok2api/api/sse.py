@@ -1,0 +1,57 @@
+"""Server-sent events: pre-encoded frames and one write per frame.
+
+JSON comes from the stdlib encoder with compact separators; a chat chunk's constant part (id,
+created, model) is encoded once per stream, so each delta costs one small `json.dumps`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+DONE = b"data: [DONE]\n\n"
+KEEPALIVE = b": keepalive\n\n"  # a comment line: every SSE client ignores it
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def dumps(obj: Any) -> str:
+    return _dumps(obj)
+
+
+def data_frame(obj: Any) -> bytes:
+    return b"data: " + _dumps(obj).encode() + b"\n\n"
+
+
+async def open_stream(request: web.Request, headers: dict[str, str] | None = None) -> web.StreamResponse:
+    """Send the headers of an event stream; proxies are told not to buffer it."""
+    response = web.StreamResponse(status=200, headers={
+        "Content-Type": "text/event-stream; charset=utf-8",
+        "Cache-Control": "no-cache",
+        "X-Accel-Buffering": "no",
+        **(headers or {}),
+    })
+    await response.prepare(request)
+    return response
+
+
+class ChunkEncoder:
+    """Encodes `chat.completion.chunk` frames of one completion (same id, created, model)."""
+
+    __slots__ = ("_head", "_tail", "_usage_head")
+
+    def __init__(self, completion_id: str, created: int, model: str, include_usage: bool) -> None:
+        common = f'"id":{_dumps(completion_id)},"object":"chat.completion.chunk","created":{created},' \
+                 f'"model":{_dumps(model)}'
+        self._head = ('data: {' + common + ',"choices":[{"index":0,"delta":').encode()
+        self._tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
+        self._usage_head = ('data: {' + common + ',"choices":[],"usage":').encode()
+
+    def delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        finish = b"null" if finish_reason is None else _dumps(finish_reason).encode()
+        return (self._head + _dumps(delta).encode() + b',"logprobs":null,"finish_reason":' + finish
+                + b"}]" + self._tail)
+
+    def usage(self, usage: dict[str, Any]) -> bytes:
+        return self._usage_head + _dumps(usage).encode() + b"}\n\n"

@@ -1,0 +1,63 @@
+"""`serve --demo`: the gateway wired to an in-process simulated grok.com with demo accounts."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from . import settings as settings_mod
+from .keys import LIVE_SETTINGS, POOL, STORAGE
+from .pool.ops import import_tokens
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/_demo/grok"
+# Tier by prefix is fakegrok's documented rule (super… = SuperGrok, heavy… = Heavy, else basic).
+DEMO_TOKENS = {"basic": ["demo-basic-account-0001", "demo-basic-account-0002"],
+               "super": ["super-demo-account-0001"], "heavy": ["heavy-demo-account-0001"]}
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """Point every upstream host at the fake mounted on this same server, and mint a demo key."""
+    server = settings.server
+    host = "127.0.0.1" if server.host in ("0.0.0.0", "::", "") else server.host
+    base = f"http://{host}:{server.port}{PREFIX}"
+    env = dict(settings.environ)
+    env.update({
+        "GROK2API_NETWORK_GROK_URL": base, "GROK2API_NETWORK_ASSETS_URL": base,
+        "GROK2API_NETWORK_ACCOUNTS_URL": base, "GROK2API_NETWORK_LIVEKIT_URL": base.replace("http", "ws", 1),
+        "GROK2API_APP_APP_URL": f"http://{host}:{server.port}",
+    })
+    if not settings.app.api_key:
+        env["GROK2API_APP_API_KEY"] = "sk-demo-" + secrets.token_urlsafe(16)
+    return settings_mod.load(server, env)
+
+
+def mount(app: web.Application, settings: Settings) -> None:
+    from .fakegrok import FakeConfig, make_app as make_fake
+
+    base = settings.network.grok_url
+    # A little pacing so the demo streams visibly, like the real site.
+    fake = make_fake(FakeConfig(first_frame_delay=0.2, token_interval=0.03, assets_origin=base,
+                                imagine_origin=base, livekit_url=settings.network.livekit_url))
+    app.add_subapp(PREFIX + "/", fake)
+    app.cleanup_ctx.append(demo_ctx)
+
+
+async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
+    s = app[LIVE_SETTINGS].current
+    for pool, tokens in DEMO_TOKENS.items():
+        await import_tokens(app[STORAGE], "\n".join(tokens), default_pool=pool)
+    await app[POOL].sync()
+    log.warning("DEMO MODE: grok.com is SIMULATED by the built-in fakegrok at %s; no real Grok account is "
+                "used and every answer is made up", s.network.grok_url)
+    log.warning("demo: %d simulated accounts; try:\n  curl %s/v1/chat/completions -H 'Authorization: Bearer %s' "
+                "-H 'Content-Type: application/json' -d '{\"model\": \"grok-4\", \"messages\": "
+                "[{\"role\": \"user\", \"content\": \"Hello\"}]}'", sum(map(len, DEMO_TOKENS.values())),
+                s.app.app_url,
+                s.app.api_key)
+    yield

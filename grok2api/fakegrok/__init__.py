@@ -1,0 +1,10 @@
+"""fakegrok: a simulated grok.com (HTTP + WebSocket) built from docs/grok-web-protocol.md, for tests, benchmarks and demos."""
+
+from __future__ import annotations
+
+from .app import make_app, run
+from .config import FakeConfig
+from .keys import FAKE_STATE
+from .state import FakeState, tier_for_token, uid_for_token
+
+__all__ = ["FAKE_STATE", "FakeConfig", "FakeState", "make_app", "run", "tier_for_token", "uid_for_token"]

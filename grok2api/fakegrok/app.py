@@ -1,0 +1,28 @@
+"""make_app() and run(): one aiohttp application serving every simulated host on one port."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import account_api, chat, control, files, imagine, media_gen, mgw
+from .config import FakeConfig
+from .guards import record_requests
+from .keys import FAKE_STATE
+from .state import FakeState
+
+
+def make_app(config: FakeConfig | None = None) -> web.Application:
+    """The fake grok.com + assets + accounts.x.ai + Imagine CDN; synchronous, no I/O."""
+    config = config or FakeConfig()
+    app = web.Application(middlewares=[record_requests], client_max_size=config.max_body_bytes)
+    app[FAKE_STATE] = FakeState(config)
+    for module in (chat, media_gen, mgw, imagine, files, account_api, control):
+        app.add_routes(module.routes())
+    return app
+
+
+def run(host: str, port: int, config: FakeConfig | None = None) -> None:
+    """Serve the fake until interrupted (what `grok2api fake-grok --host --port` calls)."""
+    web.run_app(make_app(config), host=host, port=port, access_log=None, backlog=4096,
+                print=lambda _msg: print(f"fakegrok (simulated grok.com) listening on http://{host}:{port}",
+                                         flush=True))

@@ -1,0 +1,86 @@
+"""Neutral jobs the API surfaces hand to the gateway (no OpenAI or Grok wire shapes here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Attachment:
+    """A file the client sent (already fetched and size-checked); uploaded to the chosen account."""
+
+    data: bytes
+    mime: str
+    name: str
+
+
+@dataclass(slots=True)
+class Message:
+    """One conversation turn with its text already flattened from content parts."""
+
+    role: str  # system | user | assistant | tool (developer is mapped to system)
+    text: str
+    name: str = ""  # tool name for role=tool, when known
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Who asked: for the request log, stats and per-key policy."""
+
+    request_id: str = ""
+    key_id: str = ""
+    key_name: str = ""
+    client_ip: str = ""
+    path: str = ""
+    stream: bool = False
+
+
+@dataclass(slots=True)
+class VideoOptions:
+    """The seed's `video_config` for video models used through chat."""
+
+    aspect_ratio: str = "16:9"
+    seconds: int = 6
+    resolution: str = "480p"
+    preset: str = "normal"
+
+
+@dataclass(slots=True)
+class ChatJob:
+    model: str
+    messages: list[Message]
+    attachments: list[Attachment] = field(default_factory=list)
+    thinking: bool = True  # whether reasoning is wanted (affects the upstream request only)
+    stream: bool = True
+    ctx: CallContext = field(default_factory=CallContext)
+    video: VideoOptions | None = None
+
+
+@dataclass(slots=True)
+class ImageJob:
+    model: str
+    prompt: str
+    n: int = 1
+    aspect_ratio: str = "1:1"
+    ctx: CallContext = field(default_factory=CallContext)
+
+
+@dataclass(slots=True)
+class EditJob:
+    model: str
+    prompt: str
+    images: list[Attachment]
+    n: int = 1
+    ctx: CallContext = field(default_factory=CallContext)
+
+
+@dataclass(slots=True)
+class VideoJob:
+    model: str
+    prompt: str
+    aspect_ratio: str = "16:9"
+    seconds: int = 6
+    resolution: str = "480p"
+    preset: str = "normal"
+    image: Attachment | None = None
+    ctx: CallContext = field(default_factory=CallContext)

@@ -1,0 +1,11 @@
+"""The only code that knows grok.com: builders, parsers and a thin curl_cffi transport."""
+
+from .chat import ChatRequest, flatten_messages
+from .client import GrokClient
+from .config import UpstreamConfig
+from .errors import ErrorKind, UpstreamError
+from .limits import ProductQuota, RateLimits
+from .uploads import UploadedFile
+
+__all__ = ["ChatRequest", "ErrorKind", "GrokClient", "ProductQuota", "RateLimits", "UpstreamConfig",
+           "UpstreamError", "UploadedFile", "flatten_messages"]

@@ -1,0 +1,185 @@
+"""GrokClient: the one facade the gateway and the pool use to reach grok.com."""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Sequence
+
+from . import account, assets, imagine as imagine_ws, limits, media, mgw, rest_chat, uploads
+from .chat import ChatRequest
+from .config import UpstreamConfig
+from .errors import ErrorKind, UpstreamError
+from .events import Event
+from .headers import navigation_headers, normalize_token
+from .statsig import (DynamicStatsig, SignerStatsig, StaticStatsig, StatsigProvider, extract_site_verification,
+                      manual_statsig)
+from .transport import Call, ProxyPicker, Transport
+from .uploads import UploadedFile
+
+_UID_CACHE_SIZE = 10_000
+
+
+class GrokClient:
+    """One method per upstream operation, each taking the account's token and optionally a proxy.
+
+    `proxy=None` lets `proxy_picker` (or `config.proxy_url`) choose; "" forces a direct connection.
+    Every failure is a classified UpstreamError; CLOUDFLARE failures are also reported to the picker."""
+
+    def __init__(self, config: UpstreamConfig, *, proxy_picker: ProxyPicker | None = None,
+                 statsig: StatsigProvider | None = None, rng: random.Random | None = None) -> None:
+        self.config = config
+        self._rng = rng or random.Random()
+        self.transport = Transport(config, statsig or self._statsig(config), proxy_picker)
+        self._uids: OrderedDict[str, str] = OrderedDict()
+
+    def _statsig(self, config: UpstreamConfig) -> StatsigProvider:
+        if config.statsig_mode == "static":
+            return StaticStatsig(config.statsig_value)
+        if config.statsig_mode == "manual":
+            return manual_statsig(config.statsig_value)
+        if config.statsig_mode == "signer":
+            if not config.statsig_signer_url:
+                raise ValueError("statsig mode 'signer' needs a signer URL")
+            return SignerStatsig(self._fetch_meta, self._sign, ttl=config.statsig_cache_seconds, rng=self._rng)
+        return DynamicStatsig(self._rng)
+
+    async def _fetch_meta(self) -> str:
+        """The signer's input: the grok-site-verification meta of /index (fallback /), fetched without an account."""
+        config = self.config
+        for path in ("/index", "/"):
+            headers = navigation_headers(config, origin="", referer="")
+            try:
+                page = await self.transport.request("GET", config.grok_url + path, Call(""), headers, ok=(404,))
+            except UpstreamError:
+                continue
+            meta = extract_site_verification(page.text)
+            if meta:
+                return meta
+        raise UpstreamError(ErrorKind.UPSTREAM, "grok.com page carries no grok-site-verification meta")
+
+    async def _sign(self, meta: str, method: str, path: str) -> str:
+        body = {"method": method, "path": path, "environment": {"metaContent": meta}}
+        result = await self.transport.request("POST", self.config.statsig_signer_url, Call(""),
+                                              {"Content-Type": "application/json", "Accept": "application/json"},
+                                              json_body=body, timeout=self.config.connect_timeout)
+        data = result.json()
+        value = data.get("x-statsig-id") if isinstance(data, dict) else None
+        if not isinstance(value, str):
+            raise UpstreamError(ErrorKind.UPSTREAM, "signer answer carries no x-statsig-id")
+        return value
+
+    # -- lifecycle ---------------------------------------------------------
+    async def start(self) -> None:
+        """Nothing to open eagerly: sessions are created per egress on first use."""
+        self.transport.start()
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def __aenter__(self) -> GrokClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- chat --------------------------------------------------------------
+    async def user_id(self, token: str, *, proxy: str | None = None) -> str:
+        """The account's UID (for mgw), cached per token."""
+        key = normalize_token(token)
+        uid = self._uids.get(key)
+        if uid is None:
+            uid = await mgw.fetch_user_id(self.transport, key, proxy)
+            self._uids[key] = uid
+            while len(self._uids) > _UID_CACHE_SIZE:
+                self._uids.popitem(last=False)
+        return uid
+
+    async def chat(self, token: str, request: ChatRequest, *, proxy: str | None = None) -> AsyncIterator[Event]:
+        """One chat turn over the mgw WebSocket (G3) or REST conversations/new (G1/G2)."""
+        dialect = request.dialect(self.config.chat_transport)
+        if dialect == "mgw":
+            uid = await self.user_id(token, proxy=proxy)
+            try:
+                async for event in mgw.chat_mgw(self.transport, token, request, uid, proxy):
+                    yield event
+            except UpstreamError as err:
+                if err.kind is ErrorKind.AUTH:
+                    self._uids.pop(normalize_token(token), None)
+                raise
+            return
+        async for event in rest_chat.chat_rest(self.transport, token, request, dialect, proxy):
+            yield event
+
+    # -- media -------------------------------------------------------------
+    async def imagine(self, token: str, prompt: str, n: int = 1, aspect_ratio: str = "2:3", nsfw: bool | None = None,
+                      *, pro: bool = False, proxy: str | None = None) -> AsyncIterator[Event]:
+        """n images over the Imagine WebSocket."""
+        async for event in imagine_ws.imagine(
+                self.transport, token, prompt, n=n, aspect_ratio=aspect_ratio,
+                nsfw=self.config.image_ws_nsfw if nsfw is None else nsfw, pro=pro, proxy=proxy):
+            yield event
+
+    async def edit_image(self, token: str, prompt: str, images: Sequence[UploadedFile], n: int = 1, *,
+                         aspect_ratio: str = "", proxy: str | None = None) -> AsyncIterator[Event]:
+        """Edit uploaded images (upload them with `upload(..., for_imagine=True)` first)."""
+        async for event in media.edit_image(self.transport, token, prompt, images, n=n, aspect_ratio=aspect_ratio,
+                                            proxy=proxy):
+            yield event
+
+    async def video(self, token: str, prompt: str, *, aspect_ratio: str = "16:9", seconds: int = 6,
+                    resolution: str = "480p", preset: str = "normal", image: UploadedFile | None = None,
+                    proxy: str | None = None) -> AsyncIterator[Event]:
+        """Text-to-video (G4 mediaGenInput) or image-to-video (media post)."""
+        async for event in media.video(self.transport, token, prompt, aspect_ratio=aspect_ratio, seconds=seconds,
+                                       resolution=resolution, preset=preset, image=image, proxy=proxy):
+            yield event
+
+    async def upscale(self, token: str, video_url_or_id: str, *, proxy: str | None = None) -> str:
+        return await media.upscale(self.transport, token, video_url_or_id, proxy=proxy)
+
+    # -- files -------------------------------------------------------------
+    async def upload(self, token: str, data: bytes, mime: str, filename: str, *, for_imagine: bool = False,
+                     proxy: str | None = None) -> UploadedFile:
+        return await uploads.upload(self.transport, token, data, mime, filename, for_imagine=for_imagine, proxy=proxy)
+
+    async def download(self, token: str, url: str, *, proxy: str | None = None) -> tuple[bytes, str]:
+        return await assets.download(self.transport, token, url, proxy=proxy)
+
+    async def list_assets(self, token: str, *, proxy: str | None = None) -> list[dict[str, object]]:
+        return await assets.list_assets(self.transport, token, proxy=proxy)
+
+    async def delete_asset(self, token: str, asset_id: str, *, proxy: str | None = None) -> None:
+        await assets.delete_asset(self.transport, token, asset_id, proxy=proxy)
+
+    # -- quota -------------------------------------------------------------
+    async def rate_limits(self, token: str, mode: str = "fast", *, proxy: str | None = None) -> limits.RateLimits:
+        return await limits.rate_limits(self.transport, token, mode, proxy=proxy)
+
+    async def quota_info(self, token: str, *, proxy: str | None = None) -> dict[str, limits.ProductQuota | None]:
+        return await limits.quota_info(self.transport, token, proxy=proxy)
+
+    # -- account settings ----------------------------------------------------
+    async def accept_tos(self, token: str, *, proxy: str | None = None) -> None:
+        await account.accept_tos(self.transport, token, proxy=proxy)
+
+    async def set_birth_date(self, token: str, birth_date: str = "", *, proxy: str | None = None) -> bool:
+        """True when set now, False when it was already set (locked)."""
+        return await account.set_birth_date(self.transport, token, birth_date, rng=self._rng, proxy=proxy)
+
+    async def enable_nsfw(self, token: str, *, prepare: bool = True, proxy: str | None = None) -> None:
+        """Enable NSFW content. With `prepare` (default) first accept the ToS and set a birth date,
+        the order grok.com requires (§10); an already-set birth date is fine."""
+        if prepare:
+            await self.accept_tos(token, proxy=proxy)
+            await self.set_birth_date(token, proxy=proxy)
+        await account.update_nsfw(self.transport, token, True, proxy=proxy)
+
+    async def disable_nsfw(self, token: str, *, proxy: str | None = None) -> None:
+        await account.update_nsfw(self.transport, token, False, proxy=proxy)
+
+    async def livekit_token(self, token: str, *, voice: str = "ara", personality: str = "assistant",
+                            speed: float = 1.0, instructions: str = "", proxy: str | None = None) -> account.LiveKitToken:
+        return await account.livekit_token(self.transport, token, voice=voice, personality=personality, speed=speed,
+                                           instructions=instructions, proxy=proxy)

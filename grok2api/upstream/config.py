@@ -1,0 +1,70 @@
+"""Everything the upstream client needs to know, as one frozen value built from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_USER_AGENT = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/136.0.0.0 Safari/537.36"
+)
+
+CHAT_TRANSPORTS = ("ws", "rest")
+STATSIG_MODES = ("dynamic", "static", "manual", "signer")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    """Hosts, identity, timeouts and dialect switches of the grok.com client."""
+
+    grok_url: str = "https://grok.com"
+    assets_url: str = "https://assets.grok.com"
+    accounts_url: str = "https://accounts.x.ai"
+    livekit_url: str = "wss://livekit.grok.com"
+    browser: str = "chrome136"  # curl_cffi impersonation profile; must match the UA's Chrome major
+    user_agent: str = DEFAULT_USER_AGENT
+    cf_clearance: str = ""  # bound by Cloudflare to UA + egress IP, so only useful with a fixed proxy
+    timeout: float = 120.0  # whole request / WebSocket session, seconds
+    connect_timeout: float = 20.0
+    first_byte_timeout: float = 30.0
+    idle_timeout: float = 120.0
+    media_timeout: float = 900.0  # video generation can legitimately take many minutes
+    chat_transport: str = "ws"  # "ws" = mgw WebSocket (G3), "rest" = conversations/new (G1/G2)
+    temporary: bool = True
+    disable_memory: bool = True
+    statsig_mode: str = "dynamic"
+    statsig_value: str = ""  # for "static" (optional override) and "manual"
+    statsig_signer_url: str = ""  # for "signer"
+    statsig_cache_seconds: float = 3600.0
+    image_ws_nsfw: bool = True
+    image_ws_blocked_seconds: float = 15.0  # a medium image with no final after this = silently moderated
+    image_ws_final_min_bytes: int = 100_000  # base64 length above which a blob is a final image
+    image_ws_medium_min_bytes: int = 30_000
+    image_ws_idle_seconds: float = 10.0  # after one final, give up waiting for stragglers this long
+    legacy_media: bool = False  # G1/G2 media post + modelMap shapes instead of mediaGenInput
+    max_clients: int = 1000  # curl_cffi defaults to 10, which serialised the predecessor
+    proxy_url: str = ""
+    asset_proxy_url: str = ""  # asset downloads may leave through a different egress
+    heartbeat_seconds: float = 25.0  # mgw client ping interval
+
+    def __post_init__(self) -> None:
+        if self.chat_transport not in CHAT_TRANSPORTS:
+            raise ValueError(f"chat_transport must be one of {CHAT_TRANSPORTS}, not {self.chat_transport!r}")
+        if self.statsig_mode not in STATSIG_MODES:
+            raise ValueError(f"statsig_mode must be one of {STATSIG_MODES}, not {self.statsig_mode!r}")
+        if self.max_clients < 1:
+            raise ValueError("max_clients must be at least 1")
+
+    @property
+    def ws_url(self) -> str:
+        """grok_url with the WebSocket scheme (https -> wss, http -> ws)."""
+        return to_ws_url(self.grok_url)
+
+
+def to_ws_url(url: str) -> str:
+    """Swap an http(s) URL's scheme for ws(s)."""
+    if url.startswith("https://"):
+        return "wss://" + url[len("https://"):]
+    if url.startswith("http://"):
+        return "ws://" + url[len("http://"):]
+    return url

@@ -1,0 +1,149 @@
+"""Cookies and request headers a browser on grok.com would send (protocol §2); pure functions."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from urllib.parse import urlsplit
+
+from .config import UpstreamConfig
+
+ACCEPT_LANGUAGE = "zh-CN,zh;q=0.9,en;q=0.8"
+ACCEPT_ENCODING = "gzip, deflate, br, zstd"
+NAVIGATION_ACCEPT = (
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,"
+    "*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+)
+GRPC_WEB = "application/grpc-web+proto"
+_CHROME_MAJOR = re.compile(r"(?:Chrome|Chromium|CriOS)/(\d+)")
+_DIGITS = re.compile(r"(\d+)")
+
+
+def normalize_token(raw: str) -> str:
+    """An SSO value from whatever was pasted: strip `sso=`, cut at the first `;`, drop CR/LF/NUL."""
+    token = raw.replace("\r", "").replace("\n", "").replace("\x00", "").strip()
+    if token.lower().startswith("sso="):
+        token = token[4:]
+    return token.split(";", 1)[0].strip()
+
+
+def cookie_header(token: str, cf_clearance: str = "", user_id: str = "") -> str:
+    """`sso` and `sso-rw` always carry the same value (§2.2); mgw adds `x-userid`."""
+    sso = normalize_token(token)
+    parts = [f"sso={sso}", f"sso-rw={sso}"]
+    if cf_clearance:
+        parts.append(f"cf_clearance={cf_clearance}")
+    if user_id:
+        parts.append(f"x-userid={user_id}")
+    return "; ".join(parts)
+
+
+def request_id() -> str:
+    """A fresh `x-xai-request-id` (UUIDv4 per request)."""
+    return str(uuid.uuid4())
+
+
+def client_hints(user_agent: str, browser: str = "") -> dict[str, str]:
+    """Sec-Ch-Ua* derived from the UA (brand, major, platform, arch), as PY-A does; {} for non-Chromium UAs."""
+    match = _CHROME_MAJOR.search(user_agent) or _DIGITS.search(browser if "chrom" in browser.lower() else "")
+    if not match:
+        return {}
+    major = match.group(1)
+    if "Edg/" in user_agent:
+        brand = "Microsoft Edge"
+    elif "Chrome/" in user_agent or "CriOS/" in user_agent:
+        brand = "Google Chrome"
+    else:
+        brand = "Chromium"
+    ua = user_agent.lower()
+    mobile = any(m in ua for m in ("mobile", "android", "iphone", "ipad"))
+    if "android" in ua:
+        platform = "Android"
+    elif "iphone" in ua or "ipad" in ua:
+        platform = "iOS"
+    elif "windows" in ua:
+        platform = "Windows"
+    elif "mac os" in ua or "macintosh" in ua:
+        platform = "macOS"
+    else:
+        platform = "Linux"
+    x86 = any(m in ua for m in ("intel", "x86_64", "win64", "x64", "wow64"))
+    return {
+        "Sec-Ch-Ua": f'"{brand}";v="{major}", "Chromium";v="{major}", "Not(A:Brand";v="24"',
+        "Sec-Ch-Ua-Mobile": "?1" if mobile else "?0",
+        "Sec-Ch-Ua-Platform": f'"{platform}"',
+        "Sec-Ch-Ua-Arch": "x86" if x86 else "arm",
+        "Sec-Ch-Ua-Bitness": "64",
+        "Sec-Ch-Ua-Model": "",
+    }
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+def fetch_site(origin: str, referer: str) -> str:
+    """`same-origin` when Origin and Referer share the host, else `same-site` (§2.3)."""
+    return "same-origin" if _host(origin) == _host(referer) else "same-site"
+
+
+def rest_headers(config: UpstreamConfig, *, origin: str, referer: str, content_type: str = "application/json",
+                 with_request_id: bool = True) -> dict[str, str]:
+    """Fetch-style headers of a REST/gRPC call (§2.3); cookies and statsig are added by the transport."""
+    headers = {
+        "Accept": "*/*",
+        "Accept-Language": ACCEPT_LANGUAGE,
+        "Cache-Control": "no-cache",
+        "Pragma": "no-cache",
+        "Priority": "u=1, i",
+        "Sec-Fetch-Dest": "empty",
+        "Sec-Fetch-Mode": "cors",
+        "Sec-Fetch-Site": fetch_site(origin, referer) if origin else "same-origin",
+        "User-Agent": config.user_agent,
+        **client_hints(config.user_agent, config.browser),
+    }
+    if origin:
+        headers["Origin"] = origin
+    if referer:
+        headers["Referer"] = referer
+    if content_type:
+        headers["Content-Type"] = content_type
+    if with_request_id:
+        headers["x-xai-request-id"] = request_id()
+    return headers
+
+
+def grpc_headers(config: UpstreamConfig, *, origin: str, referer: str) -> dict[str, str]:
+    """gRPC-web call headers (§2.6): binary proto body, `x-grpc-web`, connect-es user agent."""
+    headers = rest_headers(config, origin=origin, referer=referer, content_type=GRPC_WEB)
+    headers["x-grpc-web"] = "1"
+    headers["x-user-agent"] = "connect-es/2.1.1"
+    return headers
+
+
+def navigation_headers(config: UpstreamConfig, *, origin: str, referer: str) -> dict[str, str]:
+    """A top-level browser navigation (asset downloads §8.4, the /index page for the signer §2.4)."""
+    headers = rest_headers(config, origin=origin, referer=referer, content_type="")
+    headers.update({
+        "Accept": NAVIGATION_ACCEPT,
+        "Sec-Fetch-Dest": "document",
+        "Sec-Fetch-Mode": "navigate",
+        "Sec-Fetch-User": "?1",
+        "Upgrade-Insecure-Requests": "1",
+        "Priority": "u=0, i",
+    })
+    if not origin:
+        headers["Sec-Fetch-Site"] = "none"
+    return headers
+
+
+def ws_headers(config: UpstreamConfig, origin: str) -> dict[str, str]:
+    """WebSocket upgrade headers (§2.7): no statsig and no request id on any WebSocket."""
+    return {
+        "Origin": origin,
+        "User-Agent": config.user_agent,
+        "Accept-Language": ACCEPT_LANGUAGE,
+        "Cache-Control": "no-cache",
+        "Pragma": "no-cache",
+        **client_hints(config.user_agent, config.browser),
+    }

@@ -1,0 +1,341 @@
+"""The thin curl_cffi transport: sessions per proxy, cookies and headers, statsig, classified failures.
+
+Proxy rotation hook: pass `proxy_picker`, any object with `async current() -> str` ("" = direct)
+and `async on_cloudflare(proxy) -> None` (grok2api.proxies.ProxyManager fits). Each call may also
+name its proxy explicitly; otherwise the picker's current proxy is used, else `config.proxy_url`.
+When a call fails with CLOUDFLARE the picker's `on_cloudflare(proxy)` is awaited, so the next call
+leaves through a fresh egress; the error is still raised (the gateway decides about retrying).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from curl_cffi import CurlError, CurlMime
+from curl_cffi.const import CurlOpt
+from curl_cffi.requests import AsyncSession, AsyncWebSocket, Response
+from curl_cffi.requests.websockets import WebSocketClosed, WebSocketError
+
+from .classify import classify, classify_exception, upgrade_refused_status
+from .config import UpstreamConfig
+from .errors import ErrorKind, UpstreamError
+from .headers import ACCEPT_ENCODING, cookie_header
+from .statsig import StatsigProvider
+
+log = logging.getLogger(__name__)
+
+_WS_MAX_MESSAGE = 64 * 1024 * 1024  # Imagine finals arrive as base64 blobs inside one text frame
+
+
+class ProxyPicker(Protocol):
+    """Chooses the egress for calls that do not name one, and hears about Cloudflare blocks."""
+
+    async def current(self) -> str: ...
+
+    async def on_cloudflare(self, proxy: str) -> None: ...
+
+
+@dataclass(slots=True)
+class HttpResult:
+    """A complete (non-streamed) successful answer."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        """The body as JSON; a malformed body from a 2xx is an upstream fault."""
+        try:
+            return json.loads(self.body) if self.body.strip() else {}
+        except ValueError:
+            raise UpstreamError(ErrorKind.UPSTREAM, f"malformed JSON from grok.com: {self.text[:120]!r}",
+                                status=self.status) from None
+
+
+@dataclass(slots=True)
+class Call:
+    """Who is calling and how: the account token, cookies to add, the egress and the statsig path."""
+
+    token: str
+    proxy: str | None = None  # None = let the picker/config choose
+    cf_cookies: bool = True  # accounts.x.ai gets sso/sso-rw only (§2.2)
+    user_id: str = ""  # mgw adds x-userid to the cookie
+    statsig_path: str = ""  # "" = no x-statsig-id on this call
+
+
+class Transport:
+    """Sends requests and opens WebSockets as a browser on grok.com would, one AsyncSession per proxy."""
+
+    def __init__(self, config: UpstreamConfig, statsig: StatsigProvider,
+                 proxy_picker: ProxyPicker | None = None) -> None:
+        self.config = config
+        self.statsig = statsig
+        self.proxy_picker = proxy_picker
+        self._sessions: dict[str, AsyncSession[Response]] = {}
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------
+    def session(self, proxy: str) -> AsyncSession[Response]:
+        """The session of one egress, created on first use (curl handles are per session)."""
+        if self._closed:
+            raise UpstreamError(ErrorKind.NETWORK, "upstream client is closed")
+        sess = self._sessions.get(proxy)
+        if sess is None:
+            # discard_cookies: one session serves many accounts, so nothing a response sets
+            # (sso, __cf_bm …) may leak into another account's requests through a cookie jar.
+            sess = AsyncSession(impersonate=self.config.browser, max_clients=self.config.max_clients,
+                                proxy=proxy or None, discard_cookies=True, allow_redirects=True,
+                                # Our headers are the whole set (§2.3): the profile's navigation defaults
+                                # (Sec-Fetch-User, Upgrade-Insecure-Requests) would be wrong on fetch calls.
+                                default_headers=False)
+            self._sessions[proxy] = sess
+        return sess
+
+    def start(self) -> None:
+        """Accept calls (again, after close)."""
+        self._closed = False
+
+    async def close(self) -> None:
+        """Close every session (and their WebSockets)."""
+        self._closed = True
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for sess in sessions:
+            with contextlib.suppress(Exception):
+                await sess.close()
+
+    async def egress(self, proxy: str | None, *, asset: bool = False) -> str:
+        """The proxy for one call: explicit, else the asset proxy for downloads, else picker, else config."""
+        if proxy is not None:
+            return proxy
+        if asset and self.config.asset_proxy_url:
+            return self.config.asset_proxy_url
+        if self.proxy_picker is not None:
+            return await self.proxy_picker.current()
+        return self.config.proxy_url
+
+    async def _failed(self, err: UpstreamError, proxy: str, method: str, call: Call) -> UpstreamError:
+        if err.kind is ErrorKind.CLOUDFLARE:
+            if call.statsig_path:
+                self.statsig.invalidate(method, call.statsig_path)
+            if self.proxy_picker is not None:
+                try:
+                    await self.proxy_picker.on_cloudflare(proxy)
+                except Exception:  # a broken proxy pool must not hide the real error
+                    log.exception("proxy picker failed on Cloudflare report")
+        return err
+
+    async def _headers(self, method: str, call: Call, headers: Mapping[str, str]) -> dict[str, str]:
+        out = dict(headers)
+        out["Cookie"] = cookie_header(call.token, self.config.cf_clearance if call.cf_cookies else "", call.user_id)
+        if call.statsig_path:
+            out["x-statsig-id"] = await self.statsig.value(method, call.statsig_path)
+        return out
+
+    # -- HTTP --------------------------------------------------------------
+    async def request(self, method: str, url: str, call: Call, headers: Mapping[str, str], *,
+                      json_body: Any = None, content: bytes | None = None, multipart: CurlMime | None = None,
+                      timeout: float | None = None, asset: bool = False, ok: tuple[int, ...] = ()) -> HttpResult:
+        """One complete request; any status outside 2xx (and `ok`) raises a classified UpstreamError."""
+        proxy = await self.egress(call.proxy, asset=asset)
+        sent = await self._headers(method, call, headers)
+        kwargs: dict[str, Any] = {}
+        if json_body is not None:
+            kwargs["data"] = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
+        elif content is not None:
+            kwargs["data"] = content
+        if multipart is not None:
+            kwargs["multipart"] = multipart
+        try:
+            resp = await self.session(proxy).request(
+                method, url, headers=sent, timeout=timeout or self.config.timeout,
+                accept_encoding=ACCEPT_ENCODING, **kwargs)
+        except (CurlError, OSError, asyncio.TimeoutError) as exc:
+            raise await self._failed(classify_exception(exc), proxy, method, call) from None
+        headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
+        if 200 <= resp.status_code < 300 or resp.status_code in ok:
+            return HttpResult(resp.status_code, headers_out, resp.content)
+        err = classify(resp.status_code, resp.content.decode("utf-8", "replace"), headers_out)
+        raise await self._failed(err, proxy, method, call)
+
+    @contextlib.asynccontextmanager
+    async def stream(self, method: str, url: str, call: Call, headers: Mapping[str, str], *,
+                     json_body: Any = None, timeout: float | None = None) -> AsyncIterator[AsyncIterator[bytes]]:
+        """A streamed 2xx response as an iterator of body lines, with first-byte and idle timeouts."""
+        proxy = await self.egress(call.proxy)
+        sent = await self._headers(method, call, headers)
+        data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode() if json_body is not None else None
+        sess = self.session(proxy)
+        try:
+            resp = await asyncio.wait_for(
+                sess.request(method, url, headers=sent, data=data, stream=True,
+                             timeout=timeout or self.config.timeout, accept_encoding=ACCEPT_ENCODING),
+                self.config.first_byte_timeout)
+        except asyncio.TimeoutError:
+            raise await self._failed(UpstreamError(ErrorKind.TIMEOUT, "no response headers before the first-byte timeout"),
+                                     proxy, method, call) from None
+        except (CurlError, OSError) as exc:
+            raise await self._failed(classify_exception(exc), proxy, method, call) from None
+        try:
+            if not 200 <= resp.status_code < 300:
+                try:
+                    body = await asyncio.wait_for(resp.acontent(), self.config.first_byte_timeout)
+                except (CurlError, OSError, asyncio.TimeoutError):
+                    body = b""
+                headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
+                err = classify(resp.status_code, body.decode("utf-8", "replace"), headers_out)
+                raise await self._failed(err, proxy, method, call)
+            yield self._lines(resp)
+        finally:
+            await _abort(sess, resp)
+
+    async def _lines(self, resp: Response) -> AsyncIterator[bytes]:
+        """Split the body into lines; the first chunk must come within first_byte, later ones within idle."""
+        chunks = resp.aiter_content()
+        buffer = b""
+        wait = self.config.first_byte_timeout
+        while True:
+            try:
+                chunk = await asyncio.wait_for(chunks.__anext__(), wait)
+            except StopAsyncIteration:
+                break
+            except asyncio.TimeoutError:
+                what = "first byte" if wait == self.config.first_byte_timeout and not buffer else "next frame"
+                raise UpstreamError(ErrorKind.TIMEOUT, f"grok.com sent no {what} in {wait:g}s") from None
+            except (CurlError, OSError) as exc:
+                raise classify_exception(exc) from None
+            wait = self.config.idle_timeout
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                yield line
+        if buffer:
+            yield buffer
+
+    # -- WebSocket ---------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def websocket(self, url: str, call: Call, headers: Mapping[str, str]) -> AsyncIterator[WsConn]:
+        """An open WebSocket; a refused handshake is classified like the HTTP answer it was."""
+        proxy = await self.egress(call.proxy)
+        sent = await self._headers("GET", call, headers)
+        sess = self.session(proxy)
+        raw_headers: list[bytes] = []
+
+        def keep_header(line: bytes) -> int:
+            raw_headers.append(line)
+            return len(line)
+
+        try:
+            ws = await sess.ws_connect(
+                url, headers=sent, timeout=self.config.connect_timeout, max_message_size=_WS_MAX_MESSAGE,
+                curl_options={CurlOpt.HEADERFUNCTION: keep_header})
+        except (CurlError, OSError, asyncio.TimeoutError) as exc:
+            status = upgrade_refused_status(exc)
+            if not status:
+                raise await self._failed(classify_exception(exc), proxy, "GET", call) from None
+            err = await self._refused(url, status, _parse_headers(raw_headers), sess, sent)
+            raise await self._failed(err, proxy, "GET", call) from None
+        conn = WsConn(ws, self.config.idle_timeout)
+        try:
+            yield conn
+        finally:
+            await conn.close()
+
+    async def _refused(self, url: str, status: int, headers: dict[str, str], sess: AsyncSession[Response],
+                       sent: dict[str, str]) -> UpstreamError:
+        """curl keeps no body of a refused upgrade; a 403 needs one (challenge page vs blocked
+        account), so the same URL is fetched once over HTTP to read it."""
+        body = ""
+        if status == 403:
+            http_url = "https" + url[3:] if url.startswith("wss") else "http" + url[2:]
+            try:
+                probe = await sess.request("GET", http_url, headers=sent, timeout=self.config.connect_timeout)
+                if probe.status_code == 403:
+                    body = probe.content.decode("utf-8", "replace")
+            except (CurlError, OSError):
+                pass
+        return classify(status, body, headers)
+
+
+async def _abort(sess: AsyncSession[Response], resp: Response) -> None:
+    """End a streamed response now. curl_cffi's aclose() waits for the transfer to finish, which
+    after an idle timeout means waiting for the very stall we gave up on; removing the handle
+    from the multi stops it at once."""
+    task = resp.astream_task
+    if task is None or task.done():
+        return
+    if resp.quit_now is not None:
+        resp.quit_now.set()
+    with contextlib.suppress(Exception):
+        sess.acurl.remove_handle(resp.curl)
+    await asyncio.wait([task], timeout=1.0)
+
+
+def _parse_headers(lines: list[bytes]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for raw in lines:
+        line = raw.decode("latin-1").strip()
+        if ":" in line and not line.startswith("HTTP/"):
+            name, value = line.split(":", 1)
+            out[name.strip().lower()] = value.strip()
+    return out
+
+
+class WsConn:
+    """A JSON-text WebSocket with classified failures; `recv` returns None once the peer closed."""
+
+    def __init__(self, ws: AsyncWebSocket, idle_timeout: float) -> None:
+        self._ws = ws
+        self.idle_timeout = idle_timeout
+        self.closed = False
+
+    async def send(self, obj: Any) -> None:
+        try:
+            await self._ws.send_str(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
+        except WebSocketClosed:
+            self.closed = True
+            raise UpstreamError(ErrorKind.UPSTREAM, "grok.com closed the WebSocket") from None
+        except (CurlError, OSError) as exc:
+            raise classify_exception(exc) from None
+
+    async def recv(self, timeout: float | None = None) -> Any:
+        """The next JSON frame; None when closed. Non-JSON text frames are skipped."""
+        while True:
+            if self.closed:
+                return None
+            try:
+                text = await self._ws.recv_str(timeout=timeout or self.idle_timeout)
+            except WebSocketClosed:
+                self.closed = True
+                return None
+            except WebSocketError as exc:
+                if "timed out" in str(exc).lower() or type(exc).__name__.endswith("Timeout"):
+                    raise UpstreamError(ErrorKind.TIMEOUT, "grok.com WebSocket went idle") from None
+                self.closed = True
+                raise classify_exception(exc) from None
+            except (CurlError, OSError) as exc:
+                self.closed = True
+                raise classify_exception(exc) from None
+            except (TypeError, ValueError, UnicodeDecodeError):
+                continue  # a binary or undecodable frame: nothing any dialect reads
+            try:
+                return json.loads(text)
+            except ValueError:
+                continue
+
+    async def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with contextlib.suppress(Exception):
+                await self._ws.close(timeout=1.0)
+        with contextlib.suppress(Exception):
+            self._ws.terminate()

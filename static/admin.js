@@ -1,0 +1,80 @@
+// Small behaviours of the admin pages; no inline scripts (the CSP allows only files from 'self').
+(function () {
+  "use strict";
+
+  function csrf() {
+    return document.body ? document.body.dataset.csrf || "" : "";
+  }
+  window.grokAdmin = { csrf: csrf };
+
+  document.addEventListener("click", function (ev) {
+    var target = ev.target;
+    if (!(target instanceof Element)) return;
+
+    var all = target.closest("[data-select-all]");
+    if (all) {
+      var name = all.getAttribute("data-select-all");
+      var table = all.closest("table");
+      if (table) {
+        table.querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (box) {
+          box.checked = all.checked;
+        });
+      }
+      return;
+    }
+
+    var copy = target.closest("[data-copy]");
+    if (copy) {
+      var source = document.querySelector(copy.getAttribute("data-copy"));
+      var status = copy.parentElement && copy.parentElement.querySelector("[data-copy-status]");
+      if (!source) return;
+      var text = source.value || source.textContent || "";
+      var done = function (ok) {
+        if (status) status.textContent = ok ? "Copied." : "Select the key and copy it by hand.";
+        copy.setAttribute("data-copied", ok ? "yes" : "no");
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(function () { done(true); }, function () {
+          source.select();
+          done(document.execCommand && document.execCommand("copy"));
+        });
+      } else {
+        source.select();
+        done(document.execCommand && document.execCommand("copy"));
+      }
+      return;
+    }
+
+    if (target.closest("[data-dismiss]")) {
+      var flash = document.getElementById("flash");
+      if (flash) flash.innerHTML = "";
+    }
+  });
+
+  // Export posts the token form as a normal download; it carries the filters for "all matching".
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!(form instanceof HTMLFormElement) || form.id !== "tokens-form") return;
+    form.querySelectorAll("input[data-filter-copy]").forEach(function (el) { el.remove(); });
+    var filters = document.getElementById("filters");
+    if (!filters) return;
+    new FormData(filters).forEach(function (value, key) {
+      var input = document.createElement("input");
+      input.type = "hidden";
+      input.name = key;
+      input.value = String(value);
+      input.setAttribute("data-filter-copy", "");
+      form.appendChild(input);
+    });
+  });
+
+  // A successful htmx action clears a stale error message.
+  document.addEventListener("htmx:afterRequest", function (ev) {
+    var xhr = ev.detail && ev.detail.xhr;
+    if (xhr && xhr.status < 400) {
+      var flash = document.getElementById("flash");
+      var target = ev.detail.target;
+      if (flash && target !== flash && !flash.contains(target)) flash.innerHTML = "";
+    }
+  });
+})();

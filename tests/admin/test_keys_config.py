@@ -1,0 +1,158 @@
+"""Keys (shown once, limits, expiry, enable/disable) and the config form (sources, env lock, errors, secrets)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from grok2api.keys import LIVE_SETTINGS
+
+from .conftest import PASSWORD, ClientFactory, login, make_admin_app
+
+Client = TestClient[Any, Any]
+BEARER = {"Authorization": f"Bearer {PASSWORD}"}
+
+
+def hx(csrf: str) -> dict[str, str]:
+    return {"HX-Request": "true", "X-CSRF-Token": csrf}
+
+
+async def test_create_key_shows_it_once_and_it_works_on_the_api(logged_in: tuple[Client, str]) -> None:
+    client, csrf = logged_in
+    resp = await client.post("/admin/keys", data={"name": "ci bot", "rpm": "30", "max_concurrent": "2",
+                                                  "daily_quota": "100", "allowed_models": "grok-4, grok-4.1-fast",
+                                                  "expires_at": "2099-01-01T00:00"}, headers=hx(csrf))
+    html = await resp.text()
+    assert resp.headers["HX-Trigger"] == "keys-changed"
+    key = re.search(r'id="new-key"[^>]*value="(sk-[^"]+)"', html).group(1)  # type: ignore[union-attr]
+    assert "shown only this once" in html and 'data-copy="#new-key"' in html
+    table = await (await client.get("/admin/keys")).text()
+    assert key not in table and key[:7] + "…" in table
+    assert "ci bot" in table and "grok-4, grok-4.1-fast" in table and "2099-01-01" in table
+    api = (await (await client.get("/api/v1/admin/keys")).json())["data"][0]
+    assert api["rpm"] == 30 and api["max_concurrent"] == 2 and api["daily_quota"] == 100
+    assert "key" not in api and "key_hash" not in api
+    # The key authenticates the OpenAI API (models list is filtered by its allow-list when wired).
+    models = await client.get("/v1/models", headers={"Authorization": f"Bearer {key}"})
+    assert models.status == 200
+
+
+async def test_key_validation_errors_are_shown_in_place(logged_in: tuple[Client, str]) -> None:
+    client, csrf = logged_in
+    for data, message in (({"name": ""}, "needs a name"), ({"name": "a", "rpm": "-1"}, "cannot be negative"),
+                          ({"name": "a", "rpm": "ten"}, "whole number"),
+                          ({"name": "a", "expires_at": "2001-01-01"}, "in the past"),
+                          ({"name": "a", "expires_at": "soon"}, "is not a date")):
+        resp = await client.post("/admin/keys", data=data, headers=hx(csrf))
+        assert resp.status == 400 and resp.headers["HX-Retarget"] == "#flash"
+        assert message in await resp.text()
+
+
+async def test_key_edit_toggle_delete_and_json_api(client: Client) -> None:
+    made = await client.post("/api/v1/admin/keys", headers=BEARER, json={
+        "name": "k", "allowed_models": ["grok-4"], "rpm": 5, "expires_at": "2099-06-01T00:00:00Z",
+        "reasoning_format": "think_tags"})
+    body = await made.json()
+    assert made.status == 201 and body["key"].startswith("sk-") and body["reasoning_format"] == "think_tags"
+    kid = body["id"]
+    patched = await (await client.patch(f"/api/v1/admin/keys/{kid}", headers=BEARER,
+                                        json={"enabled": False, "rpm": 9})).json()
+    assert patched["enabled"] is False and patched["rpm"] == 9
+    csrf = await login(client)
+    row = await (await client.post(f"/admin/keys/{kid}/enable", headers=hx(csrf))).text()
+    assert "badge active" in row
+    row = await (await client.post(f"/admin/keys/{kid}/edit", headers=hx(csrf), data={
+        "name": "renamed", "rpm": "0", "max_concurrent": "3", "daily_quota": "0", "expires_at": "",
+        "allowed_models": ""})).text()
+    assert "renamed" in row and ">all<" in row and ">never<" in row
+    assert (await client.post(f"/admin/keys/{kid}/delete", headers=hx(csrf))).status == 200
+    assert (await (await client.get("/api/v1/admin/keys")).json())["data"] == []
+    assert (await client.delete(f"/api/v1/admin/keys/{kid}", headers=BEARER)).status == 404
+
+
+async def test_config_page_shows_every_section_with_sources(logged_in: tuple[Client, str]) -> None:
+    client, _ = logged_in
+    html = await (await client.get("/admin/config")).text()
+    for section in ("app", "network", "security", "chat", "retry", "timeout", "image", "token", "cache", "proxy",
+                    "stats", "performance", "voice"):
+        assert f'id="section-{section}"' in html
+    assert 'name="retry.max_retry"' in html and 'class="src default">default<' in html
+
+
+async def test_config_save_applies_at_once_and_inline_errors(logged_in: tuple[Client, str]) -> None:
+    client, csrf = logged_in
+    form = await (await client.get("/admin/config")).text()
+    resp = await client.post("/admin/config/retry", headers=hx(csrf), data={
+        "retry.max_retry": "7", "retry.retry_status_codes": "401\n429", "retry.retry_backoff_base": "0.5",
+        "retry.retry_backoff_factor": "2.0", "retry.retry_backoff_max": "30.0", "retry.retry_budget": "90.0"})
+    html = await resp.text()
+    assert "Saved 2 value(s)" in html and 'class="src admin">admin<' in html
+    live = client.app[LIVE_SETTINGS].current
+    assert live.retry.max_retry == 7 and live.retry.retry_status_codes == [401, 429]
+    assert live.sources["retry.max_retry"] == "admin"
+    bad = await client.post("/admin/config/retry", headers=hx(csrf), data={
+        "retry.max_retry": "99", "retry.retry_status_codes": "401", "retry.retry_backoff_base": "abc",
+        "retry.retry_backoff_factor": "2.0", "retry.retry_backoff_max": "30.0", "retry.retry_budget": "90.0"})
+    html = await bad.text()
+    assert bad.status == 200 and "Nothing was saved" in html
+    assert html.count('class="error small field-error"') == 2
+    assert "must be between 0 and 20" in html and "must be a number" in html
+    assert 'value="99"' in html  # what was typed stays in the field
+    assert client.app[LIVE_SETTINGS].current.retry.max_retry == 7
+    assert "retry.max_retry" in form
+
+
+async def test_secrets_are_redacted_and_kept_when_untouched(logged_in: tuple[Client, str]) -> None:
+    client, csrf = logged_in
+    secret = "sk-global-secret-value-123456"
+    saved = await client.post("/api/v1/admin/config", json={"app": {"api_key": secret}},
+                              headers={"X-CSRF-Token": csrf})
+    assert (await saved.json())["saved"] == ["app.api_key"]
+    html = await (await client.get("/admin/config")).text()
+    assert secret not in html and secret[4:-4] not in html
+    api = await (await client.get("/api/v1/admin/config")).json()
+    assert api["app"]["api_key"] == {"value": "sk-g***", "source": "admin"}
+    # Save the [app] form with the placeholder left as is, and change another field.
+    section = re.search(r'<section class="card config" id="section-app">.*?</section>', html, re.S).group(0)  # type: ignore[union-attr]
+    fields = dict(re.findall(r'name="(app\.[a-z_]+)" value="([^"]*)"', section))
+    assert fields["app.api_key"] == "••••••••"
+    fields["app.image_format"] = "base64"
+    fields["app.video_format"] = "url"
+    fields["app.reasoning_format"] = "think_tags"
+    resp = await client.post("/admin/config/app", data=fields, headers=hx(csrf))
+    assert "Saved" in await resp.text()
+    live = client.app[LIVE_SETTINGS].current
+    assert live.app.api_key == secret and live.app.image_format == "base64"
+    # The JSON API: the redacted value sent back keeps the secret too.
+    await client.post("/api/v1/admin/config", json={"app.api_key": "sk-g***", "app.image_format": "url"},
+                      headers={"X-CSRF-Token": csrf})
+    assert client.app[LIVE_SETTINGS].current.app.api_key == secret
+    bad = await client.post("/api/v1/admin/config", json={"retry.max_retry": "lots", "nope.key": 1},
+                            headers={"X-CSRF-Token": csrf})
+    problems = (await bad.json())["error"]["problems"]
+    assert bad.status == 400 and set(problems) == {"retry.max_retry", "nope.key"}
+
+
+async def test_env_fixed_values_are_read_only(aiohttp_client: ClientFactory, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GROK2API_RETRY_MAX_RETRY", "5")
+    client = await aiohttp_client(make_admin_app(tmp_path))
+    csrf = await login(client)
+    html = await (await client.get("/admin/config")).text()
+    assert re.search(r'name="retry\.max_retry" value="5"\s+readonly', html)
+    assert "GROK2API_RETRY_MAX_RETRY" in html and 'class="src env">env<' in html
+    resp = await client.post("/api/v1/admin/config", json={"retry.max_retry": 1}, headers={"X-CSRF-Token": csrf})
+    assert (await resp.json())["ignored_env_fixed"] == ["retry.max_retry"]
+    assert client.app[LIVE_SETTINGS].current.retry.max_retry == 5
+
+
+async def test_refused_default_password_cannot_be_saved(logged_in: tuple[Client, str]) -> None:
+    client, csrf = logged_in
+    resp = await client.post("/api/v1/admin/config", json={"app.app_password": "CHANGE_ME_NOW"},
+                             headers={"X-CSRF-Token": csrf})
+    assert resp.status == 400
+    assert "refused" in (await resp.json())["error"]["problems"]["app.app_password"]

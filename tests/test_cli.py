@@ -1,0 +1,117 @@
+"""The command line as a user runs it: real processes, real SQLite in a temporary DATA_DIR."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+
+def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
+            stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("GROK2API_")}
+    full_env.update({"DATA_DIR": str(tmp_path)}, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "grok2api", *args], env=full_env, input=stdin,
+                          capture_output=True, text=True, timeout=60)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_config_check_names_bad_key(tmp_path: Path) -> None:
+    res = run_cli(tmp_path, "config", "check", env={"GROK2API_SECURITY_RATE_LIMIT_PER_MINUTE": "abc"})
+    assert res.returncode != 0
+    assert "security.rate_limit_per_minute = 'abc': must be an integer" in res.stderr
+
+
+def test_config_check_ok_and_warns_on_unknown_env(tmp_path: Path) -> None:
+    res = run_cli(tmp_path, "config", "check", env={"GROK2API_CHAT_NOPE": "1"})
+    assert res.returncode == 0, res.stderr
+    assert "GROK2API_CHAT_NOPE names no configuration key" in res.stderr
+
+
+def test_config_show_redacts_secrets(tmp_path: Path) -> None:
+    res = run_cli(tmp_path, "config", "show", env={"GROK2API_APP_API_KEY": "sk-very-secret-value-123"})
+    assert res.returncode == 0, res.stderr
+    shown = json.loads(res.stdout)
+    assert shown["app"]["api_key"] == {"value": "sk-v***", "source": "env"}
+    assert "very-secret" not in res.stdout
+
+
+def test_tokens_add_list_export_import(tmp_path: Path) -> None:
+    tok = "eyJhbGciOiJIUzI1NiJ9.cli-test-token-0001"
+    res = run_cli(tmp_path, "tokens", "add", "--pool", "super", tok, f"sso={tok}; other=1")
+    assert res.returncode == 0, res.stderr
+    assert "added 1" in res.stdout  # the cookie form is the same account: stored once
+    listed = run_cli(tmp_path, "tokens", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert tok not in listed.stdout and "super" in listed.stdout and "1 of 1" in listed.stdout
+    exported = run_cli(tmp_path, "tokens", "export")
+    data = json.loads(exported.stdout)
+    assert [a["token"] for a in data["accounts"]] == [tok]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "export.json").write_text(exported.stdout)
+    imported = run_cli(other, "tokens", "import", str(other / "export.json"))
+    assert imported.returncode == 0, imported.stderr
+    assert "added 1" in imported.stdout
+    again = run_cli(other, "tokens", "export")
+    assert json.loads(again.stdout)["accounts"][0]["pool"] == "super"
+
+
+def test_keys_create_shows_key_once_and_stores_hash(tmp_path: Path) -> None:
+    res = run_cli(tmp_path, "keys", "create", "--name", "ci", "--rpm", "30", "--models", "grok-4,grok-3")
+    assert res.returncode == 0, res.stderr
+    key = res.stdout.strip()
+    assert key.startswith("sk-") and len(key) > 30
+    listed = run_cli(tmp_path, "keys", "list")
+    assert "ci" in listed.stdout and "rpm=30" in listed.stdout and "grok-4,grok-3" in listed.stdout
+    assert key not in listed.stdout
+    assert key.encode() not in (tmp_path / "grok2api.db").read_bytes()
+
+
+def test_admin_password_from_stdin(tmp_path: Path) -> None:
+    res = run_cli(tmp_path, "admin", "password", "--password-stdin", stdin="a-long-enough-password\n")
+    assert res.returncode == 0, res.stderr
+    short = run_cli(tmp_path, "admin", "password", "--password-stdin", stdin="short\n")
+    assert short.returncode != 0 and "at least 8" in short.stderr
+
+
+@pytest.mark.timeout(90)
+def test_serve_first_start_health_and_clean_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GROK2API_")}
+    env.update(DATA_DIR=str(tmp_path), SERVER_PORT=str(port), SERVER_HOST="127.0.0.1")
+    proc = subprocess.Popen([sys.executable, "-m", "grok2api"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        status = 0
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                    status = r.status
+                    break
+            except OSError:
+                time.sleep(0.1)
+        assert status == 200
+        assert (tmp_path / "config.toml").exists()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "generated admin password" in err
+    assert "stopped" in err
