@@ -21,7 +21,7 @@ from .keys import (
 from .pool.ops import mask_token
 from .pool.pool import Pool
 from .pool.config import PoolConfig
-from .pool.refresher import Refresher
+from .pool.refresher import Refresher, limits_reader
 from .proxies import ProxyManager
 from .settings import Settings
 from .stats import Recorder, RequestRecord
@@ -118,8 +118,6 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             app[API_KEYS].invalidate()
 
     app[WATCHER].subscribe(on_change)
-    from .admin.upstream_ops import limits_reader
-
     refresher = Refresher(storage, pool.config, limits_reader(client.rate_limits), owner=app[WORKER_ID])
     stop_refresher = asyncio.Event()
     tasks = [_spawn(recorder.run(), "stats-flush"), _spawn(_prune_loop(app), "stats-prune")]

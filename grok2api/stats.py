@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from .storage.base import LogEntry, StatsDelta, Storage
 
@@ -16,23 +15,8 @@ HOUR = 3600
 DAY = 86400
 
 
-@dataclass(slots=True)
-class RequestRecord:
-    """Everything known about one finished request."""
-
-    ts: float
-    request_id: str
-    key_name: str
-    model: str
-    stream: bool
-    status: int
-    error_kind: str
-    latency_ms: float
-    ttft_ms: float
-    account: str  # already masked
-    client_ip: str
-    path: str = ""
-    detail: str = ""
+# A finished request is recorded as its request-log entry; the stats buckets are derived from it.
+RequestRecord = LogEntry
 
 
 def _merge_key(d: StatsDelta) -> tuple[str, int, str, str, int, str]:
@@ -52,8 +36,15 @@ class Recorder:
         self._logs: list[LogEntry] = []
         self._flush_lock = asyncio.Lock()
         self.recorded = 0
+        # Called with every record, even when stats are disabled (metrics); must not raise or block.
+        self.listeners: list[Callable[[RequestRecord], None]] = []
 
     def record(self, r: RequestRecord) -> None:
+        for listener in self.listeners:
+            try:
+                listener(r)
+            except Exception:
+                log.exception("request record listener failed")
         if not self.enabled():
             return
         self.recorded += 1
@@ -67,10 +58,7 @@ class Recorder:
             acc.count += 1
             acc.latency_ms_sum += r.latency_ms
             acc.ttft_ms_sum += r.ttft_ms
-        self._logs.append(LogEntry(
-            ts=r.ts, request_id=r.request_id, key_name=r.key_name, model=r.model, stream=r.stream,
-            status=r.status, error_kind=r.error_kind, latency_ms=r.latency_ms, ttft_ms=r.ttft_ms,
-            account=r.account, client_ip=r.client_ip, path=r.path, detail=r.detail))
+        self._logs.append(r)
 
     async def flush(self) -> int:
         """Write what was recorded; on failure keep it for the next flush (nothing is lost)."""

@@ -8,30 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ..pool.model import QuotaReading
-from ..pool.refresher import FetchLimits
+from ..pool.refresher import FetchLimits, limits_reader
 from .services import AdminInputError, optional_service
 
 TokenCall = Callable[[str], Awaitable[Any]]
-# Imagine buckets: quota_info reports what is left but never a total, so a reading would
-# invent one; those buckets keep their stored numbers (rolled over locally at window end).
-_NO_TOTALS = frozenset({"image", "image_edit", "video"})
-
-
-def limits_reader(rate_limits: Callable[..., Awaitable[Any]]) -> FetchLimits:
-    """The pool's FetchLimits over GrokClient.rate_limits: a chat bucket is a rate-limits mode."""
-
-    async def fetch(token: str, bucket: str) -> QuotaReading | None:
-        if bucket in _NO_TOTALS:
-            return None
-        reading = await rate_limits(token, mode=bucket)
-        if reading.remaining is None or reading.total is None:
-            return None
-        return QuotaReading(reading.remaining, reading.total, reading.window_seconds, reading.wait_seconds)
-
-    return fetch
-
-
 @dataclass(frozen=True, slots=True)
 class UpstreamActions:
     client: Any

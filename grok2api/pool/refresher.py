@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..storage.base import TOPIC_ACCOUNTS, Quota, Storage
 from ..upstream.errors import ErrorKind, UpstreamError
@@ -160,3 +161,22 @@ class Refresher:
         finally:
             with contextlib.suppress(Exception):
                 await self.storage.release_lock(LOCK_NAME, self.owner)
+
+
+# Imagine buckets: quota_info reports what is left but never a total, so a reading would
+# invent one; those buckets keep their stored numbers (rolled over locally at window end).
+_NO_TOTALS = frozenset({"image", "image_edit", "video"})
+
+
+def limits_reader(rate_limits: Callable[..., Awaitable[Any]]) -> FetchLimits:
+    """The pool's FetchLimits over GrokClient.rate_limits: a chat bucket is a rate-limits mode."""
+
+    async def fetch(token: str, bucket: str) -> QuotaReading | None:
+        if bucket in _NO_TOTALS:
+            return None
+        reading = await rate_limits(token, mode=bucket)
+        if reading.remaining is None or reading.total is None:
+            return None
+        return QuotaReading(reading.remaining, reading.total, reading.window_seconds, reading.wait_seconds)
+
+    return fetch
