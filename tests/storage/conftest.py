@@ -12,7 +12,7 @@ import pytest
 
 from grok2api.storage import make_storage
 from grok2api.storage.base import Storage
-from grok2api.storage.sql_common import TABLES
+from grok2api.storage.sql_schema import TABLES
 
 # An unreachable server fails its tests: CI requires every backend to run.
 URLS = {
