@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import demo, ops, security, services
+from . import demo, hygiene, limits_mw, metrics, ops, security, services
 from .admin import setup_admin
-from .api import chat as api_chat, files as api_files, models as api_models
+from .api import chat as api_chat, files as api_files, images as api_images, models as api_models, videos as api_videos
 from .catalog import load_catalog
 from .keys import CATALOG, LIVE_SETTINGS, MEDIA, STARTED_AT, STORAGE, WATCHER, WORKER_ID
 from .media import MediaCache, media_ctx
@@ -57,7 +57,9 @@ def make_app(settings: Settings) -> web.Application:
         settings = demo.demo_settings(settings)
     body_mb = settings.security.max_body_size_mb
     app = web.Application(
-        middlewares=[request_id_middleware, error_middleware],
+        # Outermost first; security.setup appends the API-key check innermost.
+        middlewares=[request_id_middleware, metrics.metrics_middleware, hygiene.edge_middleware,
+                     error_middleware, limits_mw.rate_limit_middleware, hygiene.body_limit_middleware],
         client_max_size=body_mb * 1024 * 1024 if body_mb else 1024**4,
     )
     app[LIVE_SETTINGS] = LiveSettings(settings)
@@ -72,11 +74,16 @@ def make_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(media_ctx)
     security.setup(app)
     services.install(app)
+    limits_mw.setup(app)
+    hygiene.setup(app)
+    metrics.setup(app)  # after services.install: it listens to the stats recorder
     if server.demo:
         demo.mount(app, settings)
     app.router.add_routes(ops.routes)
     app.router.add_routes(api_chat.routes)
     app.router.add_routes(api_models.routes)
     app.router.add_routes(api_files.routes)
+    api_images.setup(app)
+    api_videos.setup(app)
     setup_admin(app)
     return app

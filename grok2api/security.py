@@ -11,6 +11,7 @@ from aiohttp.typedefs import Handler
 from .apikeys import hash_key, same_secret
 from .errors import AuthenticationFailed, PermissionDenied
 from .keys import API_KEYS, LIVE_SETTINGS, STORAGE
+from .limits_mw import LIMITER
 from .storage.base import TOPIC_KEYS, ApiKeyRecord, Storage
 
 # request[API_KEY]: the caller's ApiKeyRecord, or None when anonymous.
@@ -115,10 +116,16 @@ async def api_key_middleware(request: web.Request, handler: Handler) -> web.Stre
     """Authenticates /v1/* (except media files); stores the record in request[API_KEY]."""
     if request.method == "OPTIONS" or not needs_key(request.path):
         return await handler(request)
-    s = request.app[LIVE_SETTINGS].current
-    request[API_KEY] = await request.app[API_KEYS].authenticate(
+    s = request.config_dict[LIVE_SETTINGS].current
+    record = request[API_KEY] = await request.config_dict[API_KEYS].authenticate(
         presented_key(request), s.app.api_key, s.security.allow_anonymous_api)
-    return await handler(request)
+    limiter = request.app.get(LIMITER)
+    if limiter is None or record is None or record is GLOBAL_KEY:
+        return await handler(request)
+    # Per-key limits (429 rate_limit_error): requests per minute, daily quota, then concurrency.
+    await limiter.check_key(record)
+    async with limiter.slot(record):
+        return await handler(request)
 
 
 def setup(app: web.Application) -> None:

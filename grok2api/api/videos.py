@@ -1,0 +1,237 @@
+"""Video endpoints: OpenAI's asynchronous /v1/videos and the seed's /v1/videos/generations.
+
+Parameters (both shapes; JSON or multipart):
+- `model`: a video model; absent or `sora-*` -> the catalog's video model (`grok-imagine-1.0-video`).
+- `aspect_ratio` 16:9 | 9:16 | 1:1 | 2:3 | 3:2; else derived from `size` (WxH, nearest ratio); default 16:9.
+- `seconds` / `video_length`: 6 or 10; OpenAI's 4/8/12 map to the nearest (4 -> 6, 8 and 12 -> 10).
+- `resolution` / `resolution_name`: 480p | 720p; else from `size` (shorter side >= 720 -> 720p); default 480p.
+- `preset`: fun | normal | spicy | custom (default normal).
+- image-to-video: OpenAI `input_reference` (multipart file, or {image_url}), or the seed's `image`
+  (URL or data URL; SSRF-guarded fetch).
+The OpenAI job lives in the storage documents (see grok2api.videojobs); `GET /v1/videos/{id}`
+answers with an `openai-poll-after-ms` header while the job runs; `/content` serves the cached MP4.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import ApiError, InvalidRequest, NotFound
+from ..jobs import Attachment, VideoJob
+from ..keys import CATALOG, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, WORKER_ID
+from ..security import API_KEY, check_model_allowed
+from ..videojobs import VideoJobs, public
+from .attachments import fetch_policy, load_attachments
+from .chat import Completion, idle_timeout, no_client_retry, read_json
+from .chat_render import CompletionRenderer, MediaLinks
+from .chat_request import AttachmentRef
+from .images import (
+    ctx_for,
+    default_model,
+    parse_bool,
+    parse_prompt,
+    read_form,
+    sniff_image,
+)
+from .pump import EventPump
+
+routes = web.RouteTableDef()
+VIDEO_JOBS: web.AppKey[VideoJobs] = web.AppKey("video_jobs", VideoJobs)
+VIDEO_MODEL = "grok-imagine-1.0-video"
+ASPECTS = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0, "2:3": 2 / 3, "3:2": 3 / 2}
+PRESETS = ("fun", "normal", "spicy", "custom")
+POLL_AFTER_MS = "1000"
+
+
+def setup(app: web.Application) -> None:
+    """Routes plus the job runner (call from make_app, after STORAGE is set)."""
+    app[VIDEO_JOBS] = VideoJobs(app[STORAGE], app[WORKER_ID],
+                                lambda: idle_timeout(app[LIVE_SETTINGS].current, "video"))
+
+    async def jobs_ctx(app: web.Application) -> Any:
+        yield
+        await app[VIDEO_JOBS].close()
+
+    app.cleanup_ctx.append(jobs_ctx)
+    app.router.add_routes(routes)
+
+
+def _size(value: Any) -> tuple[float, float] | None:
+    if not value:
+        return None
+    try:
+        w, h = (float(p) for p in str(value).lower().split("x", 1))
+        if w <= 0 or h <= 0:
+            raise ValueError
+    except ValueError:
+        raise InvalidRequest(f"`size` {value!r} is not WIDTHxHEIGHT.", param="size") from None
+    return w, h
+
+
+def parse_video(body: dict[str, Any], request: web.Request) -> dict[str, Any]:
+    """Validated options: model, prompt, aspect_ratio, seconds, resolution, preset."""
+    model = body.get("model") or ""
+    if not isinstance(model, str):
+        raise InvalidRequest("`model` must be a string.", param="model")
+    if not model or model.startswith("sora-"):
+        model = default_model(request, "video", VIDEO_MODEL)
+    size = _size(body.get("size"))
+    aspect = body.get("aspect_ratio")
+    if aspect:
+        if aspect not in ASPECTS:
+            raise InvalidRequest(f"`aspect_ratio` must be one of {', '.join(ASPECTS)}.", param="aspect_ratio")
+    elif size:
+        target = math.log(size[0] / size[1])
+        aspect = min(ASPECTS, key=lambda k: abs(math.log(ASPECTS[k]) - target))
+    else:
+        aspect = "16:9"
+    raw_seconds = body.get("video_length", body.get("seconds"))
+    if raw_seconds in (None, ""):
+        seconds = 6
+    else:
+        try:
+            value = float(raw_seconds)
+        except (TypeError, ValueError):
+            raise InvalidRequest("`seconds` must be a number (6 or 10).", param="seconds") from None
+        if not 1 <= value <= 20:
+            raise InvalidRequest("`seconds` must be 6 or 10.", param="seconds")
+        seconds = 6 if value < 8 else 10
+    resolution = body.get("resolution") or body.get("resolution_name")
+    if resolution:
+        if resolution not in ("480p", "720p"):
+            raise InvalidRequest("`resolution` must be 480p or 720p.", param="resolution")
+    else:
+        resolution = "720p" if size and min(size) >= 720 else "480p"
+    preset = body.get("preset") or "normal"
+    if preset not in PRESETS:
+        raise InvalidRequest(f"`preset` must be one of {', '.join(PRESETS)}.", param="preset")
+    return {"model": model, "prompt": parse_prompt(body.get("prompt")), "aspect_ratio": aspect,
+            "seconds": seconds, "resolution": resolution, "preset": preset}
+
+
+async def read_body(request: web.Request) -> tuple[dict[str, Any], list[tuple[str, Attachment]]]:
+    if request.content_type.startswith("multipart/"):
+        return await read_form(request)
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return body, []
+
+
+async def input_image(request: web.Request, body: dict[str, Any],
+                      files: list[tuple[str, Attachment]]) -> Attachment | None:
+    for name, att in files:
+        if name in ("input_reference", "image"):
+            return sniff_image(att, name)
+    ref = body.get("input_reference") or body.get("image")
+    if isinstance(ref, dict):
+        inner = ref.get("image_url")
+        ref = ref.get("url") or (inner.get("url") if isinstance(inner, dict) else inner)
+    if not ref:
+        return None
+    if not isinstance(ref, str):
+        raise InvalidRequest("`image` must be a URL or data URL.", param="image")
+    settings = request.app[LIVE_SETTINGS].current
+    loaded = await load_attachments([AttachmentRef(param="image", url=ref, kind="image")], fetch_policy(settings))
+    return sniff_image(loaded[0], "image")
+
+
+def make_job(request: web.Request, opts: dict[str, Any], image: Attachment | None, stream: bool) -> VideoJob:
+    check_model_allowed(request.get(API_KEY), opts["model"])
+    try:
+        request.app[GATEWAY].route(opts["model"], ("video",))
+    except ApiError as exc:
+        raise no_client_retry(exc) from None
+    return VideoJob(model=opts["model"], prompt=opts["prompt"], aspect_ratio=opts["aspect_ratio"],
+                    seconds=opts["seconds"], resolution=opts["resolution"], preset=opts["preset"],
+                    image=image, ctx=ctx_for(request, stream))
+
+
+# -- OpenAI asynchronous shape ------------------------------------------------------
+@routes.post("/v1/videos")
+async def create_video(request: web.Request) -> web.Response:
+    body, files = await read_body(request)
+    opts = parse_video(body, request)
+    job = make_job(request, opts, await input_image(request, body, files), False)
+    gateway = request.app[GATEWAY]
+    doc = await request.app[VIDEO_JOBS].create(
+        {"model": opts["model"], "prompt": opts["prompt"], "seconds": str(opts["seconds"]),
+         "size": body.get("size") or opts["aspect_ratio"], "aspect_ratio": opts["aspect_ratio"],
+         "resolution": opts["resolution"], "preset": opts["preset"],
+         "_key": job.ctx.key_id}, lambda: gateway.video(job))
+    return web.json_response(public(doc), headers={"openai-poll-after-ms": POLL_AFTER_MS})
+
+
+async def _job(request: web.Request) -> dict[str, Any]:
+    doc = await request.app[VIDEO_JOBS].get(request.match_info["video_id"])
+    key = request.get(API_KEY)
+    # Jobs are visible to the key that made them (any key when made without a managed key).
+    if doc is None or (doc.get("_key") and (key is None or key.id != doc["_key"])):
+        raise NotFound(f"No video with id `{request.match_info['video_id']}`.", code="video_not_found")
+    return doc
+
+
+@routes.get("/v1/videos/{video_id}")
+async def get_video(request: web.Request) -> web.Response:
+    doc = await _job(request)
+    headers = {"openai-poll-after-ms": POLL_AFTER_MS} if doc["status"] in ("queued", "in_progress") else {}
+    out = public(doc)
+    if doc["status"] == "completed":
+        base = request.app[LIVE_SETTINGS].current.app.app_url.rstrip("/")
+        out["url"] = f"{base}/v1/files/video/{doc['_file']}"
+    return web.json_response(out, headers=headers)
+
+
+@routes.get("/v1/videos/{video_id}/content")
+async def video_content(request: web.Request) -> web.StreamResponse:
+    doc = await _job(request)
+    variant = request.query.get("variant", "video")
+    if variant != "video":
+        raise NotFound(f"The `{variant}` variant is not available for Grok videos.", param="variant",
+                       code="variant_not_found")
+    if doc["status"] != "completed":
+        raise InvalidRequest(f"The video is {doc['status']}, not completed.", code="video_not_ready")
+    media = request.app[MEDIA]
+    path = media.path("video", doc["_file"])
+    if path is None or not path.is_file():
+        raise NotFound("The video file was removed from the cache.", code="file_not_found")
+    return web.FileResponse(path, headers={"Content-Type": media.mime("video", doc["_file"])})
+
+
+# -- the seed's shape ------------------------------------------------------------------
+@routes.post("/v1/videos/generations")
+async def video_generations(request: web.Request) -> web.StreamResponse:
+    settings = request.app[LIVE_SETTINGS].current
+    body, files = await read_body(request)
+    opts = parse_video(body, request)
+    stream = parse_bool(body.get("stream"), "stream")
+    job = make_job(request, opts, await input_image(request, body, files), stream)
+    if request.app[CATALOG].get(opts["model"]) is None:  # route() above already refused it
+        raise InvalidRequest("unknown model", param="model")
+    renderer = CompletionRenderer(
+        links=MediaLinks(request.app[MEDIA], settings.app.app_url, settings.app.image_format,
+                         settings.app.video_format),
+        filter_tags=[], show_reasoning=True, think_tags=False, progress=stream, max_tokens=None)
+    req = SimpleNamespace(model=opts["model"], include_usage=False)
+    completion = Completion(req, renderer, 0, idle_timeout(settings, "video"))  # type: ignore[arg-type]
+    try:
+        pump = EventPump(request.app[GATEWAY].video(job))
+    except ApiError as exc:
+        raise no_client_retry(exc) from None
+    try:
+        if stream:
+            return await completion.stream(request, pump, settings.performance.sse_keepalive_sec)
+        response = await completion.collect(pump)
+        if renderer.finish_reason == "content_filter":
+            raise InvalidRequest("Grok moderated the video for this prompt.", code="content_policy_violation",
+                                 param="prompt")
+        return response
+    except ApiError as exc:
+        raise no_client_retry(exc) from None
+    finally:
+        await pump.close()
+
