@@ -64,6 +64,11 @@ def backoff_delay(err: UpstreamError, attempt: int, base: float, factor: float, 
     return rng.uniform(0, min(cap, base * factor ** (attempt - 1)))
 
 
+def wants_capable_account(job: VideoJob) -> bool:
+    """720p and 10 s videos are made natively only by super/heavy accounts: try those first."""
+    return job.resolution == "720p" or job.seconds >= 10
+
+
 def to_api_error(err: UpstreamError) -> errors.ApiError:
     """Translate a classified upstream failure into what the client sees."""
     kind = err.kind
@@ -107,7 +112,9 @@ class Gateway:
     # -- public operations -------------------------------------------------
     def chat(self, job: ChatJob) -> AsyncIterator[Event]:
         route = self.route(job.model, ("chat", "image", "video"))
-        return self._run(route, job.ctx, lambda lease: self._chat_call(lease, route, job))
+        prefer = route.kind == "video" and job.video is not None and wants_capable_account(
+            VideoJob(model=job.model, prompt="", seconds=job.video.seconds, resolution=job.video.resolution))
+        return self._run(route, job.ctx, lambda lease: self._chat_call(lease, route, job), prefer_higher_tier=prefer)
 
     def images(self, job: ImageJob) -> AsyncIterator[Event]:
         route = self.route(job.model, ("image",))
@@ -121,7 +128,8 @@ class Gateway:
 
     def video(self, job: VideoJob) -> AsyncIterator[Event]:
         route = self.route(job.model, ("video",))
-        return self._run(route, job.ctx, lambda lease: self._video_call(lease, job))
+        return self._run(route, job.ctx, lambda lease: self._video_call(lease, job),
+                         prefer_higher_tier=wants_capable_account(job))
 
     # -- upstream calls bound to one account ------------------------------
     async def _upload_all(self, token: str, files: list[Attachment], for_imagine: bool = False) -> list[Any]:
@@ -145,7 +153,7 @@ class Gateway:
                 return
             images = [a for a in job.attachments if a.mime.startswith("image/")][:1]
             opts = job.video or VideoOptions()
-            async for event in self._video_events(token, VideoJob(
+            async for event in self._video_events(lease, VideoJob(
                     model=job.model, prompt=prompt, aspect_ratio=opts.aspect_ratio, seconds=opts.seconds,
                     resolution=opts.resolution, preset=opts.preset, image=images[0] if images else None)):
                 yield event
@@ -170,13 +178,20 @@ class Gateway:
             yield event
 
     def _video_call(self, lease: Lease, job: VideoJob) -> AsyncIterator[Event]:
-        return self._video_events(lease.account.token, job)
+        return self._video_events(lease, job)
 
-    async def _video_events(self, token: str, job: VideoJob) -> AsyncIterator[Event]:
+    async def _video_events(self, lease: Lease, job: VideoJob) -> AsyncIterator[Event]:
+        token = lease.account.token
+        # Basic accounts cannot render 720p: make 480p there and upscale it, as the predecessor did.
+        upscale = job.resolution == "720p" and lease.account.pool == "basic"
+        resolution = "480p" if upscale else job.resolution
         image = (await self._upload_all(token, [job.image], for_imagine=True))[0] if job.image else None
         async for event in self.client.video(
                 token, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seconds=job.seconds,
-                resolution=job.resolution, preset=job.preset, image=image):
+                resolution=resolution, preset=job.preset, image=image):
+            if upscale and isinstance(event, VideoReady) and not event.moderated and event.url:
+                event.url = await self.client.upscale(token, event.video_id or event.url)
+                event.resolution = "720p"
             yield event
 
     async def _cache_media(self, event: Event, token: str) -> Event:
@@ -199,8 +214,8 @@ class Gateway:
         return event
 
     # -- the failover loop ---------------------------------------------------
-    async def _run(self, route: ModelRoute, ctx: CallContext,
-                   call: Callable[[Lease], AsyncIterator[Event]]) -> AsyncIterator[Event]:
+    async def _run(self, route: ModelRoute, ctx: CallContext, call: Callable[[Lease], AsyncIterator[Event]],
+                   prefer_higher_tier: bool = False) -> AsyncIterator[Event]:
         from .pool.pool import NoAccountAvailable
 
         s = self.settings()
@@ -211,7 +226,7 @@ class Gateway:
         try:
             while True:
                 try:
-                    lease = await self.pool.acquire(route, exclude=tried)
+                    lease = await self.pool.acquire(route, exclude=tried, prefer_higher_tier=prefer_higher_tier)
                 except NoAccountAvailable as exc:
                     outcome.error_kind = last_error.kind.value if last_error else "no_account"
                     if last_error is not None:
@@ -254,6 +269,14 @@ class Gateway:
                 await self.pool.report_success(lease)
                 outcome.error_kind = ""
                 return
+        except errors.ApiError:
+            raise  # error_kind was set where it was raised
+        except (GeneratorExit, asyncio.CancelledError):
+            outcome.error_kind = "cancelled"  # the client went away: not a success in the stats
+            raise
+        except BaseException:
+            outcome.error_kind = "internal"  # a failure of ours, not Grok's
+            raise
         finally:
             if self.record is not None:
                 self.record(ctx, route.id, outcome, started)

@@ -48,15 +48,17 @@ class AccountChange:
 NO_CHANGE = AccountChange()
 
 
-def eligible_pools(route: ModelRoute) -> tuple[str, ...]:
+def eligible_pools(route: ModelRoute, prefer_higher_tier: bool = False) -> tuple[str, ...]:
     """Pools that may serve a model, in the order to try: its own tier first, then higher ones.
 
     A basic model uses super then heavy accounts once basic ones are spent; a super model
-    never touches basic accounts.
+    never touches basic accounts. `prefer_higher_tier` tries the higher tiers first (a job
+    only they make natively, such as a 720p video) and the model's own tier last.
     """
     if route.min_tier not in TIERS:
         return ()
-    return TIERS[TIERS.index(route.min_tier):]
+    pools = TIERS[TIERS.index(route.min_tier):]
+    return pools[1:] + pools[:1] if prefer_higher_tier else pools
 
 
 def should_retry(error: UpstreamError) -> bool:

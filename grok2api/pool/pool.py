@@ -165,13 +165,14 @@ class Pool:
             self._put(Account.from_record(rec), self.clock())
 
     # -- leases --------------------------------------------------------------
-    async def acquire(self, route: ModelRoute, exclude: AbstractSet[str] = frozenset()) -> Lease:
+    async def acquire(self, route: ModelRoute, exclude: AbstractSet[str] = frozenset(), *,
+                      prefer_higher_tier: bool = False) -> Lease:
         """Reserve `route.cost` units of `route.bucket` on an eligible account, tier by tier.
 
         A reservation refused by storage (another worker spent the units) re-reads that
         account and tries the next candidate. Raises NoAccountAvailable when none is left.
         """
-        pools = eligible_pools(route)
+        pools = eligible_pools(route, prefer_higher_tier)
         skip: set[str] | None = None
         refusals = 0
         for name in pools:

@@ -50,16 +50,6 @@ class Stack:
 MakeStack = Callable[..., Awaitable[Stack]]
 
 
-def mount(app: web.Application) -> None:
-    """The lead wires these in make_app; until then the tests mount them."""
-    from grok2api.api import images, videos
-    paths = {getattr(r.resource, "canonical", "") for r in app.router.routes()}
-    if "/v1/images/generations" not in paths:
-        images.setup(app)
-    if "/v1/videos" not in paths:
-        videos.setup(app)
-
-
 @pytest.fixture
 async def make_stack(tmp_path: Path, aiohttp_client: Any, aiohttp_server: Any) -> AsyncIterator[MakeStack]:
     sdks: list[openai.AsyncOpenAI] = []
@@ -85,7 +75,6 @@ async def make_stack(tmp_path: Path, aiohttp_client: Any, aiohttp_server: Any) -
         from grok2api.app import make_app
         from grok2api.keys import POOL, STORAGE
         app = make_app(settings)
-        mount(app)
         http = await aiohttp_client(app)
         await import_tokens(app[STORAGE], "\n".join(tokens), default_pool=pool)
         await app[POOL].sync()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from typing import Any
 
 import openai
 import pytest
@@ -142,3 +143,37 @@ async def test_unfinished_jobs_marked_interrupted_on_close(stack: Stack) -> None
     await stack.app[VIDEO_JOBS].close()
     got = await stack.sdk.videos.retrieve(video.id)
     assert got.status == "failed" and got.error is not None and got.error.code == "interrupted"
+
+
+async def _seed_720p(stack: Stack) -> str:
+    async with stack.http.post("/v1/videos/generations", headers=stack.headers(), json={
+            "model": "grok-imagine-1.0-video", "prompt": "a lighthouse", "video_length": 6,
+            "resolution": "720p"}) as resp:
+        assert resp.status == 200, await resp.text()
+        return (await resp.json())["choices"][0]["message"]["content"]
+
+
+async def test_720p_on_a_basic_account_is_made_at_480p_and_upscaled(make_stack: Any) -> None:
+    from tests.media.conftest import BASIC
+
+    stack = await make_stack(tokens=(BASIC,), pool="basic")
+    content = await _seed_720p(stack)
+    assert "/v1/files/video/" in content
+    made = json.dumps([r["json"] for r in await stack.fake_requests(path="/rest/app-chat/conversations/new")])
+    assert '"resolutionName": "480p"' in made and '"resolutionName": "720p"' not in made
+    upscales = await stack.fake_requests(path="/rest/media/video/upscale")
+    assert len(upscales) == 1 and upscales[0]["cookies"]["sso"] == BASIC
+
+
+async def test_720p_prefers_a_super_account_over_a_basic_one(make_stack: Any) -> None:
+    from grok2api.keys import POOL
+    from grok2api.pool.ops import import_tokens
+    from tests.media.conftest import BASIC, SUPER
+
+    stack = await make_stack(tokens=(BASIC,), pool="basic")
+    await import_tokens(stack.app[STORAGE], SUPER, default_pool="super")
+    await stack.app[POOL].sync()
+    await _seed_720p(stack)
+    made = await stack.fake_requests(path="/rest/app-chat/conversations/new")
+    assert {r["cookies"]["sso"] for r in made} == {SUPER}
+    assert await stack.fake_requests(path="/rest/media/video/upscale") == []
