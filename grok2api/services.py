@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 # HTTP status a client saw for each failure kind (the gateway raises the matching ApiError).
 _STATUS_FOR_KIND = {"": 200, "no_account": 503, "rate_limited": 503, "timeout": 504, "moderated": 400,
-                    "bad_request": 400}
+                    "bad_request": 400, "cancelled": 499, "internal": 500}
 
 
 def upstream_config(s: Settings) -> UpstreamConfig:
