@@ -105,6 +105,9 @@ class PoolCollector(Collector):
                 for status, n in sorted(per.items()):
                     family.add_metric([pool_name, status], n)
         yield family
+        if pool is not None:
+            yield GaugeMetricFamily("grok2api_reservations_in_flight",
+                                    "Quota reservations taken and not yet settled or released.", value=pool.reserved)
 
 
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)

@@ -54,6 +54,7 @@ class Lease:
         if self.state != "reserved":
             return False
         self.state = "settled"
+        self._pool.reserved -= 1
         await self._pool._settled(self)
         return True
 
@@ -62,6 +63,7 @@ class Lease:
         if self.state != "reserved":
             return False
         self.state = "released"
+        self._pool.reserved -= 1
         await self._pool._released(self)
         return True
 
@@ -80,6 +82,7 @@ class Pool:
         self._seen = -1  # the accounts change counter the view was built at
         self._loaded_at = float("-inf")
         self._reload_lock = asyncio.Lock()
+        self.reserved = 0  # leases not yet settled or released (a metrics gauge)
 
     # -- the view ------------------------------------------------------------
     async def load(self) -> None:
@@ -192,6 +195,7 @@ class Pool:
                     if q is not None:
                         q.remaining = left
                         self._put(current, self.clock())
+                    self.reserved += 1
                     return Lease(current, route, route.bucket, route.cost, left, self)
                 refusals += 1
                 skip = set(exclude) if skip is None else skip

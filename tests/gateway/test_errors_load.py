@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from grok2api.jobs import Attachment, EditJob
-from grok2api.keys import GATEWAY, MEDIA
+from grok2api.keys import GATEWAY, MEDIA, POOL
 from grok2api.storage.base import Quota
 from grok2api.upstream.events import ImageReady
 from tests.gateway.conftest import MakeStack
@@ -69,6 +69,7 @@ async def test_client_disconnect_releases_the_reservation(make_stack: MakeStack)
     first = await resp.content.readline()
     assert first.startswith(b"data: ")
     assert (await stack.account(acc)).quota["fast"].remaining == 29  # reserved while streaming
+    assert stack.app[POOL].reserved == 1  # the in-flight gauge of /metrics
     resp.close()
     for _ in range(50):
         await asyncio.sleep(0.05)
@@ -76,6 +77,7 @@ async def test_client_disconnect_releases_the_reservation(make_stack: MakeStack)
             break
     rec = await stack.account(acc)
     assert rec.quota["fast"].remaining == 30 and rec.use_count == 0
+    assert stack.app[POOL].reserved == 0
 
 
 async def test_image_edit_uploads_for_imagine_and_uses_media_gen_input(make_stack: MakeStack) -> None:

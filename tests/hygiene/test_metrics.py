@@ -51,3 +51,4 @@ async def test_metrics_counters_match_requests(make_gw: MakeGw) -> None:
     assert m[("grok2api_gateway_overhead_seconds_count", ())] >= 14
     assert ("grok2api_http_requests_in_flight", ()) in m
     assert "grok2api_accounts" in {f.name for f in text_string_to_metric_families(text)}
+    assert m[("grok2api_reservations_in_flight", ())] == 0  # nothing is being generated now
