@@ -12,8 +12,17 @@ from aiohttp import web
 
 from .. import paths
 from ..keys import STORAGE
-from . import (api_tokens, views_auth, views_cache, views_config, views_imagine, views_keys, views_stats,
-               views_tokens, views_voice)
+from . import (
+    api_tokens,
+    views_auth,
+    views_cache,
+    views_config,
+    views_imagine,
+    views_keys,
+    views_stats,
+    views_tokens,
+    views_voice,
+)
 from .auth import CSRF_HEADER
 from .middleware import api_middleware, pages_middleware
 from .services import dumps

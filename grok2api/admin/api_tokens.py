@@ -10,7 +10,14 @@ from aiohttp import web
 from ..pool import ops as pool_ops
 from ..pool.config import PoolConfig
 from ..storage.base import account_id_for
-from .services import AdminInputError, TokenFilter, matching_ids, settings_of, storage_of, token_row
+from .services import (
+    AdminInputError,
+    TokenFilter,
+    matching_ids,
+    settings_of,
+    storage_of,
+    token_row,
+)
 from .sse import sse_response
 from .state import ADMIN_STATE
 from .token_actions import export_response, start_batch

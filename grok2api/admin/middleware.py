@@ -10,8 +10,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ..errors import ApiError
-from ..keys import LIVE_SETTINGS
-from ..keys import REQUEST_ID
+from ..keys import LIVE_SETTINGS, REQUEST_ID
+from ..limits_mw import client_ip, is_trusted
 from ..settings import Settings
 from . import render
 from .auth import COOKIE, CSRF_FIELD, CSRF_HEADER, SESSION_TTL_SEC, Session, is_revoked
@@ -25,22 +25,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_ROUTES = frozenset({"admin.login", "admin.login_post", "api.login"})
 
 
-def client_ip(request: web.Request, trusted: list[str]) -> str:
-    """The caller's address; X-Forwarded-For is believed only from a trusted proxy, right to left."""
-    peer = request.remote or ""
-    if peer not in trusted:
-        return peer
-    hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
-    for hop in reversed(hops):
-        if hop not in trusted:
-            return hop
-    return request.headers.get("X-Real-IP", "").strip() or peer
-
-
 def is_https(request: web.Request, trusted: list[str]) -> bool:
     if request.secure:
         return True
-    return (request.remote or "") in trusted and request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+    return is_trusted(request.remote or "", trusted) and request.headers.get("X-Forwarded-Proto", "").lower() == "https"
 
 
 def set_session_cookie(request: web.Request, resp: web.StreamResponse, value: str, ttl: float) -> None:

@@ -16,7 +16,13 @@ from .. import keys as appkeys
 from ..keys import LIVE_SETTINGS, STORAGE
 from ..pool.model import mask_token
 from ..settings import Settings
-from ..storage.base import ACCOUNT_STATUSES, AccountQuery, AccountRecord, ApiKeyRecord, Storage
+from ..storage.base import (
+    ACCOUNT_STATUSES,
+    AccountQuery,
+    AccountRecord,
+    ApiKeyRecord,
+    Storage,
+)
 
 NSFW_TAG = "nsfw"
 PAGE_SIZES = (25, 50, 100, 200)

@@ -8,10 +8,11 @@ import time
 from aiohttp import web
 
 from .. import adminauth
+from ..limits_mw import client_ip
 from ..settings import REFUSED_PASSWORDS
 from . import render
 from .auth import SESSION_TTL_SEC, revoke, rotate_secret
-from .middleware import clear_session_cookie, client_ip, same_origin, set_session_cookie
+from .middleware import clear_session_cookie, same_origin, set_session_cookie
 from .services import AdminInputError, settings_of
 from .state import ADMIN_STATE, SESSION
 

@@ -9,8 +9,14 @@ from aiohttp import web
 from ..keys import LIVE_SETTINGS
 from ..settings_schema import SECTIONS
 from . import render
-from .config_forms import (config_sections, field_help, flatten_config_body, prepare_change, redacted_config,
-                           save_config)
+from .config_forms import (
+    config_sections,
+    field_help,
+    flatten_config_body,
+    prepare_change,
+    redacted_config,
+    save_config,
+)
 from .services import AdminInputError, settings_of, storage_of
 
 routes = web.RouteTableDef()

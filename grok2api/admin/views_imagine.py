@@ -18,9 +18,9 @@ from aiohttp import WSMsgType, web
 from ..errors import ApiError
 from ..jobs import CallContext, ImageJob
 from ..keys import REQUEST_ID
+from ..limits_mw import client_ip
 from ..upstream.events import ImageProgress, ImageReady
 from . import render
-from .middleware import client_ip
 from .services import AdminInputError, optional_service, settings_of
 from .sse import sse_response
 

@@ -15,8 +15,16 @@ from ..pool.config import PoolConfig
 from ..storage.base import ACCOUNT_STATUSES
 from . import render
 from .batch import KIND_LABELS
-from .services import (AdminInputError, TokenFilter, list_tokens, matching_ids, parse_tags, settings_of,
-                       storage_of, token_row)
+from .services import (
+    AdminInputError,
+    TokenFilter,
+    list_tokens,
+    matching_ids,
+    parse_tags,
+    settings_of,
+    storage_of,
+    token_row,
+)
 from .sse import sse_response
 from .state import ADMIN_STATE
 from .token_actions import export_response, start_batch
