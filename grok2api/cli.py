@@ -8,6 +8,7 @@ import getpass
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -132,9 +133,20 @@ def cmd_serve(args: argparse.Namespace, argv: list[str]) -> int:
 
     with_storage(settings, first_start)  # also applies migrations once, before any worker starts
     if settings.server.workers > 1:
+        prepare_multiprocess_metrics(settings.server.data_dir)
         return server_mod.serve_workers(settings, argv)
     server_mod.serve_one(settings)
     return 0
+
+
+def prepare_multiprocess_metrics(data_dir: Path) -> None:
+    """Workers share Prometheus samples through mmap files in one fresh directory (set before they start)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    directory = data_dir / ".metrics"
+    shutil.rmtree(directory, ignore_errors=True)  # samples of a previous run would be summed in
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def cmd_fake_grok(args: argparse.Namespace) -> int:
