@@ -16,10 +16,10 @@ from . import demo, hygiene, limits_mw, metrics, ops, security, services
 from .admin import setup_admin
 from .api import chat as api_chat, files as api_files, images as api_images, models as api_models, videos as api_videos
 from .catalog import load_catalog
-from .keys import CATALOG, LIVE_SETTINGS, MEDIA, STARTED_AT, STORAGE, WATCHER, WORKER_ID
+from .keys import CATALOG, DRAIN, LIVE_SETTINGS, MEDIA, STARTED_AT, STORAGE, WATCHER, WORKER_ID
 from .media import MediaCache, media_ctx
 from .middleware import error_middleware, request_id_middleware
-from .runtime import ChangeWatcher, LiveSettings, settings_listener
+from .runtime import ChangeWatcher, Drain, LiveSettings, settings_listener
 from .settings import Settings
 from .storage import describe_storage, make_storage
 
@@ -67,6 +67,12 @@ def make_app(settings: Settings) -> web.Application:
     app[WORKER_ID] = f"{os.getpid()}-{secrets.token_hex(3)}"
     app[STARTED_AT] = time.time()
     app[WATCHER] = ChangeWatcher(storage)
+    app[DRAIN] = drain = Drain()
+
+    async def begin_drain(_: web.Application) -> None:  # on_shutdown runs before aiohttp's drain wait
+        drain.begin(server.drain_timeout)
+
+    app.on_shutdown.append(begin_drain)
     app[CATALOG] = load_catalog(server.data_dir)
     app[MEDIA] = MediaCache(server.data_dir, lambda: app[LIVE_SETTINGS].current)
     app.cleanup_ctx.append(storage_ctx)

@@ -31,6 +31,9 @@ def demo_settings(settings: Settings) -> Settings:
         "GROK2API_NETWORK_GROK_URL": base, "GROK2API_NETWORK_ASSETS_URL": base,
         "GROK2API_NETWORK_ACCOUNTS_URL": base, "GROK2API_NETWORK_LIVEKIT_URL": base.replace("http", "ws", 1),
         "GROK2API_APP_APP_URL": f"http://{host}:{server.port}",
+        # The fake lives on this same server, which is not listening yet when the refresher's
+        # first round would run; the fake's quotas are known anyway.
+        "GROK2API_TOKEN_AUTO_REFRESH": "false",
     })
     if not settings.app.api_key:
         env["GROK2API_APP_API_KEY"] = "sk-demo-" + secrets.token_urlsafe(16)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from .media import MediaCache
     from .pool.pool import Pool
     from .proxies import ProxyManager
-    from .runtime import ChangeWatcher, LiveSettings
+    from .runtime import ChangeWatcher, Drain, LiveSettings
     from .security import KeyAuthenticator
     from .stats import Recorder
     from .storage.base import Storage
@@ -31,7 +31,7 @@ GATEWAY: web.AppKey["Gateway"] = web.AppKey("gateway")
 MEDIA: web.AppKey["MediaCache"] = web.AppKey("media")
 API_KEYS: web.AppKey["KeyAuthenticator"] = web.AppKey("api_keys")
 RECORDER: web.AppKey["Recorder"] = web.AppKey("recorder")
-DEMO_URL: web.AppKey[str] = web.AppKey("demo_url", str)
+DRAIN: web.AppKey["Drain"] = web.AppKey("drain")
 
 # Per-request values.
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from . import settings as settings_mod
+from .errors import ServiceUnavailable
 from .settings import ConfigError, Settings
 from .storage.base import TOPIC_CONFIG, Storage
 
@@ -30,6 +32,24 @@ class LiveSettings:
             self.version += 1
         except ConfigError as exc:
             log.error("ignoring saved configuration: %s", exc)
+
+
+class Drain:
+    """Shutdown's deadline for in-flight streams: they end with an error event just before the
+    server's drain timeout, instead of being cut mid-frame when aiohttp closes the connection."""
+
+    MARGIN = 0.5  # seconds left to write the error event and [DONE]
+
+    def __init__(self) -> None:
+        self.deadline = float("inf")
+
+    def begin(self, timeout: float) -> None:
+        self.deadline = time.monotonic() + max(0.0, timeout - self.MARGIN)
+
+    def check(self) -> None:
+        if time.monotonic() >= self.deadline:
+            raise ServiceUnavailable("the server is shutting down; retry the request",
+                                     code="server_shutting_down")
 
 
 class ChangeWatcher:

@@ -12,19 +12,31 @@ import time
 
 from aiohttp import web
 
+from .metrics import mark_dead_worker
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 # How long in-flight requests (streams included) may run after SIGTERM before they are ended.
 DRAIN_TIMEOUT = 30.0
+# The supervisor's grace beyond a worker's shutdown (up to 2 x drain: aiohttp waits `drain` for
+# handlers, cancels them, then waits up to `drain` again) before it SIGKILLs a worker that hangs.
+KILL_GRACE = 15.0
+
+
+def drain_timeout(settings: Settings) -> float:
+    return settings.server.drain_timeout
 
 
 async def _serve_async(settings: Settings, reuse_port: bool) -> None:
     from .app import make_app
 
     app = make_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=DRAIN_TIMEOUT)
+    drain = drain_timeout(settings)
+    # On cleanup the runner stops listening, closes idle keep-alive connections, lets in-flight
+    # requests (streams included) run up to `drain` seconds, then cancels what is left; the app's
+    # cleanup contexts then release reservations and flush stats and logs.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=drain)
     await runner.setup()
     server = settings.server
     site = web.TCPSite(runner, server.host, server.port, reuse_port=reuse_port, backlog=1024)
@@ -35,7 +47,7 @@ async def _serve_async(settings: Settings, reuse_port: bool) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("shutting down (pid %s): draining in-flight requests up to %.0fs", os.getpid(), DRAIN_TIMEOUT)
+    log.info("shutting down (pid %s): draining in-flight requests up to %.0fs", os.getpid(), drain)
     await runner.cleanup()
     log.info("stopped (pid %s)", os.getpid())
 
@@ -67,6 +79,9 @@ def serve_workers(settings: Settings, argv: list[str]) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    kill_at = 0.0
+    restarts = 0
+    started_at = time.monotonic()
     # A worker that dies unexpectedly is restarted; the others keep serving meanwhile.
     while True:
         alive = False
@@ -75,10 +90,25 @@ def serve_workers(settings: Settings, argv: list[str]) -> int:
             if code is None:
                 alive = True
             elif not stopping:
-                log.warning("worker %s exited with %s; restarting it", child.pid, code)
+                # Back off when workers keep dying at start (bad config, port taken): no busy loop.
+                delay = min(30.0, 0.5 * 2 ** min(restarts, 6))
+                log.warning("worker %s exited with %s; restarting it in %.1fs", child.pid, code, delay)
+                mark_dead_worker(child.pid)
+                time.sleep(delay)
+                restarts += 1
                 children[i] = subprocess.Popen(worker_command([*argv, "--worker-child"]))
+                started_at = time.monotonic()
                 alive = True
         if not alive:
             break
+        if restarts and time.monotonic() - started_at > 60:
+            restarts = 0  # a minute of health forgives earlier crashes
+        if stopping:
+            kill_at = kill_at or time.monotonic() + 2 * drain_timeout(settings) + KILL_GRACE
+            if time.monotonic() > kill_at:  # a worker stuck past its drain: do not hang forever
+                for child in children:
+                    if child.poll() is None:
+                        log.error("worker %s did not stop in time; killing it", child.pid)
+                        child.kill()
         time.sleep(0.2)
-    return max((c.returncode or 0) for c in children) if not stopping else 0
+    return 0 if stopping else max((c.returncode or 0) for c in children)

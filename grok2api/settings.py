@@ -58,6 +58,7 @@ class ServerOptions:
     log_level: str = "INFO"
     config_file: Path | None = None  # default: data_dir / "config.toml"
     demo: bool = False
+    drain_timeout: float = 30.0  # seconds in-flight requests may run after SIGTERM
 
     @property
     def config_path(self) -> Path:
@@ -287,6 +288,16 @@ def server_options(environ: Mapping[str, str], **cli: Any) -> ServerOptions:
     """The seed's environment names, overridden by command-line values that are not None."""
     problems: list[str] = []
 
+    def env_float(name: str, default: float) -> float:
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return float(raw)
+        except ValueError:
+            problems.append(f"{name} = {raw!r}: must be a number")
+            return default
+
     def env_int(name: str, default: int) -> int:
         raw = environ.get(name)
         if raw is None or raw == "":
@@ -305,6 +316,7 @@ def server_options(environ: Mapping[str, str], **cli: Any) -> ServerOptions:
         "storage_url": environ.get("SERVER_STORAGE_URL", ""),
         "data_dir": Path(environ.get("DATA_DIR") or "data"),
         "log_level": (environ.get("LOG_LEVEL") or "INFO").upper(),
+        "drain_timeout": env_float("SERVER_DRAIN_TIMEOUT", 30.0),
     }
     for key, value in cli.items():
         if value is not None:
@@ -321,6 +333,8 @@ def server_options(environ: Mapping[str, str], **cli: Any) -> ServerOptions:
         problems.append(f"SERVER_PORT = {opts['port']}: must be between 1 and 65535")
     if not 1 <= opts["workers"] <= 256:
         problems.append(f"SERVER_WORKERS = {opts['workers']}: must be between 1 and 256")
+    if not 0 <= opts["drain_timeout"] <= 3600:
+        problems.append(f"SERVER_DRAIN_TIMEOUT = {opts['drain_timeout']}: must be between 0 and 3600")
     if problems:
         raise ConfigError(problems)
     return ServerOptions(**opts)

@@ -105,6 +105,7 @@ class TokenSection:
     save_delay_ms: int = opt(min=0, max=600_000)
     reload_interval_sec: int = opt(min=1, max=86_400)
     selection_strategy: str = opt(choices=("max_quota", "random", "weighted", "lru"))
+    refresh_tick_sec: float = opt(min=1, max=3600)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from ..errors import ApiError, InvalidRequest, ModelNotFound, UpstreamTimeout
 from ..jobs import CallContext, ChatJob
-from ..keys import CATALOG, GATEWAY, LIVE_SETTINGS, MEDIA
+from ..keys import CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA
 from ..keys import REQUEST_ID
 from ..security import API_KEY, check_model_allowed
 from ..settings import Settings
@@ -142,6 +142,7 @@ class Completion:
     # -- streaming -------------------------------------------------------------------
     async def stream(self, request: web.Request, pump: EventPump, keepalive: float) -> web.StreamResponse:
         now = time.monotonic
+        drain = request.config_dict[DRAIN]
         deadline = now() + self.idle
         # Wait briefly for the first event before sending headers: failures that come fast (no
         # account, upstream refused) then get their real HTTP status instead of an in-stream error.
@@ -165,13 +166,15 @@ class Completion:
                     items, first = first + pump.ready(), []
                 else:
                     try:
-                        item = await pump.next(min(last_write + keepalive, deadline) - now())
+                        item = await pump.next(min(last_write + keepalive, deadline, drain.deadline) - now())
                     except TimeoutError:
                         if now() >= deadline:
                             raise UpstreamTimeout(f"no data from Grok for {self.idle:g} s") from None
+                        drain.check()
                         await response.write(sse.KEEPALIVE)
                         last_write = now()
                         continue
+                    drain.check()
                     items = [item, *pump.ready()]
                 deadline = now() + self.idle
                 pieces, over = await self._render(items)

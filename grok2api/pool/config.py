@@ -96,6 +96,7 @@ class PoolConfig:
             },
             reload_interval_sec=float(token.reload_interval_sec),
             auto_refresh=token.auto_refresh,
+            refresh_tick_sec=token.refresh_tick_sec,
         )
 
     def interval_for(self, pool: str) -> float:
