@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 import time
@@ -10,198 +9,136 @@ from typing import Any
 
 from aiohttp import web
 
-from ..errors import ApiError, InvalidRequest, ModelNotFound, UpstreamTimeout
-from ..jobs import CallContext, ChatJob
-from ..keys import CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA
-from ..keys import REQUEST_ID
-from ..security import API_KEY, check_model_allowed
-from ..settings import Settings
-from ..upstream.events import Event
+from ..errors import ApiError
+from ..keys import LIVE_SETTINGS, REQUEST_ID
 from . import sse
-from .attachments import fetch_policy, load_attachments
-from .chat_render import CONTENT, CompletionRenderer, MediaLinks, Piece
-from .chat_request import ChatRequest, parse_chat_request
-from .pump import END, EventPump
-from .tokens import count_prompt
+from .answer import Answer, Ask, no_client_retry, open_answer, read_json
+from .chat_render import CONTENT, REASONING, TOOL, Piece
+from .chat_request import parse_chat_request
+from .tools import ToolCall
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-
-
-async def read_json(request: web.Request) -> Any:
-    try:
-        return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
-
-
-def no_client_retry(exc: ApiError) -> ApiError:
-    """The gateway already failed over between accounts: a client retry would only triple the load."""
-    if exc.status >= 500:
-        exc.headers.setdefault("x-should-retry", "false")
-    return exc
-
-
-def idle_timeout(settings: Settings, kind: str) -> float:
-    """Longest silence allowed between gateway events. Video renders are silent for long
-    stretches (generation, then waiting for and downloading the result), so they get both budgets."""
-    t = settings.timeout
-    if kind == "video":
-        return max(t.stream_idle_timeout, t.video_idle_timeout + t.video_result_wait_timeout)
-    return t.stream_idle_timeout
 
 
 @routes.post("/v1/chat/completions")
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     settings = request.app[LIVE_SETTINGS].current
     req = parse_chat_request(await read_json(request), settings.chat.stream)
-    key = request.get(API_KEY)
-    check_model_allowed(key, req.model)
-    route = request.app[CATALOG].get(req.model)
-    if route is None:
-        raise ModelNotFound(f"The model `{req.model}` does not exist.", param="model")
-    attachments = await load_attachments(req.attachments, fetch_policy(settings))
-    thinking = settings.chat.thinking if req.thinking is None else req.thinking
-    job = ChatJob(model=req.model, messages=req.messages, attachments=attachments, thinking=thinking,
-                  stream=req.stream, ctx=CallContext(
-                      request_id=request.get(REQUEST_ID, ""), key_id=key.id if key else "",
-                      key_name=key.name if key else "", client_ip=request.remote or "",
-                      path=request.path, stream=req.stream), video=req.video)
-    reasoning_format = (key.reasoning_format if key and key.reasoning_format
-                        else settings.app.reasoning_format)
-    renderer = CompletionRenderer(
-        links=MediaLinks(request.app[MEDIA], settings.app.app_url, settings.app.image_format,
-                         settings.app.video_format),
-        filter_tags=settings.chat.filter_tags, show_reasoning=thinking,
-        think_tags=reasoning_format == "think_tags", progress=req.stream, max_tokens=req.max_tokens)
-    try:
-        events = request.app[GATEWAY].chat(job)
-    except ApiError as exc:
-        raise no_client_retry(exc) from None
-    prompt_tokens = count_prompt(req.messages, len(attachments))
-    completion = Completion(req, renderer, prompt_tokens, idle_timeout(settings, route.kind))
-    pump = EventPump(events)
+    answer = await open_answer(request, Ask(
+        model=req.model, messages=req.messages, attachments=req.attachments, stream=req.stream,
+        thinking=req.thinking, max_tokens=req.max_tokens, tools=req.tools, tool_choice=req.tool_choice,
+        video=req.video))
+    completion = Completion(req.model, req.include_usage, answer)
     try:
         if req.stream:
-            return await completion.stream(request, pump, settings.performance.sse_keepalive_sec)
-        return await completion.collect(pump)
+            return await completion.stream(request, settings.performance.sse_keepalive_sec)
+        return completion.json(await answer.collect())
     except ApiError as exc:
         raise no_client_retry(exc) from None
     finally:
-        await pump.close()
+        await answer.close()
+
+
+def tool_call_json(call: ToolCall, index: int | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": call.id, "type": "function",
+                           "function": {"name": call.name, "arguments": call.arguments}}
+    if index is not None:
+        out = {"index": index, **out}
+    return out
 
 
 class Completion:
-    """One answer: the request, its renderer and the ids every chunk repeats."""
+    """One chat completion: the ids every chunk repeats, around a running Answer."""
 
-    def __init__(self, req: ChatRequest, renderer: CompletionRenderer, prompt_tokens: int,
-                 idle: float) -> None:
-        self.req = req
-        self.renderer = renderer
-        self.prompt_tokens = prompt_tokens
-        self.idle = idle
+    def __init__(self, model: str, include_usage: bool, answer: Answer) -> None:
+        self.model = model
+        self.include_usage = include_usage
+        self.answer = answer
         self.id = "chatcmpl-" + secrets.token_urlsafe(18)
         self.created = int(time.time())
 
-    async def _render(self, items: list[Event | object]) -> tuple[list[Piece], bool]:
-        """Pieces for a batch of events, and whether the answer is over."""
-        pieces: list[Piece] = []
-        for item in items:
-            if item is END:
-                return pieces, True
-            pieces += await self.renderer.feed(item)  # type: ignore[arg-type]
-            if self.renderer.truncated:
-                return pieces, True
-        return pieces, False
-
     # -- non-streaming ----------------------------------------------------------
-    async def collect(self, pump: EventPump) -> web.Response:
-        pieces: list[Piece] = []
-        while True:
-            try:
-                item = await pump.next(self.idle)
-            except TimeoutError:
-                raise UpstreamTimeout(f"no data from Grok for {self.idle:g} s") from None
-            batch, over = await self._render([item, *pump.ready()])
-            pieces += batch
-            if over:
-                break
-        pieces += self.renderer.finish()
+    def json(self, pieces: list[Piece]) -> web.Response:
+        renderer = self.answer.renderer
         content = "".join(text for channel, text in pieces if channel == CONTENT)
-        reasoning = "".join(text for channel, text in pieces if channel != CONTENT)
-        message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+        reasoning = "".join(text for channel, text in pieces if channel == REASONING)
+        calls = [tool_call_json(call) for channel, call in pieces if channel == TOOL]
+        message: dict[str, Any] = {"role": "assistant", "content": content or (None if calls else ""),
+                                   "refusal": None}
         if reasoning:
             message["reasoning_content"] = reasoning
+        if calls:
+            message["tool_calls"] = calls
         return web.json_response({
-            "id": self.id, "object": "chat.completion", "created": self.created, "model": self.req.model,
+            "id": self.id, "object": "chat.completion", "created": self.created, "model": self.model,
             "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": self.renderer.finish_reason}],
-            "usage": self.renderer.usage(self.prompt_tokens),
+                         "finish_reason": renderer.finish_reason}],
+            "usage": renderer.usage(self.answer.prompt_tokens),
         }, dumps=sse.dumps)
 
     # -- streaming -------------------------------------------------------------------
-    async def stream(self, request: web.Request, pump: EventPump, keepalive: float) -> web.StreamResponse:
-        now = time.monotonic
-        drain = request.config_dict[DRAIN]
-        deadline = now() + self.idle
-        # Wait briefly for the first event before sending headers: failures that come fast (no
-        # account, upstream refused) then get their real HTTP status instead of an in-stream error.
-        first: list[Any] = []
-        try:
-            first = [await pump.next(min(keepalive, self.idle))]
-            deadline = now() + self.idle
-        except TimeoutError:
-            pass
-        encoder = sse.ChunkEncoder(self.id, self.created, self.req.model, self.req.include_usage)
+    async def stream(self, request: web.Request, keepalive: float) -> web.StreamResponse:
+        batches = self.answer.batches(keepalive)
+        # The first batch (or a keepalive interval of silence) comes before the headers: failures
+        # that come fast (no account, upstream refused) then get their real HTTP status.
+        first = await anext(batches, [])
+        encoder = sse.ChunkEncoder(self.id, self.created, self.model, self.include_usage)
         response = await sse.open_stream(request, {"X-Request-Id": request.get(REQUEST_ID, "")})
+        deltas = DeltaEncoder(encoder)
         out = [encoder.delta({"role": "assistant", "content": ""})]
-        if not first:  # a whole keepalive interval has passed in silence already
-            await response.write(out[0] + sse.KEEPALIVE)
-            out = []
-        last_write = now()
         try:
-            over = False
-            while not over:
-                if first:
-                    items, first = first + pump.ready(), []
-                else:
-                    try:
-                        item = await pump.next(min(last_write + keepalive, deadline, drain.deadline) - now())
-                    except TimeoutError:
-                        if now() >= deadline:
-                            raise UpstreamTimeout(f"no data from Grok for {self.idle:g} s") from None
-                        drain.check()
-                        await response.write(sse.KEEPALIVE)
-                        last_write = now()
-                        continue
-                    drain.check()
-                    items = [item, *pump.ready()]
-                deadline = now() + self.idle
-                pieces, over = await self._render(items)
-                if over:
-                    pieces += self.renderer.finish()
-                out += [encoder.delta(delta) for delta in merge_deltas(pieces)]
+            if first is None:
+                out.append(sse.KEEPALIVE)
+            else:
+                out += deltas.encode(first)
+            await response.write(b"".join(out))
+            out = []
+            async for batch in batches:
+                out = [sse.KEEPALIVE] if batch is None else deltas.encode(batch)
                 if out:
                     await response.write(b"".join(out))
                     out = []
-                    last_write = now()
-            tail = [encoder.delta({}, self.renderer.finish_reason)]
-            if self.req.include_usage:
-                tail.append(encoder.usage(self.renderer.usage(self.prompt_tokens)))
+            renderer = self.answer.renderer
+            tail = [encoder.delta({}, renderer.finish_reason)]
+            if self.include_usage:
+                tail.append(encoder.usage(renderer.usage(self.answer.prompt_tokens)))
             tail.append(sse.DONE)
             await response.write(b"".join(tail))
         except ConnectionResetError:
-            log.info("client left stream %s", self.id)  # pump.close() in the caller releases the account
+            log.info("client left stream %s", self.id)  # answer.close() in the caller releases the account
             return response
         except Exception as exc:
             await write_stream_error(response, out, exc, self.id)
         return response
 
 
-def merge_deltas(pieces: list[Piece]) -> list[dict[str, str]]:
+class DeltaEncoder:
+    """Chunk frames for pieces; tool calls are numbered in order across the whole stream."""
+
+    def __init__(self, encoder: sse.ChunkEncoder) -> None:
+        self.encoder = encoder
+        self.calls = 0
+
+    def encode(self, pieces: list[Piece]) -> list[bytes]:
+        frames: list[bytes] = []
+        for delta in merge_deltas(pieces):
+            if "tool_call" in delta:
+                frames.append(self.encoder.delta(
+                    {"tool_calls": [tool_call_json(delta["tool_call"], self.calls)]}))
+                self.calls += 1
+            else:
+                frames.append(self.encoder.delta(delta))
+        return frames
+
+
+def merge_deltas(pieces: list[Piece]) -> list[dict[str, Any]]:
     """Consecutive pieces of one channel become one delta: fewer, larger frames."""
-    deltas: list[dict[str, str]] = []
+    deltas: list[dict[str, Any]] = []
     for channel, text in pieces:
+        if channel == TOOL:
+            deltas.append({"tool_call": text})
+            continue
         field = "content" if channel == CONTENT else "reasoning_content"
         if deltas and field in deltas[-1]:
             deltas[-1][field] += text

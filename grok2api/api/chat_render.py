@@ -13,6 +13,8 @@ the same usage. Decisions:
   `content_filter`.
 - `max_tokens` is honoured on text with the token estimate: the text is cut at the budget
   and the finish reason is `length`. Media links are never cut.
+- With declared tools, answer text passes through a ToolSieve: tool-call blocks become TOOL
+  pieces (a ToolCall each) and the finish reason is `tool_calls`; other text is untouched.
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ from ..upstream.events import (
 )
 from .tagfilter import TagFilter
 from .tokens import TokenCounter, fit_prefix
+from .tools import ToolCall, ToolSieve, ToolSpec
 
 CONTENT = "content"
 REASONING = "reasoning"
-Piece = tuple[str, str]  # (CONTENT | REASONING, text)
+TOOL = "tool"
+Piece = tuple[str, Any]  # (CONTENT | REASONING, text) or (TOOL, ToolCall)
 
 
 class MediaLinks:
@@ -75,7 +79,8 @@ class MediaLinks:
 
 class CompletionRenderer:
     def __init__(self, *, links: MediaLinks, filter_tags: list[str], show_reasoning: bool,
-                 think_tags: bool, progress: bool, max_tokens: int | None) -> None:
+                 think_tags: bool, progress: bool, max_tokens: int | None,
+                 tools: list[ToolSpec] | None = None) -> None:
         self.links = links
         self.show_reasoning = show_reasoning
         self.think_tags = think_tags
@@ -85,6 +90,8 @@ class CompletionRenderer:
         self.reasoning_filter = TagFilter(filter_tags)
         self.content_tokens = TokenCounter()
         self.reasoning_tokens = TokenCounter()
+        self.sieve = ToolSieve(tools) if tools else None
+        self.tool_calls: list[ToolCall] = []
         self.upstream_usage: Usage | None = None
         self.truncated = False
         self.done = False
@@ -124,6 +131,8 @@ class CompletionRenderer:
         pieces = self._reasoning(self.reasoning_filter.flush()) if not self.truncated else []
         if not self.truncated:
             pieces += self._text(self.content_filter.flush())
+            if self.sieve is not None:
+                pieces += self._sifted(self.sieve.flush())
         if self._think_open:
             self._think_open = False
             pieces.append((CONTENT, "\n</think>\n\n"))
@@ -133,6 +142,8 @@ class CompletionRenderer:
     def finish_reason(self) -> str:
         if self.truncated:
             return "length"
+        if self.tool_calls:
+            return "tool_calls"
         if self._moderated and not self._media_shown and not self._has_content:
             return "content_filter"
         return "stop"
@@ -168,6 +179,25 @@ class CompletionRenderer:
         return fitted
 
     def _text(self, text: str) -> list[Piece]:
+        if self.sieve is not None and text:
+            return self._sifted(self.sieve.feed(text))
+        return self._plain(text)
+
+    def _sifted(self, items: list[str | ToolCall]) -> list[Piece]:
+        pieces: list[Piece] = []
+        for item in items:
+            if isinstance(item, str):
+                pieces += self._plain(item)
+            elif not self.truncated:
+                self.tool_calls.append(item)
+                self.content_tokens.add(item.name + item.arguments)
+                if self._think_open:
+                    self._think_open = False
+                    pieces.append((CONTENT, "\n</think>\n\n"))
+                pieces.append((TOOL, item))
+        return pieces
+
+    def _plain(self, text: str) -> list[Piece]:
         text = self._budget(text, self.content_tokens)
         if not text:
             return []

@@ -3,8 +3,9 @@
 Every rejection is a 400 whose `param` names the offending path, e.g.
 `messages[2].content[1].image_url`. Fields the Grok web app cannot honour are checked for type
 and range and then ignored (`temperature`, `top_p`, penalties, `seed`, `stop`, `logit_bias`,
-`logprobs`, `tools`, `response_format`, `user`, `metadata`, `store`, `reasoning_effort`, …), so
-clients that always send them keep working.
+`logprobs`, `response_format`, `user`, `metadata`, `store`, `reasoning_effort`, …), so
+clients that always send them keep working. `tools` and `tool_choice` are emulated in the
+prompt (grok2api.api.tools); earlier calls and their results are replayed as text.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from ..jobs import Message, VideoOptions
+from .tools import ToolChoice, ToolSpec, call_block, parse_tool_choice, parse_tools
 
 ROLES = {"developer": "system", "system": "system", "user": "user", "assistant": "assistant",
          "tool": "tool", "function": "tool"}
@@ -44,6 +46,8 @@ class ChatRequest:
     thinking: bool | None = None  # None: the server default (chat.thinking)
     max_tokens: int | None = None
     video: VideoOptions | None = None
+    tools: list[ToolSpec] = field(default_factory=list)
+    tool_choice: ToolChoice = field(default_factory=ToolChoice)
 
 
 def _bad(message: str, param: str) -> InvalidRequest:
@@ -137,6 +141,9 @@ def parse_chat_request(body: Any, default_stream: bool) -> ChatRequest:
     if body.get("reasoning_effort") is not None and not isinstance(body["reasoning_effort"], str):
         raise _bad("`reasoning_effort` must be a string.", "reasoning_effort")
     messages, attachments = parse_messages(body.get("messages"))
+    tools = parse_tools(body.get("tools"))
+    if body.get("parallel_tool_calls") is not None and not isinstance(body["parallel_tool_calls"], bool):
+        raise _bad("`parallel_tool_calls` must be a boolean.", "parallel_tool_calls")
     return ChatRequest(
         model=model.strip(),
         messages=messages,
@@ -146,6 +153,8 @@ def parse_chat_request(body: Any, default_stream: bool) -> ChatRequest:
         thinking=parse_thinking(body.get("thinking")),
         max_tokens=max_tokens if max_tokens is not None else legacy_max,
         video=parse_video_config(body.get("video_config")),
+        tools=tools,
+        tool_choice=parse_tool_choice(body.get("tool_choice"), tools),
     )
 
 
@@ -154,6 +163,7 @@ def parse_messages(value: Any) -> tuple[list[Message], list[AttachmentRef]]:
         raise _bad("`messages` must be a non-empty array.", "messages")
     messages: list[Message] = []
     attachments: list[AttachmentRef] = []
+    call_names: dict[str, str] = {}  # tool_call_id -> function name, to label tool results
     for i, raw in enumerate(value):
         param = f"messages[{i}]"
         if not isinstance(raw, dict):
@@ -162,26 +172,28 @@ def parse_messages(value: Any) -> tuple[list[Message], list[AttachmentRef]]:
         if role not in ROLES:
             raise _bad(f"`{param}.role` must be one of developer, system, user, assistant, tool; "
                        f"got {role!r}.", f"{param}.role")
-        text = _content_text(raw, role, param, attachments)
+        text = _content_text(raw, role, param, attachments, call_names)
         name = raw.get("name") if isinstance(raw.get("name"), str) else ""
         if role in ("tool", "function"):
-            name = raw.get("tool_call_id") or name
-            if not isinstance(name, str):
+            call_id = raw.get("tool_call_id")
+            if call_id is not None and not isinstance(call_id, str):
                 raise _bad(f"`{param}.tool_call_id` must be a string.", f"{param}.tool_call_id")
+            name = call_names.get(call_id or "", name or call_id or "")
         messages.append(Message(role=ROLES[role], text=text, name=name))
     if len(attachments) > MAX_ATTACHMENTS:
         raise _bad(f"At most {MAX_ATTACHMENTS} images or files per request.", attachments[-1].param)
     return messages, attachments
 
 
-def _content_text(raw: dict[str, Any], role: str, param: str, attachments: list[AttachmentRef]) -> str:
+def _content_text(raw: dict[str, Any], role: str, param: str, attachments: list[AttachmentRef],
+                  call_names: dict[str, str]) -> str:
     content = raw.get("content")
     calls = raw.get("tool_calls") if role == "assistant" else None
     if calls is not None and not isinstance(calls, list):
         raise _bad(f"`{param}.tool_calls` must be an array.", f"{param}.tool_calls")
     if content is None:
         if calls or role == "assistant":
-            return _tool_calls_text(calls or [])
+            return _tool_calls_text(calls or [], param, call_names)
         raise _bad(f"`{param}.content` is required.", f"{param}.content")
     if isinstance(content, str):
         text = content
@@ -190,18 +202,23 @@ def _content_text(raw: dict[str, Any], role: str, param: str, attachments: list[
     else:
         raise _bad(f"`{param}.content` must be a string or an array of content parts.", f"{param}.content")
     if calls:
-        text = (text + "\n" if text else "") + _tool_calls_text(calls)
+        text = (text + "\n" if text else "") + _tool_calls_text(calls, param, call_names)
     return text
 
 
-def _tool_calls_text(calls: list[Any]) -> str:
-    # Earlier tool calls are replayed as text: the web app has no structured tool history.
-    lines = []
-    for call in calls:
+def _tool_calls_text(calls: list[Any], param: str, call_names: dict[str, str]) -> str:
+    # Earlier tool calls are replayed as the blocks the model is asked to write: the web app has
+    # no structured tool history, and seeing its own format keeps the model writing it.
+    blocks = []
+    for j, call in enumerate(calls):
         fn = call.get("function") if isinstance(call, dict) else None
-        if isinstance(fn, dict):
-            lines.append(f"[tool call {call.get('id', '')}] {fn.get('name', '')}({fn.get('arguments', '')})")
-    return "\n".join(lines)
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise _bad(f"`{param}.tool_calls[{j}].function.name` is required.",
+                       f"{param}.tool_calls[{j}].function.name")
+        if isinstance(call.get("id"), str):
+            call_names[call["id"]] = fn["name"]
+        blocks.append(call_block(fn["name"], fn.get("arguments") or "{}"))
+    return "\n".join(blocks)
 
 
 def _parts_text(parts: list[Any], role: str, param: str, attachments: list[AttachmentRef]) -> str:

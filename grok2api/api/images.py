@@ -42,8 +42,9 @@ from ..keys import CATALOG, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
 from ..security import API_KEY, check_model_allowed
 from ..upstream.events import Event, ImageProgress, ImageReady
 from . import sse
+from .answer import no_client_retry, read_json
 from .attachments import fetch_policy, load_attachments
-from .chat import no_client_retry, read_json, write_stream_error
+from .chat import write_stream_error
 from .chat_request import AttachmentRef
 
 log = logging.getLogger(__name__)

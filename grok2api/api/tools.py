@@ -136,9 +136,9 @@ def tool_prompt(tools: list[ToolSpec], choice: ToolChoice) -> str:
         rule,
         "To call a tool, answer with one block per call and no other text around it:",
         '<tool_call>{"name": "TOOL_NAME", "arguments": {"ARG": "VALUE"}}</tool_call>',
-        "Several blocks may follow each other for parallel calls. The arguments must be a JSON object "
+        ("Several blocks may follow each other for parallel calls. The arguments must be a JSON object "
         "matching the tool's parameters. Tool results come back in later messages from role `tool`; "
-        "use them to answer the user.",
+        "use them to answer the user."),
     ])
 
 
@@ -158,9 +158,9 @@ _BLOCKS: tuple[tuple[str, str], ...] = (
     ("<invoke", "</invoke>"),
     ("```json", "```"),
 )
-_INVOKE = re.compile(r"<invoke\s+name\s*=\s*[\"']([^\"']+)[\"']\s*>(.*?)</invoke>", re.S | re.I)
-_PARAM = re.compile(r"<parameter\s+name\s*=\s*[\"']([^\"']+)[\"']\s*>(.*?)</parameter>", re.S | re.I)
-_INNER_CALL = re.compile(r"<(tool_call|function_call)>(.*?)</\1>", re.S | re.I)
+_INVOKE = re.compile(r"<invoke\s+name\s*=\s*[\"']([^\"']+)[\"']\s*>(.*?)</invoke>", re.DOTALL | re.IGNORECASE)
+_PARAM = re.compile(r"<parameter\s+name\s*=\s*[\"']([^\"']+)[\"']\s*>(.*?)</parameter>", re.DOTALL | re.IGNORECASE)
+_INNER_CALL = re.compile(r"<(tool_call|function_call)>(.*?)</\1>", re.DOTALL | re.IGNORECASE)
 
 
 def _loads_object(text: str) -> dict[str, Any] | None:

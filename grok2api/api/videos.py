@@ -15,18 +15,18 @@ answers with an `openai-poll-after-ms` header while the job runs; `/content` ser
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 from typing import Any
 
 from aiohttp import web
 
 from ..errors import ApiError, InvalidRequest, NotFound
 from ..jobs import Attachment, VideoJob
-from ..keys import CATALOG, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, WORKER_ID
+from ..keys import CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, WORKER_ID
 from ..security import API_KEY, check_model_allowed
 from ..videojobs import VideoJobs, public
+from .answer import Answer, idle_timeout, no_client_retry, read_json
 from .attachments import fetch_policy, load_attachments
-from .chat import Completion, idle_timeout, no_client_retry, read_json
+from .chat import Completion
 from .chat_render import CompletionRenderer, MediaLinks
 from .chat_request import AttachmentRef
 from .images import (
@@ -216,22 +216,22 @@ async def video_generations(request: web.Request) -> web.StreamResponse:
         links=MediaLinks(request.app[MEDIA], settings.app.app_url, settings.app.image_format,
                          settings.app.video_format),
         filter_tags=[], show_reasoning=True, think_tags=False, progress=stream, max_tokens=None)
-    req = SimpleNamespace(model=opts["model"], include_usage=False)
-    completion = Completion(req, renderer, 0, idle_timeout(settings, "video"))  # type: ignore[arg-type]
     try:
         pump = EventPump(request.app[GATEWAY].video(job))
     except ApiError as exc:
         raise no_client_retry(exc) from None
+    answer = Answer(pump, renderer, idle_timeout(settings, "video"), request.config_dict[DRAIN], 0)
+    completion = Completion(opts["model"], False, answer)
     try:
         if stream:
-            return await completion.stream(request, pump, settings.performance.sse_keepalive_sec)
-        response = await completion.collect(pump)
+            return await completion.stream(request, settings.performance.sse_keepalive_sec)
+        pieces = await answer.collect()
         if renderer.finish_reason == "content_filter":
             raise InvalidRequest("Grok moderated the video for this prompt.", code="content_policy_violation",
                                  param="prompt")
-        return response
+        return completion.json(pieces)
     except ApiError as exc:
         raise no_client_retry(exc) from None
     finally:
-        await pump.close()
+        await answer.close()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .toolcalls import tool_answer
+
 # Markers a test puts in its prompt to ask for a feature; they are removed from the echo.
 MARKERS = ("[[render]]", "[[artifact]]", "[[tool]]", "[[image]]", "[[moderated]]")
 _TOKENS_MARKER = re.compile(r"\[\[tokens:(\d{1,5})\]\]")
@@ -89,6 +91,9 @@ def build_reply(message: str, *, thinking: bool) -> Reply:
         reply.answer = ["Echo:"] + [f" w{i}" for i in range(1, n)]
     else:
         reply.answer = split_tokens(f"Echo: {clean}" if clean else "Echo:")
+    tool_text = tool_answer(message, user)
+    if tool_text is not None:
+        reply.answer = split_tokens(tool_text)
     if reply.artifact:
         reply.answer.append("\n" + ARTIFACT)
     if thinking:

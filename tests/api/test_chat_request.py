@@ -49,8 +49,8 @@ def test_roles_and_flattening() -> None:
     ]), True)
     assert [m.role for m in req.messages] == ["system", "system", "user", "assistant", "tool"]
     assert req.messages[2].text == "a\nb"
-    assert "f({})" in req.messages[3].text
-    assert req.messages[4].name == "c1"
+    assert req.messages[3].text == '<tool_call>{"name": "f", "arguments": {}}</tool_call>'
+    assert req.messages[4].name == "f"  # the tool result is labelled with its call's function
 
 
 def test_attachments_are_listed_with_their_paths() -> None:

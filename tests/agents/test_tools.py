@@ -1,0 +1,110 @@
+"""The tool-call sieve and prompt (grok2api.api.tools), fed split at every position."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from grok2api.api.tools import (
+    ToolCall,
+    ToolChoice,
+    ToolSieve,
+    ToolSpec,
+    parse_tool_choice,
+    parse_tools,
+    tool_prompt,
+)
+from grok2api.errors import InvalidRequest
+
+TOOLS = [ToolSpec("get_weather", "Weather for a city", {"type": "object"}), ToolSpec("add")]
+W = '{"city":"Paris"}'
+
+
+def run(chunks: list[str]) -> list[str | tuple[str, dict]]:
+    sieve = ToolSieve(TOOLS)
+    out: list[str | ToolCall] = []
+    for chunk in chunks:
+        out += sieve.feed(chunk)
+    out += sieve.flush()
+    merged: list[str | tuple[str, dict]] = []
+    for item in out:
+        if isinstance(item, ToolCall):
+            merged.append((item.name, json.loads(item.arguments)))
+        elif merged and isinstance(merged[-1], str):
+            merged[-1] += item
+        else:
+            merged.append(item)
+    return merged
+
+
+def every_split(text: str) -> list[list[str]]:
+    splits = [[text], list(text)]
+    splits += [[text[:i], text[i:]] for i in range(1, len(text))]
+    return splits
+
+
+CASES = [
+    ("plain text, no call", "Hello <b>world</b> a < b and ```py\nx```", ["Hello <b>world</b> a < b and ```py\nx```"]),
+    ("one tool_call", f'Sure.<tool_call>{{"name":"get_weather","arguments":{W}}}</tool_call>',
+     ["Sure.", ("get_weather", {"city": "Paris"})]),
+    ("two tool_calls", '<tool_call>{"name":"add","arguments":{"a":1}}</tool_call>\n'
+     '<tool_call>{"name":"get_weather","arguments":"{\\"city\\":\\"Rome\\"}"}</tool_call>\n',
+     [("add", {"a": 1}), ("get_weather", {"city": "Rome"})]),
+    ("tool_calls array", '<tool_calls>[{"name":"add","arguments":{"a":2}},'
+     '{"type":"function","function":{"name":"add","arguments":"{\\"a\\":3}"}}]</tool_calls>',
+     [("add", {"a": 2}), ("add", {"a": 3})]),
+    ("function_call", '<function_call>{"name":"add","parameters":{"b":1}}</function_call> done',
+     [("add", {"b": 1}), "done"]),
+    ("invoke", 'x<function_calls><invoke name="get_weather"><parameter name="city">Paris</parameter>'
+     '<parameter name="days">3</parameter></invoke></function_calls>',
+     ["x", ("get_weather", {"city": "Paris", "days": 3})]),
+    ("bare invoke", '<invoke name="add"></invoke>', [("add", {})]),
+    ("fenced json", 'Calling:\n```json\n{"tool_calls":[{"name":"add","arguments":{"a":1}}]}\n```',
+     ["Calling:\n", ("add", {"a": 1})]),
+    ("fenced json without tool_calls stays text", '```json\n{"a": 1}\n```', ['```json\n{"a": 1}\n```']),
+    ("unknown tool stays text", '<tool_call>{"name":"rm","arguments":{}}</tool_call>',
+     ['<tool_call>{"name":"rm","arguments":{}}</tool_call>']),
+    ("bad arguments stay text", '<tool_call>{"name":"add","arguments":"not json"}</tool_call>',
+     ['<tool_call>{"name":"add","arguments":"not json"}</tool_call>']),
+    ("unterminated but valid", '<tool_call>{"name":"add","arguments":{}}', [("add", {})]),
+    ("unterminated garbage", "a <tool_call> b", ["a <tool_call> b"]),
+    ("invoker is not invoke", "<invoker> <invoke", ["<invoker> <invoke"]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [(t, e) for _, t, e in CASES], ids=[c[0] for c in CASES])
+def test_every_split(text: str, expected: list) -> None:
+    for chunks in every_split(text):
+        assert run(chunks) == expected, chunks
+
+
+def test_text_is_streamed_not_held() -> None:
+    sieve = ToolSieve(TOOLS)
+    assert sieve.feed("Hello wor") == ["Hello wor"]
+    assert sieve.feed("ld <tool") == ["ld "]
+    assert sieve.feed("bar") == ["<toolbar"]
+
+
+def test_ids_are_unique() -> None:
+    sieve = ToolSieve(TOOLS)
+    sieve.feed('<tool_call>{"name":"add","arguments":{}}</tool_call>' * 2)
+    assert len({c.id for c in sieve.calls}) == 2 and sieve.calls[0].id.startswith("call_")
+
+
+def test_prompt_and_choice() -> None:
+    specs = parse_tools([{"type": "function", "function": {"name": "add", "description": "a\n\nb",
+                                                           "parameters": {"type": "object"}}},
+                         {"type": "web_search"}, {"name": "w", "input_schema": {"type": "object"}}])
+    assert [s.name for s in specs] == ["add", "w"]
+    text = tool_prompt(specs, ToolChoice())
+    assert "\n\n" not in text and "<tools>" in text and '"name":"add"' in text
+    assert tool_prompt(specs, ToolChoice("none")) == ""
+    forced = parse_tool_choice({"type": "function", "function": {"name": "w"}}, specs)
+    assert forced == ToolChoice("function", "w")
+    assert '"name":"add"' not in tool_prompt(specs, forced) and "MUST call the tool `w`" in tool_prompt(specs, forced)
+    assert parse_tool_choice({"type": "any"}, specs).mode == "required"
+    with pytest.raises(InvalidRequest):
+        parse_tool_choice({"type": "function", "function": {"name": "nope"}}, specs)
+    with pytest.raises(InvalidRequest):
+        parse_tools([{"type": "function", "function": {"name": "bad name"}}])
