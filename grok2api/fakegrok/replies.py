@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from .toolcalls import tool_answer
 
 # Markers a test puts in its prompt to ask for a feature; they are removed from the echo.
-MARKERS = ("[[render]]", "[[artifact]]", "[[tool]]", "[[image]]", "[[moderated]]")
+MARKERS = ("[[render]]", "[[artifact]]", "[[tool]]", "[[image]]", "[[moderated]]", "[[notool]]")
 _TOKENS_MARKER = re.compile(r"\[\[tokens:(\d{1,5})\]\]")
+_TOOLFORM_MARKER = re.compile(r"\[\[toolform:\w+\]\]")
 _ROLE_PARAGRAPH = re.compile(r"^(system|user|assistant|tool|developer|function): ", re.I)
 _WORDS = re.compile(r"\s*\S+")
 
@@ -81,7 +82,7 @@ def build_reply(message: str, *, thinking: bool) -> Reply:
     clean = user
     for marker in MARKERS:
         clean = clean.replace(marker, "")
-    clean = re.sub(r"[ \t]{2,}", " ", _TOKENS_MARKER.sub("", clean)).strip()
+    clean = re.sub(r"[ \t]{2,}", " ", _TOOLFORM_MARKER.sub("", _TOKENS_MARKER.sub("", clean))).strip()
     drawing = clean.startswith("Drawing:")
     reply = Reply(prompt=clean, render=flags["[[render]]"], artifact=flags["[[artifact]]"],
                   tool=flags["[[tool]]"], moderated=flags["[[moderated]]"], drawing=drawing,
