@@ -114,7 +114,8 @@ class Gateway:
         route = self.route(job.model, ("chat", "image", "video"))
         prefer = route.kind == "video" and job.video is not None and wants_capable_account(
             VideoJob(model=job.model, prompt="", seconds=job.video.seconds, resolution=job.video.resolution))
-        return self._run(route, job.ctx, lambda lease: self._chat_call(lease, route, job), prefer_higher_tier=prefer)
+        return self._run(route, job.ctx, lambda lease: self._chat_call(lease, route, job), prefer_higher_tier=prefer,
+                         hold=not job.stream and route.kind == "chat")
 
     def images(self, job: ImageJob) -> AsyncIterator[Event]:
         route = self.route(job.model, ("image",))
@@ -215,7 +216,10 @@ class Gateway:
 
     # -- the failover loop ---------------------------------------------------
     async def _run(self, route: ModelRoute, ctx: CallContext, call: Callable[[Lease], AsyncIterator[Event]],
-                   prefer_higher_tier: bool = False) -> AsyncIterator[Event]:
+                   prefer_higher_tier: bool = False, hold: bool = False) -> AsyncIterator[Event]:
+        """Events of the first account that succeeds. With `hold`, events are kept until the call
+        ends: a non-streaming answer reaches the client only whole, so a cut midway can still
+        fail over to another account."""
         from .pool.pool import NoAccountAvailable
 
         s = self.settings()
@@ -238,12 +242,21 @@ class Gateway:
                 outcome.account_id = lease.account.id
                 tried.add(lease.account.id)
                 yielded = False
+                held: list[Event] | None = [] if hold else None
+                first = True
                 try:
                     async for event in call(lease):
                         event = await self._cache_media(event, lease.account.token)
-                        if not yielded:
-                            yielded = True
+                        if first:
+                            first = False
                             outcome.first_event_at = time.monotonic()
+                        if held is not None:
+                            held.append(event)
+                            continue
+                        yielded = True
+                        yield event
+                    for event in held or ():
+                        yielded = True
                         yield event
                 except UpstreamError as err:
                     await lease.release()

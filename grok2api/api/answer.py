@@ -31,6 +31,9 @@ from .tokens import count_prompt
 from .tools import ToolChoice, ToolSpec, tool_prompt
 
 
+HELD_IDLE = 6 * 3600.0
+
+
 async def read_json(request: web.Request) -> Any:
     try:
         return await request.json(loads=json.loads)
@@ -106,8 +109,11 @@ async def open_answer(request: web.Request, ask: Ask) -> Answer:
         events = request.app[GATEWAY].chat(job)
     except ApiError as exc:
         raise no_client_retry(exc) from None
-    return Answer(EventPump(events), renderer, idle_timeout(settings, route.kind),
-                  request.config_dict[DRAIN], count_prompt(messages, len(attachments)))
+    # A non-streamed chat's events are held by the gateway until Grok finishes (so a cut can fail
+    # over), so silence here is expected; the upstream transport still enforces the idle timeout.
+    idle = idle_timeout(settings, route.kind) if ask.stream or route.kind != "chat" else HELD_IDLE
+    return Answer(EventPump(events), renderer, idle, request.config_dict[DRAIN],
+                  count_prompt(messages, len(attachments)))
 
 
 class Answer:

@@ -99,14 +99,6 @@ async def test_idle_timeout_mid_stream(make_api: MakeApi) -> None:
     assert gateway.open == 0
 
 
-async def test_idle_timeout_non_stream(make_api: MakeApi) -> None:
-    api = await make_api({"GROK2API_TIMEOUT_STREAM_IDLE_TIMEOUT": "1"},
-                         gateway=FakeGateway(lambda job: [30]))
-    resp = await api.http.post("/v1/chat/completions", json=body(stream=False), headers=api.headers())
-    assert resp.status == 504 and resp.headers["x-should-retry"] == "false"
-    assert (await resp.json())["error"]["code"] == "upstream_timeout"
-
-
 async def test_tags_filtered_across_chunks(make_api: MakeApi) -> None:
     answer = ('Fact<grok:render card_id="k9" card_type="citation_card" type="render_inline_citation">'
               '<argument name="citation_id">0</argument></GROK:RENDER>. <xaiArtifact title="a.py">code'

@@ -314,10 +314,27 @@ async def test_a_cooled_account_comes_back_after_its_wait(make_stack: MakeStack)
     assert (rec.status, rec.quota["fast"].remaining) == ("active", 29)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known gap: the gateway's 'nothing reached the client' is 'no event yielded to the API layer'; a "
-    "non-streaming request buffers the answer, so a cut after the first upstream frame could still fail "
-    "over, but today answers 502 (fixing it needs the renderer to restart or the gateway to buffer)"))
+async def test_non_stream_stall_fails_over_then_times_out(make_stack: MakeStack, transport: str) -> None:
+    """Non-streamed answers are held until Grok finishes: a stall midway tries the next account,
+    and when every account stalls the client gets a 504 in the OpenAI shape."""
+    stack = await make_stack({"GROK2API_CHAT_TRANSPORT": transport, "GROK2API_TIMEOUT_STREAM_IDLE_TIMEOUT": "1"})
+    bad, good = await stack.add_tokens([BAD, GOOD])
+    await _prefer(stack, bad, good)
+    stack.state.config.stall_seconds = 4.0
+    stack.switches(BAD, stall=True)
+    result = await stack.sdk.chat.completions.create(
+        model="grok-4", messages=[{"role": "user", "content": "slow [[tokens:6]] here"}])
+    assert result.choices[0].message.content == "Echo: w1 w2 w3 w4 w5"
+    assert _chat_calls(await _hits(stack, BAD)) and _chat_calls(await _hits(stack, GOOD))
+    stack.switches(BAD, stall=True)
+    stack.switches(GOOD, stall=True)
+    with pytest.raises(openai.APIStatusError) as info:
+        await stack.sdk.chat.completions.create(
+            model="grok-4", messages=[{"role": "user", "content": "slow [[tokens:6]] again"}])
+    assert info.value.status_code == 504
+    assert info.value.body["code"] == "upstream_timeout"  # type: ignore[index]
+
+
 async def test_non_stream_cut_after_first_frame_fails_over(make_stack: MakeStack) -> None:
     stack = await make_stack()
     bad, good = await stack.add_tokens([BAD, GOOD])
