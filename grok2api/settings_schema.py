@@ -63,6 +63,7 @@ class ChatSection:
     statsig_signer_url: str = opt(url=True)
     filter_tags: list[str] = opt()
     transport: str = opt(choices=("ws", "rest"))
+    responses_retention_hours: float = opt(min=0.0001, max=8760)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 Every catalog model is listed, not only those an account can serve this minute: clients use
 the list as a connection test and cache it, and availability changes with cooldowns and quota
 resets. A model that cannot be served right now answers 503 with Retry-After at request time.
-Extra fields (`kind`, `description`, `thinks`) are tolerated by OpenAI clients.
+Extra fields (`kind`, `description`, `thinks`) are tolerated by OpenAI clients. With
+`?client_version=` (Codex) the chat models come as Codex's `{"models": [ModelInfo…]}` catalogue.
 """
 
 from __future__ import annotations
@@ -18,6 +19,14 @@ from ..security import API_KEY, model_visible
 
 # Catalog entries carry no creation date; one fixed date keeps the list stable across restarts.
 CREATED = 1735689600  # 2025-01-01T00:00:00Z
+# Codex catalogue constants: the web app publishes no context size; Grok 4's is at least this.
+CODEX_CONTEXT_WINDOW = 128_000
+CODEX_INSTRUCTIONS = (
+    "You are a coding agent running in Codex, a terminal-based coding assistant, reached through "
+    "Grok. Work in the user's workspace with the tools provided: inspect files and run commands "
+    "before changing code, keep edits focused, and explain briefly what you did. Be precise, "
+    "safe and helpful."
+)
 routes = web.RouteTableDef()
 
 
@@ -33,11 +42,44 @@ def model_object(route: Any) -> dict[str, Any]:
     }
 
 
+def codex_model(route: Any, priority: int) -> dict[str, Any]:
+    """One entry of Codex's catalogue (its `ModelInfo`). Tools are emulated as JSON function
+    calls, so apply_patch is a function tool and the shell is the `shell_command` function."""
+    efforts = [{"effort": e, "description": f"{e.capitalize()} reasoning"} for e in ("low", "medium", "high")]
+    return {
+        "slug": route.id,
+        "display_name": route.id,
+        "description": route.description,
+        "default_reasoning_level": "medium" if route.thinks else None,
+        "supported_reasoning_levels": efforts if route.thinks else [],
+        "shell_type": "shell_command",
+        "visibility": "list",
+        "supported_in_api": True,
+        "priority": priority,
+        "upgrade": None,
+        "base_instructions": CODEX_INSTRUCTIONS,
+        "supports_reasoning_summaries": bool(route.thinks),
+        "support_verbosity": False,
+        "default_verbosity": None,
+        "apply_patch_tool_type": "function",
+        "truncation_policy": {"mode": "bytes", "limit": 10_000},
+        "supports_parallel_tool_calls": True,
+        "context_window": CODEX_CONTEXT_WINDOW,
+        "experimental_supported_tools": [],
+        "input_modalities": ["text", "image"],
+    }
+
+
 @routes.get("/v1/models")
 async def list_models(request: web.Request) -> web.Response:
     key = request.get(API_KEY)
-    data = [model_object(r) for r in request.app[CATALOG].all() if model_visible(key, r.id)]
-    return web.json_response({"object": "list", "data": data})
+    routes_ = [r for r in request.app[CATALOG].all() if model_visible(key, r.id)]
+    if "client_version" in request.query:
+        # Codex asks with ?client_version= and reads a `models` catalogue, not OpenAI's `data` list;
+        # only chat models can drive it.
+        chat = [r for r in routes_ if r.kind == "chat"]
+        return web.json_response({"models": [codex_model(r, i) for i, r in enumerate(chat)]})
+    return web.json_response({"object": "list", "data": [model_object(r) for r in routes_]})
 
 
 @routes.get("/v1/models/{model_id:.+}")
