@@ -18,14 +18,14 @@ from .keys import (
     API_KEYS, CATALOG, GATEWAY, GROK_CLIENT, LIVE_SETTINGS, MEDIA, POOL, PROXIES, RECORDER, STORAGE, WATCHER,
     WORKER_ID,
 )
+from .pool.config import PoolConfig
 from .pool.ops import mask_token
 from .pool.pool import Pool
-from .pool.config import PoolConfig
 from .pool.refresher import Refresher, limits_reader
 from .proxies import ProxyManager
 from .settings import Settings
 from .stats import Recorder, RequestRecord
-from .storage.base import TOPIC_ACCOUNTS, TOPIC_KEYS
+from .storage.base import TOPIC_ACCOUNTS, TOPIC_KEYS, StorageError
 from .upstream.client import GrokClient
 from .upstream.config import UpstreamConfig
 
@@ -128,6 +128,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         stop_refresher.set()
         await _stop(*tasks)
+        try:
+            await pool.close()
+        except StorageError as exc:
+            log.error("account usage could not be written at shutdown: %s", exc)
         await recorder.close()
         await client.close()
 

@@ -26,7 +26,7 @@ _MORE = object()  # the buffer ends before the tag can be judged
 
 
 class TagFilter:
-    __slots__ = ("names", "_buf", "_skip", "_depth")
+    __slots__ = ("_buf", "_depth", "_skip", "names")
 
     def __init__(self, names: Iterable[str]) -> None:
         self.names = tuple(sorted({n.lower() for n in names if n}, key=len, reverse=True))

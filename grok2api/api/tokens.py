@@ -27,7 +27,7 @@ PER_ATTACHMENT = 85
 class TokenCounter:
     """Accumulates text and reports its estimated tokens."""
 
-    __slots__ = ("wide", "narrow_bytes")
+    __slots__ = ("narrow_bytes", "wide")
 
     def __init__(self) -> None:
         self.wide = 0

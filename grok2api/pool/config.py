@@ -74,6 +74,9 @@ class PoolConfig:
     refresh_concurrency: int = 5  # background upstream calls at once (the seed's scheduler used 5)
     cooldowns: CooldownRules = CooldownRules()
     max_reserve_attempts: int = 32  # refused reservations tolerated in one acquire
+    # Usage writes (use_count, last_used_at) are batched this long; 0 = written at each settle.
+    # Quota reservations are never delayed: they stay atomic in storage across workers.
+    save_delay_sec: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "strategy", normalize_strategy(self.strategy))
@@ -97,6 +100,7 @@ class PoolConfig:
             reload_interval_sec=float(token.reload_interval_sec),
             auto_refresh=token.auto_refresh,
             refresh_tick_sec=token.refresh_tick_sec,
+            save_delay_sec=token.save_delay_ms / 1000,
         )
 
     def interval_for(self, pool: str) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -11,7 +12,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from ..catalog import ModelRoute
-from ..storage.base import TOPIC_ACCOUNTS, AccountRecord, Storage
+from ..storage.base import TOPIC_ACCOUNTS, AccountRecord, Storage, StorageError
 from ..upstream.errors import UpstreamError
 from .config import PoolConfig
 from .index import Candidates
@@ -83,6 +84,10 @@ class Pool:
         self._loaded_at = float("-inf")
         self._reload_lock = asyncio.Lock()
         self.reserved = 0  # leases not yet settled or released (a metrics gauge)
+        # Usage not yet written: account id -> [units, last_used_at]. Settling a lease is one
+        # storage round trip per request otherwise; save_delay_sec batches them per account.
+        self._usage: dict[str, list[float]] = {}
+        self._usage_task: asyncio.Task[None] | None = None
 
     # -- the view ------------------------------------------------------------
     async def load(self) -> None:
@@ -109,6 +114,11 @@ class Pool:
         for rec in records:
             await self._fill_missing_buckets(rec)
         accounts = {rec.id: Account.from_record(rec) for rec in records}
+        for aid, (units, at) in self._usage.items():  # storage does not have these yet
+            acc = accounts.get(aid)
+            if acc is not None:
+                acc.use_count += int(units)
+                acc.last_used_at = max(acc.last_used_at, at)
         pools: dict[str, Candidates] = {}
         for acc in accounts.values():
             cands = pools.get(acc.pool)
@@ -242,13 +252,58 @@ class Pool:
 
     async def _settled(self, lease: Lease) -> None:
         now = self.clock()
-        await self.storage.settle(lease.account.id, lease.cost, now)
-        acc = self._accounts.get(lease.account.id)
+        aid = lease.account.id
+        acc = self._accounts.get(aid)
         if acc is not None:
             acc.last_used_at = now
             acc.use_count += lease.cost
             acc.fail_count = 0
             self._put(acc, now)
+        if self.config.save_delay_sec <= 0:
+            await self.storage.settle(aid, lease.cost, now)
+            return
+        pending = self._usage.get(aid)
+        if pending is None:
+            self._usage[aid] = [lease.cost, now]
+        else:
+            pending[0] += lease.cost
+            pending[1] = now
+        if self._usage_task is None or self._usage_task.done():
+            self._usage_task = asyncio.create_task(self._flush_later(), name="pool-usage-flush")
+
+    async def _flush_later(self) -> None:
+        while self._usage:
+            await asyncio.sleep(self.config.save_delay_sec)
+            try:
+                await self.flush_usage()
+            except StorageError as exc:  # storage down: keep the usage, try again after the delay
+                log.warning("account usage write failed (will retry): %s", exc)
+
+    async def flush_usage(self, account_id: str | None = None) -> None:
+        """Write batched usage now (of one account, or all); what fails to write is kept."""
+        if account_id is None:
+            batch, self._usage = list(self._usage.items()), {}
+        else:
+            one = self._usage.pop(account_id, None)
+            batch = [(account_id, one)] if one is not None else []
+        for i, (aid, (units, at)) in enumerate(batch):
+            try:
+                await self.storage.settle(aid, int(units), at)
+            except BaseException:
+                for back_id, (back_units, back_at) in batch[i:]:
+                    pending = self._usage.setdefault(back_id, [0, back_at])
+                    pending[0] += back_units
+                    pending[1] = max(pending[1], back_at)
+                raise
+
+    async def close(self) -> None:
+        """Stop the batching and write what is pending (at shutdown)."""
+        task, self._usage_task = self._usage_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.flush_usage()
 
     async def _released(self, lease: Lease) -> None:
         await self.storage.release(lease.account.id, lease.bucket, lease.cost)
@@ -280,6 +335,9 @@ class Pool:
 
     async def apply(self, acc: Account, change: AccountChange) -> None:
         """Write a policy change to storage, mirror it in the view, tell the other workers."""
+        if acc.id in self._usage:
+            # Batched usage resets fail_count when written: it must land before this change.
+            await self.flush_usage(acc.id)
         if change.fields():
             await self.storage.update_account(acc.id, **change.fields())
         for bucket, quota in change.quota:

@@ -47,6 +47,13 @@ from .sql_schema import (  # noqa: F401  (engines import the dialects, Conn and 
     quota_row,
 )
 
+# One statement: the row lock taken by the UPDATE makes check-and-take atomic.
+RESERVE_SQL = ("UPDATE account_quota SET remaining = remaining - ? "
+               "WHERE account_id = ? AND bucket = ? AND remaining >= ? RETURNING remaining")
+# Capped at total, but a remainder the upstream reported above total is not lowered.
+RELEASE_SQL = ("UPDATE account_quota SET remaining = CASE WHEN remaining + ? <= total THEN remaining + ? "
+               "WHEN remaining > total THEN remaining ELSE total END WHERE account_id = ? AND bucket = ?")
+
 
 class SqlStorage(ABC):
     """The Storage protocol over any `Conn`; engines supply connections and their dialect."""
@@ -223,23 +230,13 @@ class SqlStorage(ABC):
                 await self._insert(c, "account_quota", QUOTA_COLS, [quota_row(account_id, bucket, quota)], conflict)
 
     async def reserve(self, account_id: str, bucket: str, cost: int) -> int | None:
-        # One statement: the row lock taken by the UPDATE makes check-and-take atomic.
-        sql = (
-            "UPDATE account_quota SET remaining = remaining - ? "
-            "WHERE account_id = ? AND bucket = ? AND remaining >= ? RETURNING remaining"
-        )
         async with self._conn() as c:
-            rows = await c.fetch(sql, [int(cost), account_id, bucket, int(cost)])
+            rows = await c.fetch(RESERVE_SQL, [int(cost), account_id, bucket, int(cost)])
         return int(rows[0][0]) if rows else None
 
     async def release(self, account_id: str, bucket: str, cost: int) -> None:
-        # Capped at total, but a remainder the upstream reported above total is not lowered.
-        sql = (
-            "UPDATE account_quota SET remaining = CASE WHEN remaining + ? <= total THEN remaining + ? "
-            "WHEN remaining > total THEN remaining ELSE total END WHERE account_id = ? AND bucket = ?"
-        )
         async with self._conn() as c:
-            await c.execute(sql, [int(cost), int(cost), account_id, bucket])
+            await c.execute(RELEASE_SQL, [int(cost), int(cost), account_id, bucket])
 
     async def settle(self, account_id: str, cost: int, now: float) -> None:
         sql = "UPDATE accounts SET use_count = use_count + ?, last_used_at = ?, fail_count = 0 WHERE id = ?"

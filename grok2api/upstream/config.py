@@ -42,7 +42,9 @@ class UpstreamConfig:
     image_ws_medium_min_bytes: int = 30_000
     image_ws_idle_seconds: float = 10.0  # after one final, give up waiting for stragglers this long
     legacy_media: bool = False  # G1/G2 media post + modelMap shapes instead of mediaGenInput
-    max_clients: int = 1000  # curl_cffi defaults to 10, which serialised the predecessor
+    # Concurrent curl handles per egress. curl_cffi defaults to 10, which serialised the predecessor;
+    # every live chat WebSocket holds one, so this caps open streams (10,000 must fit).
+    max_clients: int = 16_384
     proxy_url: str = ""
     asset_proxy_url: str = ""  # asset downloads may leave through a different egress
     heartbeat_seconds: float = 25.0  # mgw client ping interval
