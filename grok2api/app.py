@@ -15,7 +15,7 @@ from aiohttp import web
 from . import demo, hygiene, limits_mw, metrics, ops, security, services
 from .admin import setup_admin
 from .api import chat as api_chat, files as api_files, images as api_images, models as api_models, videos as api_videos
-from .api import responses as api_responses
+from .api import messages as api_messages, responses as api_responses
 from .catalog import load_catalog
 from .keys import CATALOG, DRAIN, LIVE_SETTINGS, MEDIA, STARTED_AT, STORAGE, WATCHER, WORKER_ID
 from .media import MediaCache, media_ctx
@@ -89,6 +89,7 @@ def make_app(settings: Settings) -> web.Application:
     app.router.add_routes(ops.routes)
     app.router.add_routes(api_chat.routes)
     app.router.add_routes(api_responses.routes)
+    app.router.add_routes(api_messages.routes)
     app.router.add_routes(api_models.routes)
     app.router.add_routes(api_files.routes)
     api_images.setup(app)

@@ -48,16 +48,16 @@ CASES = [
     ("plain text, no call", "Hello <b>world</b> a < b and ```py\nx```", ["Hello <b>world</b> a < b and ```py\nx```"]),
     ("one tool_call", f'Sure.<tool_call>{{"name":"get_weather","arguments":{W}}}</tool_call>',
      ["Sure.", ("get_weather", {"city": "Paris"})]),
-    ("two tool_calls", '<tool_call>{"name":"add","arguments":{"a":1}}</tool_call>\n'
-     '<tool_call>{"name":"get_weather","arguments":"{\\"city\\":\\"Rome\\"}"}</tool_call>\n',
+    ("two tool_calls", ('<tool_call>{"name":"add","arguments":{"a":1}}</tool_call>\n'
+     '<tool_call>{"name":"get_weather","arguments":"{\\"city\\":\\"Rome\\"}"}</tool_call>\n'),
      [("add", {"a": 1}), ("get_weather", {"city": "Rome"})]),
-    ("tool_calls array", '<tool_calls>[{"name":"add","arguments":{"a":2}},'
-     '{"type":"function","function":{"name":"add","arguments":"{\\"a\\":3}"}}]</tool_calls>',
+    ("tool_calls array", ('<tool_calls>[{"name":"add","arguments":{"a":2}},'
+     '{"type":"function","function":{"name":"add","arguments":"{\\"a\\":3}"}}]</tool_calls>'),
      [("add", {"a": 2}), ("add", {"a": 3})]),
     ("function_call", '<function_call>{"name":"add","parameters":{"b":1}}</function_call> done',
      [("add", {"b": 1}), "done"]),
-    ("invoke", 'x<function_calls><invoke name="get_weather"><parameter name="city">Paris</parameter>'
-     '<parameter name="days">3</parameter></invoke></function_calls>',
+    ("invoke", ('x<function_calls><invoke name="get_weather"><parameter name="city">Paris</parameter>'
+     '<parameter name="days">3</parameter></invoke></function_calls>'),
      ["x", ("get_weather", {"city": "Paris", "days": 3})]),
     ("bare invoke", '<invoke name="add"></invoke>', [("add", {})]),
     ("fenced json", 'Calling:\n```json\n{"tool_calls":[{"name":"add","arguments":{"a":1}}]}\n```',

@@ -1,0 +1,234 @@
+"""Validation of an Anthropic Messages body into the shared `Ask` (no I/O, no wire shapes after it).
+
+Anthropic errors carry no `param`, so every message names the offending path, e.g.
+`messages[1].content[0].source.data`. Decisions where the API leaves room:
+- `system` and `messages` become our neutral turns; `tool_use` blocks are replayed as the call
+  blocks the model is asked to write, `tool_result` blocks become `tool` turns labelled with the
+  function's name (`is_error` results start with "Error: "); `thinking` / `redacted_thinking`
+  blocks on input are dropped (Grok cannot verify their signatures and does not need them).
+- `temperature`, `top_p`, `top_k` are checked and ignored; `stop_sequences` are honoured by the
+  caller (the answer is cut at the first one); `metadata`, `service_tier`, `container`,
+  `mcp_servers` and `cache_control` on blocks are accepted and ignored.
+- `thinking.type` "enabled" / "adaptive" shows reasoning as thinking blocks, "disabled" hides it;
+  `budget_tokens` is checked but Grok has no thinking budget.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import InvalidRequest
+from ..jobs import Message
+from .answer import Ask
+from .chat_request import AttachmentRef
+from .tools import call_block, parse_tool_choice, parse_tools
+
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+MAX_STOP_SEQUENCES = 16
+
+
+@dataclass(slots=True)
+class MessagesRequest:
+    ask: Ask
+    stop_sequences: list[str] = field(default_factory=list)
+
+
+def _bad(message: str) -> InvalidRequest:
+    return InvalidRequest(message)
+
+
+def _number(body: dict[str, Any], name: str, lo: float, hi: float) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise _bad(f"{name}: must be a number between {lo:g} and {hi:g}.")
+
+
+def _int(value: Any, name: str, lo: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+        raise _bad(f"{name}: must be an integer of at least {lo}.")
+    return value
+
+
+def parse_thinking(value: Any) -> bool | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or value.get("type") not in ("enabled", "disabled", "adaptive"):
+        raise _bad('thinking: must be {"type": "enabled", "budget_tokens": N}, {"type": "adaptive"} '
+                   'or {"type": "disabled"}.')
+    if value["type"] == "enabled" and "budget_tokens" in value:
+        _int(value["budget_tokens"], "thinking.budget_tokens", 1)
+    return value["type"] != "disabled"
+
+
+def parse_messages_request(body: Any, *, count_only: bool = False) -> MessagesRequest:
+    """`count_only` is for /v1/messages/count_tokens, which takes the same body without max_tokens."""
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object.")
+    model = body.get("model")
+    if not isinstance(model, str) or not model.strip():
+        raise _bad("model: Field required (a string).")
+    max_tokens = None
+    if not count_only:
+        if body.get("max_tokens") is None:
+            raise _bad("max_tokens: Field required.")
+        max_tokens = _int(body["max_tokens"], "max_tokens", 1)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise _bad("stream: must be a boolean.")
+    _number(body, "temperature", 0, 1)
+    _number(body, "top_p", 0, 1)
+    if body.get("top_k") is not None:
+        _int(body["top_k"], "top_k", 0)
+    if body.get("metadata") is not None and not isinstance(body["metadata"], dict):
+        raise _bad("metadata: must be an object.")
+    stops = body.get("stop_sequences") or []
+    if (not isinstance(stops, list) or len(stops) > MAX_STOP_SEQUENCES
+            or not all(isinstance(s, str) and s for s in stops)):
+        raise _bad(f"stop_sequences: must be a list of at most {MAX_STOP_SEQUENCES} non-empty strings.")
+    tools = parse_tools(body.get("tools"))
+    attachments: list[AttachmentRef] = []
+    messages = _system(body.get("system")) + _turns(body.get("messages"), attachments)
+    ask = Ask(model=model.strip(), messages=messages, attachments=attachments, stream=stream,
+              thinking=parse_thinking(body.get("thinking")), max_tokens=max_tokens, tools=tools,
+              tool_choice=parse_tool_choice(body.get("tool_choice"), tools), think_tags=False)
+    return MessagesRequest(ask=ask, stop_sequences=stops)
+
+
+def _system(value: Any) -> list[Message]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [Message(role="system", text=value)]
+    if not isinstance(value, list):
+        raise _bad("system: must be a string or a list of text blocks.")
+    texts = []
+    for i, block in enumerate(value):
+        if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
+            raise _bad(f"system[{i}]: must be a text block.")
+        texts.append(block["text"])
+    return [Message(role="system", text="\n".join(texts))] if texts else []
+
+
+def _turns(value: Any, attachments: list[AttachmentRef]) -> list[Message]:
+    if not isinstance(value, list) or not value:
+        raise _bad("messages: must be a non-empty list.")
+    out: list[Message] = []
+    names: dict[str, str] = {}  # tool_use id -> tool name, to label results
+    for i, raw in enumerate(value):
+        p = f"messages[{i}]"
+        if not isinstance(raw, dict) or raw.get("role") not in ("user", "assistant"):
+            raise _bad(f"{p}.role: must be \"user\" or \"assistant\".")
+        role = raw["role"]
+        content = raw.get("content")
+        if isinstance(content, str):
+            out.append(Message(role=role, text=content))
+            continue
+        if not isinstance(content, list):
+            raise _bad(f"{p}.content: must be a string or a list of content blocks.")
+        texts: list[str] = []
+        for j, block in enumerate(content):
+            bp = f"{p}.content[{j}]"
+            if not isinstance(block, dict):
+                raise _bad(f"{bp}: must be an object.")
+            kind = block.get("type")
+            if kind == "text":
+                if not isinstance(block.get("text"), str):
+                    raise _bad(f"{bp}.text: must be a string.")
+                texts.append(block["text"])
+            elif kind in ("image", "document"):
+                if role != "user":
+                    raise _bad(f"{bp}: {kind} blocks are only allowed in user messages.")
+                text = _media(block, bp, kind, attachments)
+                if text:
+                    texts.append(text)
+            elif kind == "tool_use":
+                if role != "assistant":
+                    raise _bad(f"{bp}: tool_use blocks are only allowed in assistant messages.")
+                texts.append(_tool_use(block, bp, names))
+            elif kind == "tool_result":
+                if role != "user":
+                    raise _bad(f"{bp}: tool_result blocks are only allowed in user messages.")
+                out.append(_tool_result(block, bp, names, attachments))
+            elif kind in ("thinking", "redacted_thinking"):
+                continue
+            else:
+                raise _bad(f"{bp}.type: must be text, image, document, tool_use, tool_result or thinking; "
+                           f"got {kind!r}.")
+        if texts:
+            out.append(Message(role=role, text="\n".join(texts)))
+    return out
+
+
+def _media(block: dict[str, Any], bp: str, kind: str, attachments: list[AttachmentRef]) -> str:
+    """Attaches an image/document; a plain-text document is inlined instead (its text is returned)."""
+    source = block.get("source")
+    if not isinstance(source, dict):
+        raise _bad(f"{bp}.source: must be an object.")
+    stype = source.get("type")
+    if stype == "base64":
+        media_type, data = source.get("media_type"), source.get("data")
+        if not isinstance(data, str) or not data:
+            raise _bad(f"{bp}.source.data: must be a base64 string.")
+        if kind == "image" and media_type not in IMAGE_TYPES:
+            raise _bad(f"{bp}.source.media_type: must be one of {', '.join(IMAGE_TYPES)}.")
+        if not isinstance(media_type, str) or "/" not in media_type:
+            raise _bad(f"{bp}.source.media_type: must be a MIME type.")
+        attachments.append(AttachmentRef(param=f"{bp}.source.data", url=f"data:{media_type};base64,{data}",
+                                         kind="image" if kind == "image" else "file",
+                                         filename=str(block.get("title") or "")))
+        return ""
+    if stype == "url":
+        url = source.get("url")
+        if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
+            raise _bad(f"{bp}.source.url: must be an http(s) URL.")
+        attachments.append(AttachmentRef(param=f"{bp}.source.url", url=url,
+                                         kind="image" if kind == "image" else "file"))
+        return ""
+    if stype == "text" and kind == "document":
+        if not isinstance(source.get("data"), str):
+            raise _bad(f"{bp}.source.data: must be a string.")
+        title = block.get("title")
+        return (f"[document: {title}]\n" if isinstance(title, str) and title else "") + source["data"]
+    raise _bad(f"{bp}.source.type: must be base64 or url" + (" or text" if kind == "document" else "")
+               + "; file ids are not supported.")
+
+
+def _tool_use(block: dict[str, Any], bp: str, names: dict[str, str]) -> str:
+    name, tool_id, args = block.get("name"), block.get("id"), block.get("input", {})
+    if not isinstance(name, str) or not name:
+        raise _bad(f"{bp}.name: must be a string.")
+    if not isinstance(args, dict):
+        raise _bad(f"{bp}.input: must be an object.")
+    if isinstance(tool_id, str):
+        names[tool_id] = name
+    return call_block(name, args)
+
+
+def _tool_result(block: dict[str, Any], bp: str, names: dict[str, str],
+                 attachments: list[AttachmentRef]) -> Message:
+    tool_id = block.get("tool_use_id")
+    if not isinstance(tool_id, str) or not tool_id:
+        raise _bad(f"{bp}.tool_use_id: must be a string.")
+    content = block.get("content", "")
+    if isinstance(content, str):
+        text = content
+    elif isinstance(content, list):
+        parts = []
+        for k, part in enumerate(content):
+            pp = f"{bp}.content[{k}]"
+            if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str):
+                parts.append(part["text"])
+            elif isinstance(part, dict) and part.get("type") in ("image", "document"):
+                parts.append(_media(part, pp, part["type"], attachments))
+            else:
+                raise _bad(f"{pp}: must be a text, image or document block.")
+        text = "\n".join(p for p in parts if p)
+    else:
+        text = json.dumps(content, ensure_ascii=False)
+    if block.get("is_error"):
+        text = "Error: " + text
+    return Message(role="tool", text=text, name=names.get(tool_id, tool_id))

@@ -1,0 +1,211 @@
+"""Anthropic Messages through the official anthropic SDK, the real gateway and fakegrok."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import anthropic
+import pytest
+
+from tests.gateway.conftest import KEY, MakeStack, Stack
+from tests.gateway.test_chat_sdk import _png
+
+SUPER = "super-anthropic-acct-" + "a" * 32
+WEATHER: Any = {"name": "get_weather", "description": "Current weather for a city.",
+                "input_schema": {"type": "object", "properties": {"city": {"type": "string"}},
+                                 "required": ["city"]}}
+HELLO: Any = [{"role": "user", "content": "Hello there"}]
+
+
+OPEN: list[anthropic.AsyncAnthropic] = []
+
+
+def client(stack: Stack, key: str = KEY) -> anthropic.AsyncAnthropic:
+    OPEN.append(anthropic.AsyncAnthropic(base_url=str(stack.http.make_url("")), api_key=key, max_retries=0,
+                                         timeout=30))
+    return OPEN[-1]
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    while OPEN:
+        await OPEN.pop().close()
+
+
+@pytest.fixture
+async def claude(stack: Stack) -> anthropic.AsyncAnthropic:
+    await stack.add_tokens([SUPER], pool="super")
+    return client(stack)
+
+
+async def test_create_text(claude: anthropic.AsyncAnthropic) -> None:
+    msg = await claude.messages.create(model="grok-4", max_tokens=256, messages=HELLO,
+                                       system=[{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}])
+    assert msg.type == "message" and msg.role == "assistant" and msg.id.startswith("msg_")
+    assert [b.type for b in msg.content] == ["text"]
+    assert msg.content[0].text == "Echo: Hello there"  # type: ignore[union-attr]
+    assert msg.stop_reason == "end_turn" and msg.stop_sequence is None
+    assert msg.usage.input_tokens > 0 and msg.usage.output_tokens > 0
+
+
+async def test_stream_text(claude: anthropic.AsyncAnthropic) -> None:
+    seen: list[str] = []
+    async with claude.messages.stream(model="grok-4", max_tokens=256, messages=HELLO) as stream:
+        async for ev in stream:
+            seen.append(ev.type)
+        final = await stream.get_final_message()
+    assert seen[0] == "message_start" and seen[-1] == "message_stop"
+    assert "content_block_start" in seen and "content_block_stop" in seen and "message_delta" in seen
+    assert final.content[0].text == "Echo: Hello there"  # type: ignore[union-attr]
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens > 0
+
+
+async def test_raw_stream_events(stack: Stack) -> None:
+    await stack.add_tokens([SUPER], pool="super")
+    async with stack.http.post("/v1/messages", headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"},
+                               json={"model": "grok-4-thinking", "max_tokens": 300, "stream": True,
+                                     "thinking": {"type": "enabled", "budget_tokens": 1024},
+                                     "messages": HELLO}) as resp:
+        assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
+        raw = await resp.text()
+    names = [line[7:] for line in raw.split("\n") if line.startswith("event: ")]
+    assert names[:2] == ["message_start", "ping"]
+    assert names[-2:] == ["message_delta", "message_stop"]
+    # thinking block (deltas, then its signature) before the text block, indexes 0 and 1
+    assert names.count("content_block_start") == 2 and names.count("content_block_stop") == 2
+    assert '"signature_delta"' in raw and raw.index('"thinking_delta"') < raw.index('"text_delta"')
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_thinking_blocks(claude: anthropic.AsyncAnthropic, streamed: bool) -> None:
+    kw: Any = {"model": "grok-4-thinking", "max_tokens": 1024, "messages": HELLO,
+               "thinking": {"type": "enabled", "budget_tokens": 1024}}
+    if streamed:
+        async with claude.messages.stream(**kw) as stream:
+            msg = await stream.get_final_message()
+    else:
+        msg = await claude.messages.create(**kw)
+    assert [b.type for b in msg.content] == ["thinking", "text"]
+    assert msg.content[0].thinking.startswith("Thinking about the request")  # type: ignore[union-attr]
+    assert msg.content[0].signature  # type: ignore[union-attr]
+    hidden = await claude.messages.create(**{**kw, "thinking": {"type": "disabled"}})
+    assert [b.type for b in hidden.content] == ["text"]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_tool_use_round_trip(claude: anthropic.AsyncAnthropic, streamed: bool) -> None:
+    ask: Any = [{"role": "user", "content": "What's the weather in Paris?"}]
+    kw: Any = {"model": "grok-4", "max_tokens": 512, "tools": [WEATHER]}
+    if streamed:
+        async with claude.messages.stream(messages=ask, **kw) as stream:
+            first = await stream.get_final_message()
+    else:
+        first = await claude.messages.create(messages=ask, **kw)
+    assert first.stop_reason == "tool_use"
+    [use] = [b for b in first.content if b.type == "tool_use"]
+    assert use.name == "get_weather" and use.input == {"city": "Paris"} and use.id.startswith("toolu_")
+    follow: Any = [*ask, {"role": "assistant", "content": [b.model_dump() for b in first.content]},
+                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
+                                                 "content": [{"type": "text", "text": "18 C and sunny"}]}]}]
+    second = await claude.messages.create(messages=follow, **kw)
+    assert second.stop_reason == "end_turn"
+    assert second.content[0].text == "Tool result: 18 C and sunny"  # type: ignore[union-attr]
+
+
+async def test_tool_choice_any_and_none(claude: anthropic.AsyncAnthropic) -> None:
+    forced = await claude.messages.create(model="grok-4", max_tokens=64, tools=[WEATHER],
+                                          tool_choice={"type": "tool", "name": "get_weather"},
+                                          messages=[{"role": "user", "content": "weather in Rome"}])
+    assert forced.stop_reason == "tool_use"
+    plain = await claude.messages.create(model="grok-4", max_tokens=64, tools=[WEATHER],
+                                         tool_choice={"type": "none"},
+                                         messages=[{"role": "user", "content": "weather in Rome"}])
+    assert plain.content[0].text == "Echo: weather in Rome"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_stop_sequences_and_max_tokens(claude: anthropic.AsyncAnthropic, streamed: bool) -> None:
+    kw: Any = {"model": "grok-4", "max_tokens": 256, "stop_sequences": ["w4"],
+               "messages": [{"role": "user", "content": "[[tokens:8]]"}]}
+    if streamed:
+        async with claude.messages.stream(**kw) as stream:
+            msg = await stream.get_final_message()
+    else:
+        msg = await claude.messages.create(**kw)
+    assert msg.content[0].text == "Echo: w1 w2 w3 "  # type: ignore[union-attr]
+    assert msg.stop_reason == "stop_sequence" and msg.stop_sequence == "w4"
+    short = await claude.messages.create(model="grok-4", max_tokens=2,
+                                         messages=[{"role": "user", "content": "[[tokens:8]]"}])
+    assert short.stop_reason == "max_tokens" and short.usage.output_tokens <= 2
+
+
+async def test_image_block(claude: anthropic.AsyncAnthropic, stack: Stack) -> None:
+    data = base64.b64encode(_png()).decode()
+    msg = await claude.messages.create(model="grok-4", max_tokens=64, messages=[{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}},
+        {"type": "text", "text": "Describe it"}]}])
+    assert msg.content[0].text == "Echo: Describe it"  # type: ignore[union-attr]
+    uploads = [r for r in await stack.fake_requests() if "upload" in r["path"].lower()]
+    assert uploads, "the image was uploaded to Grok"
+
+
+async def test_count_tokens(claude: anthropic.AsyncAnthropic) -> None:
+    plain = await claude.messages.count_tokens(model="grok-4", messages=HELLO)
+    with_tools = await claude.messages.count_tokens(model="grok-4", messages=HELLO, tools=[WEATHER])
+    assert 0 < plain.input_tokens < with_tools.input_tokens
+
+
+async def test_errors_in_anthropic_shape(stack: Stack) -> None:
+    claude = client(stack)
+    with pytest.raises(anthropic.NotFoundError) as nf:  # model known nowhere
+        await claude.messages.create(model="claude-not-served-here", max_tokens=10, messages=HELLO)
+    assert nf.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+    with pytest.raises(anthropic.InternalServerError) as over:  # no account in the pool
+        await claude.messages.create(model="grok-4", max_tokens=10, messages=HELLO)
+    assert over.value.status_code == 529
+    assert over.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    with pytest.raises(anthropic.AuthenticationError) as auth:
+        await client(stack, "sk-wrong-key-0000000000").messages.create(model="grok-4", max_tokens=10,
+                                                                          messages=HELLO)
+    assert auth.value.body["type"] == "error"  # type: ignore[index]
+    assert auth.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"messages": HELLO}, "max_tokens"),
+        ({"max_tokens": 0, "messages": HELLO}, "max_tokens"),
+        ({"max_tokens": 5, "messages": []}, "messages"),
+        ({"max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+        ({"max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "image", "source": {
+            "type": "base64", "media_type": "image/bmp", "data": "AAAA"}}]}]}, "messages[0].content[0].source.media_type"),
+        ({"max_tokens": 5, "messages": HELLO, "temperature": 3}, "temperature"),
+        ({"max_tokens": 5, "messages": HELLO, "tools": [{"name": "bad name", "input_schema": {}}]}, "tools[0]"),
+        ({"max_tokens": 5, "messages": HELLO, "thinking": {"type": "sometimes"}}, "thinking"),
+    ]
+    async with aiohttp.ClientSession() as http:
+        for extra, where in bad:
+            async with http.post(stack.http.make_url("/v1/messages"), json={"model": "grok-4", **extra},
+                                 headers={"x-api-key": KEY, "anthropic-version": "2023-06-01"}) as resp:
+                body = await resp.json()
+            assert resp.status == 400, (extra, body)
+            assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+            assert where in body["error"]["message"], (where, body)
+
+
+async def test_claude_code_style_request(make_stack: MakeStack) -> None:
+    """Bearer auth (ANTHROPIC_AUTH_TOKEN), ?beta=true, anthropic-beta header, system blocks."""
+    stack = await make_stack()
+    await stack.add_tokens([SUPER], pool="super")
+    async with stack.http.post("/v1/messages?beta=true", headers={
+            "Authorization": f"Bearer {KEY}", "anthropic-version": "2023-06-01",
+            "anthropic-beta": "claude-code-20250219,interleaved-thinking-2025-05-14"}, json={
+            "model": "grok-4", "max_tokens": 32000, "stream": False,
+            "system": [{"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}}],
+            "messages": [{"role": "user", "content": [{"type": "text", "text": "hi",
+                                                       "cache_control": {"type": "ephemeral"}}]}],
+            "metadata": {"user_id": "u1"}}) as resp:
+        assert resp.status == 200
+        body = await resp.json()
+    assert body["content"] == [{"type": "text", "text": "Echo: hi"}]
