@@ -176,10 +176,9 @@ class Transport:
         data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode() if json_body is not None else None
         sess = self.session(proxy)
         try:
-            resp = await asyncio.wait_for(
-                sess.request(method, url, headers=sent, data=data, stream=True,
-                             timeout=timeout or self.config.timeout, accept_encoding=ACCEPT_ENCODING),
-                self.config.first_byte_timeout)
+            async with asyncio.timeout(self.config.first_byte_timeout):
+                resp = await sess.request(method, url, headers=sent, data=data, stream=True,
+                                          timeout=timeout or self.config.timeout, accept_encoding=ACCEPT_ENCODING)
         except asyncio.TimeoutError:
             raise await self._failed(UpstreamError(ErrorKind.TIMEOUT, "no response headers before the first-byte timeout"),
                                      proxy, method, call) from None
@@ -205,7 +204,9 @@ class Transport:
         wait = self.config.first_byte_timeout
         while True:
             try:
-                chunk = await asyncio.wait_for(chunks.__anext__(), wait)
+                # asyncio.timeout, not wait_for: wait_for wraps every chunk in a new task.
+                async with asyncio.timeout(wait):
+                    chunk = await chunks.__anext__()
             except StopAsyncIteration:
                 break
             except asyncio.TimeoutError:
