@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from urllib.parse import urlsplit
@@ -45,9 +46,14 @@ def request_id() -> str:
 
 def client_hints(user_agent: str, browser: str = "") -> dict[str, str]:
     """Sec-Ch-Ua* derived from the UA (brand, major, platform, arch), as PY-A does; {} for non-Chromium UAs."""
+    return dict(_client_hints(user_agent, browser))
+
+
+@functools.lru_cache(maxsize=64)  # the UA is a setting: derive its hints once, not on every call
+def _client_hints(user_agent: str, browser: str) -> tuple[tuple[str, str], ...]:
     match = _CHROME_MAJOR.search(user_agent) or _DIGITS.search(browser if "chrom" in browser.lower() else "")
     if not match:
-        return {}
+        return ()
     major = match.group(1)
     if "Edg/" in user_agent:
         brand = "Microsoft Edge"
@@ -68,14 +74,14 @@ def client_hints(user_agent: str, browser: str = "") -> dict[str, str]:
     else:
         platform = "Linux"
     x86 = any(m in ua for m in ("intel", "x86_64", "win64", "x64", "wow64"))
-    return {
-        "Sec-Ch-Ua": f'"{brand}";v="{major}", "Chromium";v="{major}", "Not(A:Brand";v="24"',
-        "Sec-Ch-Ua-Mobile": "?1" if mobile else "?0",
-        "Sec-Ch-Ua-Platform": f'"{platform}"',
-        "Sec-Ch-Ua-Arch": "x86" if x86 else "arm",
-        "Sec-Ch-Ua-Bitness": "64",
-        "Sec-Ch-Ua-Model": "",
-    }
+    return (
+        ("Sec-Ch-Ua", f'"{brand}";v="{major}", "Chromium";v="{major}", "Not(A:Brand";v="24"'),
+        ("Sec-Ch-Ua-Mobile", "?1" if mobile else "?0"),
+        ("Sec-Ch-Ua-Platform", f'"{platform}"'),
+        ("Sec-Ch-Ua-Arch", "x86" if x86 else "arm"),
+        ("Sec-Ch-Ua-Bitness", "64"),
+        ("Sec-Ch-Ua-Model", ""),
+    )
 
 
 def _host(url: str) -> str:
