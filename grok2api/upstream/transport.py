@@ -97,7 +97,8 @@ class Transport:
                                 proxy=proxy or None, discard_cookies=True, allow_redirects=True,
                                 # Our headers are the whole set (§2.3): the profile's navigation defaults
                                 # (Sec-Fetch-User, Upgrade-Insecure-Requests) would be wrong on fetch calls.
-                                default_headers=False)
+                                default_headers=False,
+                                curl_options={CurlOpt.UPLOAD_BUFFERSIZE: 16384, CurlOpt.BUFFERSIZE: 16384})
             self._sessions[proxy] = sess
         return sess
 
@@ -159,7 +160,7 @@ class Transport:
             resp = await self.session(proxy).request(
                 method, url, headers=sent, timeout=timeout or self.config.timeout,
                 accept_encoding=ACCEPT_ENCODING, **kwargs)
-        except (CurlError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, CurlError, OSError) as exc:
             raise await self._failed(classify_exception(exc), proxy, method, call) from None
         headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
         if 200 <= resp.status_code < 300 or resp.status_code in ok:
@@ -179,7 +180,7 @@ class Transport:
             async with asyncio.timeout(self.config.first_byte_timeout):
                 resp = await sess.request(method, url, headers=sent, data=data, stream=True,
                                           timeout=timeout or self.config.timeout, accept_encoding=ACCEPT_ENCODING)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise await self._failed(UpstreamError(ErrorKind.TIMEOUT, "no response headers before the first-byte timeout"),
                                      proxy, method, call) from None
         except (CurlError, OSError) as exc:
@@ -188,7 +189,7 @@ class Transport:
             if not 200 <= resp.status_code < 300:
                 try:
                     body = await asyncio.wait_for(resp.acontent(), self.config.first_byte_timeout)
-                except (CurlError, OSError, asyncio.TimeoutError):
+                except (TimeoutError, CurlError, OSError):
                     body = b""
                 headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
                 err = classify(resp.status_code, body.decode("utf-8", "replace"), headers_out)
@@ -209,7 +210,7 @@ class Transport:
                     chunk = await chunks.__anext__()
             except StopAsyncIteration:
                 break
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 what = "first byte" if wait == self.config.first_byte_timeout and not buffer else "next frame"
                 raise UpstreamError(ErrorKind.TIMEOUT, f"grok.com sent no {what} in {wait:g}s") from None
             except (CurlError, OSError) as exc:
@@ -239,7 +240,7 @@ class Transport:
             ws = await sess.ws_connect(
                 url, headers=sent, timeout=self.config.connect_timeout, max_message_size=_WS_MAX_MESSAGE,
                 curl_options={CurlOpt.HEADERFUNCTION: keep_header})
-        except (CurlError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, CurlError, OSError) as exc:
             status = upgrade_refused_status(exc)
             if not status:
                 raise await self._failed(classify_exception(exc), proxy, "GET", call) from None

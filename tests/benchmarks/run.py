@@ -487,7 +487,7 @@ def main() -> None:
             ]
         # Each stream holds a client socket and an upstream socket in the gateway.
         cap = (fd_limit - 500) // 2
-        counts = [("ws", 200)] if args.quick else [("ws", 1000), ("ws", 10_000)]
+        counts = [("ws", 200)] if args.quick else [("ws", 1000), ("ws", 10_000), ("rest", 1000)]
         for transport, want in counts:
             count = min(want, cap)
             got = with_rig(tmp / f"streams-{transport}-{count}", transport,
