@@ -8,6 +8,7 @@ from typing import Any
 import openai
 import pytest
 
+from tests.agents.conftest import prompts_sent
 from tests.gateway.conftest import MakeStack, Stack
 
 SUPER = "super-agents-acct-" + "t" * 32
@@ -28,28 +29,8 @@ async def tool_stack(request: pytest.FixtureRequest, make_stack: MakeStack) -> S
     return stack
 
 
-def _ws_text(frame: Any) -> str | None:
-    """The prompt text of an mgw `conversation.item.create` frame (input_chunks, §4.3.2)."""
-    try:
-        chunks = frame["event"]["item"]["x_grok"]["input_chunks"] if "event" in frame \
-            else frame["item"]["x_grok"]["input_chunks"]
-    except (KeyError, TypeError):
-        return None
-    return "".join(c["text"]["text"] for c in chunks if isinstance(c, dict) and "text" in c)
 
 
-async def _prompts(stack: Stack) -> list[str]:
-    """The prompt text of every chat the fake received, oldest first (REST body or mgw frames)."""
-    out = []
-    for r in await stack.fake_requests():
-        body = r.get("json")
-        if isinstance(body, dict) and isinstance(body.get("message"), str):
-            out.append(body["message"])
-        for frame in r.get("ws_messages") or []:
-            text = _ws_text(frame)
-            if text is not None:
-                out.append(text)
-    return out
 
 
 async def test_non_stream_round_trip(tool_stack: Stack) -> None:
@@ -71,7 +52,7 @@ async def test_non_stream_round_trip(tool_stack: Stack) -> None:
     assert second.choices[0].message.content == "Tool result: 18 C and sunny"
     assert not second.choices[0].message.tool_calls
     # The earlier call and its result went upstream as text the model can read.
-    last_prompt = (await _prompts(tool_stack))[-1]
+    last_prompt = (await prompts_sent(tool_stack))[-1]
     assert "<tools>" in last_prompt and '"name": "get_weather"' in last_prompt
     assert "18 C and sunny" in last_prompt and "get_weather" in last_prompt
 
@@ -120,14 +101,14 @@ async def test_tool_choice(stack: Stack) -> None:
         messages=[{"role": "user", "content": "numbers 2 and 5"}])
     [call] = forced.choices[0].message.tool_calls or []
     assert call.function.name == "multiply"
-    prompt = (await _prompts(stack))[-1]
+    prompt = (await prompts_sent(stack))[-1]
     assert "MUST call the tool `multiply`" in prompt and "get_weather" not in prompt
     # tool_choice "none": the tools are not described at all, so the model answers in text.
     plain = await stack.sdk.chat.completions.create(
         model="grok-4", stream=False, tools=TOOLS, tool_choice="none",
         messages=[{"role": "user", "content": "weather in Oslo"}])
     assert plain.choices[0].message.content == "Echo: weather in Oslo"
-    assert "<tools>" not in (await _prompts(stack))[-1]
+    assert "<tools>" not in (await prompts_sent(stack))[-1]
 
 
 async def test_bad_tools_are_400_naming_the_param(stack: Stack) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import struct
-import zlib
 from typing import Any
 
 import openai
@@ -16,7 +14,9 @@ from grok2api.api.chat_render import CONTENT, TOOL
 from grok2api.api.responses_output import OutputBuilder
 from grok2api.api.tools import ToolCall
 from grok2api.apikeys import create_key
+from tests.agents.conftest import prompts_sent
 from tests.gateway.conftest import KEY, REDIS_URL, MakeStack, Stack
+from tests.gateway.test_chat_sdk import _png
 
 SUPER = "super-responses-acct-" + "r" * 32
 WEATHER = {"type": "function", "name": "get_weather", "description": "Current weather for a city.",
@@ -34,33 +34,8 @@ async def rstack(make_stack: MakeStack) -> Stack:
     return stack
 
 
-def _png(width: int = 8, height: int = 8) -> bytes:
-    """A small valid RGB PNG (fakegrok refuses 1x1 images)."""
-    rows = b"".join(b"\x00" + b"".join(bytes([(x * 31) % 256, (y * 17) % 256, 128]) for x in range(width))
-                    for y in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
-async def _prompts(stack: Stack) -> list[str]:
-    """The prompt text of every chat the fake received, oldest first (REST body or mgw frames)."""
-    out = []
-    for r in await stack.fake_requests():
-        body = r.get("json")
-        if isinstance(body, dict) and isinstance(body.get("message"), str):
-            out.append(body["message"])
-        for frame in r.get("ws_messages") or []:
-            try:
-                item = frame["event"]["item"] if "event" in frame else frame["item"]
-                chunks = item["x_grok"]["input_chunks"]
-            except (KeyError, TypeError):
-                continue
-            out.append("".join(c["text"]["text"] for c in chunks if isinstance(c, dict) and "text" in c))
-    return out
 
 
 async def _post(stack: Stack, body: dict[str, Any], key: str = KEY) -> tuple[int, Any]:
@@ -87,7 +62,7 @@ async def test_create_plain(rstack: Stack) -> None:
     assert result.model == "grok-4" and result.store is True and result.parallel_tool_calls is True
     assert result.tool_choice == "auto" and result.tools == []
     # Instructions go upstream as a system turn before the input.
-    prompt = (await _prompts(rstack))[-1]
+    prompt = (await prompts_sent(rstack))[-1]
     assert prompt.index("Answer kindly") < prompt.index("Hello there")
 
 
@@ -162,7 +137,7 @@ async def test_function_tool_round_trip_with_previous_response_id(rstack: Stack)
         input=[{"type": "function_call_output", "call_id": call.call_id, "output": "18 C and sunny"}])
     assert second.output_text == "Tool result: 18 C and sunny"
     assert second.previous_response_id == first.id
-    prompt = (await _prompts(rstack))[-1]
+    prompt = (await prompts_sent(rstack))[-1]
     assert "What's the weather in Paris?" in prompt and '"name": "get_weather"' in prompt
     assert "18 C and sunny" in prompt and "tool (get_weather)" in prompt
 
@@ -192,7 +167,7 @@ async def test_tool_choice_forced_and_none(rstack: Stack) -> None:
                                                tool_choice={"type": "function", "name": "multiply"})
     assert [item.type for item in forced.output] == ["function_call"]
     assert forced.output[0].name == "multiply"  # type: ignore[union-attr]
-    assert "MUST call the tool `multiply`" in (await _prompts(rstack))[-1]
+    assert "MUST call the tool `multiply`" in (await prompts_sent(rstack))[-1]
     plain = await rstack.sdk.responses.create(model="grok-4", input="weather in Oslo", tools=TOOLS,
                                               tool_choice="none")
     assert plain.output_text == "Echo: weather in Oslo"
@@ -205,7 +180,7 @@ async def test_previous_response_id_replays_the_earlier_turns(rstack: Stack) -> 
     second = await sdk.responses.create(model="grok-4", input="Which fruit?", previous_response_id=first.id)
     assert second.output_text == "Echo: Which fruit?"
     third = await sdk.responses.create(model="grok-4", input="And now?", previous_response_id=second.id)
-    prompt = (await _prompts(rstack))[-1]
+    prompt = (await prompts_sent(rstack))[-1]
     # The whole chain, in order; instructions do not carry over (as in OpenAI's API).
     order = ["Remember pineapple", "Echo: Remember pineapple", "Which fruit?", "Echo: Which fruit?", "And now?"]
     positions = [prompt.index(text) for text in order]
@@ -215,7 +190,7 @@ async def test_previous_response_id_replays_the_earlier_turns(rstack: Stack) -> 
     await sdk.responses.delete(first.id)
     fourth = await sdk.responses.create(model="grok-4", input="Still there?", previous_response_id=third.id)
     assert fourth.status == "completed"
-    assert "Remember pineapple" in (await _prompts(rstack))[-1]
+    assert "Remember pineapple" in (await prompts_sent(rstack))[-1]
 
 
 async def test_get_delete_and_input_items(rstack: Stack) -> None:
@@ -349,7 +324,7 @@ async def test_json_schema_format_is_asked_in_the_prompt(rstack: Stack) -> None:
         text={"format": {"type": "json_schema", "name": "reply", "schema": schema}})
     assert result.status == "completed" and result.text is not None
     assert result.text.format.type == "json_schema"  # type: ignore[union-attr]
-    prompt = (await _prompts(rstack))[-1]
+    prompt = (await prompts_sent(rstack))[-1]
     assert "Answer with only a JSON value that matches this JSON schema" in prompt and '"answer"' in prompt
 
 
@@ -419,7 +394,7 @@ async def test_stored_responses_on_redis(make_stack: MakeStack) -> None:
     await stack.add_tokens([SUPER], pool="super")
     first = await stack.sdk.responses.create(model="grok-4", input="kept in redis")
     second = await stack.sdk.responses.create(model="grok-4", input="next", previous_response_id=first.id)
-    assert "kept in redis" in (await _prompts(stack))[-1]
+    assert "kept in redis" in (await prompts_sent(stack))[-1]
     assert (await stack.sdk.responses.retrieve(second.id)).output_text == "Echo: next"
     await stack.sdk.responses.delete(second.id)
     with pytest.raises(openai.NotFoundError):
