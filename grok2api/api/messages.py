@@ -189,7 +189,7 @@ class Reply:
             await response.write(b"".join(out))
         except ConnectionResetError:
             log.info("client left message stream %s", self.id)
-        except Exception as exc:  # after the headers, a failure can only be an error event
+        except Exception as exc:  # noqa: BLE001 - after the headers, a failure can only be an error event
             await write_error_event(response, out, exc, self.id)
         return response
 

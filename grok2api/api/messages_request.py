@@ -2,7 +2,8 @@
 
 Anthropic errors carry no `param`, so every message names the offending path, e.g.
 `messages[1].content[0].source.data`. Decisions where the API leaves room:
-- `system` and `messages` become our neutral turns; `tool_use` blocks are replayed as the call
+- `system` and `messages` become our neutral turns (a `system` role inside `messages`, which
+  clients ported from OpenAI send, is tolerated as a system turn); `tool_use` blocks are replayed as the call
   blocks the model is asked to write, `tool_result` blocks become `tool` turns labelled with the
   function's name (`is_error` results start with "Error: "); `thinking` / `redacted_thinking`
   blocks on input are dropped (Grok cannot verify their signatures and does not need them).
@@ -120,10 +121,13 @@ def _turns(value: Any, attachments: list[AttachmentRef]) -> list[Message]:
     names: dict[str, str] = {}  # tool_use id -> tool name, to label results
     for i, raw in enumerate(value):
         p = f"messages[{i}]"
-        if not isinstance(raw, dict) or raw.get("role") not in ("user", "assistant"):
+        if not isinstance(raw, dict) or raw.get("role") not in ("user", "assistant", "system"):
             raise _bad(f"{p}.role: must be \"user\" or \"assistant\".")
         role = raw["role"]
         content = raw.get("content")
+        if role == "system":  # not Anthropic's shape, but clients ported from OpenAI send it
+            out += _system(content if content is not None else "")
+            continue
         if isinstance(content, str):
             out.append(Message(role=role, text=content))
             continue

@@ -10,6 +10,7 @@ import aiohttp
 import anthropic
 import pytest
 
+from tests.agents.conftest import prompts_sent
 from tests.gateway.conftest import KEY, MakeStack, Stack
 from tests.gateway.test_chat_sdk import _png
 
@@ -177,7 +178,7 @@ async def test_errors_in_anthropic_shape(stack: Stack) -> None:
         ({"messages": HELLO}, "max_tokens"),
         ({"max_tokens": 0, "messages": HELLO}, "max_tokens"),
         ({"max_tokens": 5, "messages": []}, "messages"),
-        ({"max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+        ({"max_tokens": 5, "messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
         ({"max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "image", "source": {
             "type": "base64", "media_type": "image/bmp", "data": "AAAA"}}]}]}, "messages[0].content[0].source.media_type"),
         ({"max_tokens": 5, "messages": HELLO, "temperature": 3}, "temperature"),
@@ -209,3 +210,68 @@ async def test_claude_code_style_request(make_stack: MakeStack) -> None:
         assert resp.status == 200
         body = await resp.json()
     assert body["content"] == [{"type": "text", "text": "Echo: hi"}]
+
+
+async def test_system_role_inside_messages_is_tolerated(claude: anthropic.AsyncAnthropic, stack: Stack) -> None:
+    """Clients ported from OpenAI put the system prompt in `messages`; it becomes a system turn."""
+    msg = await claude.messages.create(model="grok-4", max_tokens=64, messages=[
+        {"role": "system", "content": "Answer like a pirate."}, {"role": "user", "content": "ahoy"}])  # type: ignore[misc,list-item]
+    assert msg.content[0].text == "Echo: ahoy"  # type: ignore[union-attr]
+    assert "Answer like a pirate." in (await prompts_sent(stack))[-1]
+
+
+async def test_documents_and_replayed_thinking(claude: anthropic.AsyncAnthropic, stack: Stack) -> None:
+    """A plain-text document is inlined, a PDF uploaded; thinking blocks sent back are dropped."""
+    pdf = base64.b64encode(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n").decode()
+    msg = await claude.messages.create(model="grok-4", max_tokens=64, messages=[
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": [{"type": "thinking", "thinking": "mull", "signature": "x"},
+                                          {"type": "redacted_thinking", "data": "opaque"},
+                                          {"type": "text", "text": "Hello"}]},
+        {"role": "user", "content": [
+            {"type": "document", "title": "notes", "source": {"type": "text", "media_type": "text/plain",
+                                                              "data": "Quarterly numbers"}},
+            {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": pdf}},
+            {"type": "text", "text": "Summarise"}]}])
+    text = msg.content[0].text  # type: ignore[union-attr]
+    assert "Quarterly numbers" in text and text.endswith("Summarise") and "mull" not in text
+    uploads = [r for r in await stack.fake_requests() if "upload" in r["path"].lower()]
+    assert len(uploads) == 1, "the PDF was uploaded to Grok, the text document inlined"
+
+
+async def test_rate_limited_key_is_anthropic_429(stack: Stack) -> None:
+    from grok2api.apikeys import hash_key
+    from grok2api.keys import API_KEYS
+    from grok2api.storage.base import ApiKeyRecord
+
+    await stack.add_tokens([SUPER], pool="super")
+    secret = "sk-anthropic-rpm-000000001"
+    await stack.storage.create_key(ApiKeyRecord(id="rpm1", name="rpm1", key_hash=hash_key(secret),
+                                                prefix=secret[:6], rpm=1))
+    stack.app[API_KEYS].invalidate()
+    limited = client(stack, secret)
+    await limited.messages.create(model="grok-4", max_tokens=16, messages=HELLO)
+    with pytest.raises(anthropic.RateLimitError) as err:
+        await limited.messages.create(model="grok-4", max_tokens=16, messages=HELLO)
+    assert err.value.status_code == 429
+    assert err.value.body == {"type": "error", "error": {"type": "rate_limit_error",  # type: ignore[comparison-overlap]
+                                                        "message": err.value.body["error"]["message"]}}  # type: ignore[index]
+    assert int(err.value.response.headers["Retry-After"]) >= 1
+
+
+async def test_stream_and_count_tokens_errors(stack: Stack) -> None:
+    claude = client(stack)
+    with pytest.raises(anthropic.InternalServerError) as over:  # no account: a status, not a broken stream
+        async with claude.messages.stream(model="grok-4", max_tokens=10, messages=HELLO) as stream:
+            await stream.get_final_message()
+    assert over.value.status_code == 529
+    assert over.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    counted = await claude.messages.count_tokens(model="grok-4", messages=HELLO)  # no account needed
+    assert counted.input_tokens > 0
+    with pytest.raises(anthropic.BadRequestError) as bad:
+        await claude.messages.count_tokens(model="grok-4", messages=[])
+    assert bad.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
+    assert "messages" in bad.value.body["error"]["message"]  # type: ignore[index]
+    async with stack.http.post("/v1/messages/count_tokens", json={"model": "grok-4", "messages": HELLO}) as resp:
+        assert resp.status == 401
+        assert (await resp.json())["error"]["type"] == "authentication_error"
