@@ -2,11 +2,13 @@
 
 Anthropic errors carry no `param`, so every message names the offending path, e.g.
 `messages[1].content[0].source.data`. Decisions where the API leaves room:
-- `system` and `messages` become our neutral turns (a `system` role inside `messages`, which
-  clients ported from OpenAI send, is tolerated as a system turn); `tool_use` blocks are replayed as the call
+- `system` and `messages` become our neutral turns; `tool_use` blocks are replayed as the call
   blocks the model is asked to write, `tool_result` blocks become `tool` turns labelled with the
   function's name (`is_error` results start with "Error: "); `thinking` / `redacted_thinking`
   blocks on input are dropped (Grok cannot verify their signatures and does not need them).
+- A `system` role inside `messages` is kept in place as a system turn, not refused: Anthropic's
+  schema has only user/assistant, but recent Claude Code 2.1.x versions send mid-conversation system turns
+  (and clients ported from OpenAI send one first); refusing them breaks Claude Code (chenyme#595).
 - `temperature`, `top_p`, `top_k` are checked and ignored; `stop_sequences` are honoured by the
   caller (the answer is cut at the first one); `metadata`, `service_tier`, `container`,
   `mcp_servers` and `cache_control` on blocks are accepted and ignored.
@@ -99,17 +101,17 @@ def parse_messages_request(body: Any, *, count_only: bool = False) -> MessagesRe
     return MessagesRequest(ask=ask, stop_sequences=stops)
 
 
-def _system(value: Any) -> list[Message]:
+def _system(value: Any, param: str = "system") -> list[Message]:
     if value is None or value == "":
         return []
     if isinstance(value, str):
         return [Message(role="system", text=value)]
     if not isinstance(value, list):
-        raise _bad("system: must be a string or a list of text blocks.")
+        raise _bad(f"{param}: must be a string or a list of text blocks.")
     texts = []
     for i, block in enumerate(value):
         if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
-            raise _bad(f"system[{i}]: must be a text block.")
+            raise _bad(f"{param}[{i}]: must be a text block.")
         texts.append(block["text"])
     return [Message(role="system", text="\n".join(texts))] if texts else []
 
@@ -122,11 +124,11 @@ def _turns(value: Any, attachments: list[AttachmentRef]) -> list[Message]:
     for i, raw in enumerate(value):
         p = f"messages[{i}]"
         if not isinstance(raw, dict) or raw.get("role") not in ("user", "assistant", "system"):
-            raise _bad(f"{p}.role: must be \"user\" or \"assistant\".")
+            raise _bad(f"{p}.role: must be \"user\" or \"assistant\" (or \"system\").")
         role = raw["role"]
         content = raw.get("content")
-        if role == "system":  # not Anthropic's shape, but clients ported from OpenAI send it
-            out += _system(content if content is not None else "")
+        if role == "system":  # not Anthropic's shape, but Claude Code and OpenAI ports send it
+            out += _system(content, f"{p}.content")
             continue
         if isinstance(content, str):
             out.append(Message(role=role, text=content))

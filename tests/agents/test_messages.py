@@ -254,8 +254,9 @@ async def test_rate_limited_key_is_anthropic_429(stack: Stack) -> None:
     with pytest.raises(anthropic.RateLimitError) as err:
         await limited.messages.create(model="grok-4", max_tokens=16, messages=HELLO)
     assert err.value.status_code == 429
-    assert err.value.body == {"type": "error", "error": {"type": "rate_limit_error",  # type: ignore[comparison-overlap]
-                                                        "message": err.value.body["error"]["message"]}}  # type: ignore[index]
+    body: Any = err.value.body
+    assert body["type"] == "error" and body["error"]["type"] == "rate_limit_error"
+    assert "per minute" in body["error"]["message"]
     assert int(err.value.response.headers["Retry-After"]) >= 1
 
 
@@ -275,3 +276,23 @@ async def test_stream_and_count_tokens_errors(stack: Stack) -> None:
     async with stack.http.post("/v1/messages/count_tokens", json={"model": "grok-4", "messages": HELLO}) as resp:
         assert resp.status == 401
         assert (await resp.json())["error"]["type"] == "authentication_error"
+
+
+async def test_claude_code_mid_conversation_system_turn(claude: anthropic.AsyncAnthropic, stack: Stack) -> None:
+    """Recent Claude Code versions put system turns (text blocks with cache_control) between the others."""
+    turns: Any = [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Hello"}]},
+        {"role": "system", "content": [{"type": "text", "text": "Skill loaded: pirate speech.",
+                                        "cache_control": {"type": "ephemeral"}}]},
+        {"role": "user", "content": [{"type": "text", "text": "ahoy"}]}]
+    msg = await claude.messages.create(model="grok-4", max_tokens=64, system="You are Claude Code.",
+                                       messages=turns)
+    assert msg.content[0].text == "Echo: ahoy"  # type: ignore[union-attr]
+    prompt = (await prompts_sent(stack))[-1]
+    assert prompt.index("You are Claude Code.") < prompt.index("Hello") < prompt.index("Skill loaded")
+    async with stack.http.post("/v1/messages", headers={"x-api-key": KEY}, json={
+            "model": "grok-4", "max_tokens": 5, "messages": [
+                {"role": "system", "content": [{"type": "image", "source": {}}]}, *HELLO]}) as resp:
+        body = await resp.json()
+    assert resp.status == 400 and "messages[0].content[0]" in body["error"]["message"], body
