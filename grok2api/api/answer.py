@@ -71,6 +71,7 @@ class Ask:
     tool_choice: ToolChoice = field(default_factory=ToolChoice)
     video: VideoOptions | None = None
     think_tags: bool | None = None  # None: the key's or server's reasoning format (chat only)
+    show_reasoning: bool | None = None  # None: shown when thinking is on (Anthropic shows it only on request)
 
 
 def with_tool_prompt(messages: list[Message], tools: list[ToolSpec], choice: ToolChoice) -> list[Message]:
@@ -103,7 +104,8 @@ async def open_answer(request: web.Request, ask: Ask) -> Answer:
     renderer = CompletionRenderer(
         links=MediaLinks(request.app[MEDIA], settings.app.app_url, settings.app.image_format,
                          settings.app.video_format),
-        filter_tags=settings.chat.filter_tags, show_reasoning=thinking, think_tags=think_tags,
+        filter_tags=settings.chat.filter_tags, think_tags=think_tags,
+        show_reasoning=thinking if ask.show_reasoning is None else ask.show_reasoning and thinking,
         progress=ask.stream, max_tokens=ask.max_tokens, tools=tools)
     try:
         events = request.app[GATEWAY].chat(job)

@@ -12,8 +12,9 @@ Anthropic errors carry no `param`, so every message names the offending path, e.
 - `temperature`, `top_p`, `top_k` are checked and ignored; `stop_sequences` are honoured by the
   caller (the answer is cut at the first one); `metadata`, `service_tier`, `container`,
   `mcp_servers` and `cache_control` on blocks are accepted and ignored.
-- `thinking.type` "enabled" / "adaptive" shows reasoning as thinking blocks, "disabled" hides it;
-  `budget_tokens` is checked but Grok has no thinking budget.
+- `thinking.type` "enabled" / "adaptive" shows reasoning as thinking blocks; without `thinking`
+  (as in Anthropic's API) or with "disabled" none are shown; `budget_tokens` is checked but Grok
+  has no thinking budget.
 """
 
 from __future__ import annotations
@@ -95,9 +96,13 @@ def parse_messages_request(body: Any, *, count_only: bool = False) -> MessagesRe
     tools = parse_tools(body.get("tools"))
     attachments: list[AttachmentRef] = []
     messages = _system(body.get("system")) + _turns(body.get("messages"), attachments)
+    thinking = parse_thinking(body.get("thinking"))
+    # As with Anthropic's API, thinking blocks come only when asked for (clients read content[0]
+    # as the text); a thinking model still thinks upstream, its reasoning is just not shown.
     ask = Ask(model=model.strip(), messages=messages, attachments=attachments, stream=stream,
-              thinking=parse_thinking(body.get("thinking")), max_tokens=max_tokens, tools=tools,
-              tool_choice=parse_tool_choice(body.get("tool_choice"), tools), think_tags=False)
+              thinking=thinking, max_tokens=max_tokens, tools=tools,
+              tool_choice=parse_tool_choice(body.get("tool_choice"), tools), think_tags=False,
+              show_reasoning=thinking is True)
     return MessagesRequest(ask=ask, stop_sequences=stops)
 
 

@@ -95,6 +95,8 @@ async def test_thinking_blocks(claude: anthropic.AsyncAnthropic, streamed: bool)
     assert msg.content[0].signature  # type: ignore[union-attr]
     hidden = await claude.messages.create(**{**kw, "thinking": {"type": "disabled"}})
     assert [b.type for b in hidden.content] == ["text"]
+    unasked = await claude.messages.create(model="grok-4-thinking", max_tokens=1024, messages=HELLO)
+    assert [b.type for b in unasked.content] == ["text"]  # as Anthropic: thinking only on request
 
 
 @pytest.mark.parametrize("streamed", [False, True])
