@@ -30,7 +30,6 @@ from .pump import END, EventPump
 from .tokens import count_prompt
 from .tools import ToolChoice, ToolSpec, tool_prompt
 
-
 HELD_IDLE = 6 * 3600.0
 
 
