@@ -4,11 +4,13 @@ Every catalog model is listed, not only those an account can serve this minute: 
 the list as a connection test and cache it, and availability changes with cooldowns and quota
 resets. A model that cannot be served right now answers 503 with Retry-After at request time.
 Extra fields (`kind`, `description`, `thinks`) are tolerated by OpenAI clients. With
-`?client_version=` (Codex) the chat models come as Codex's `{"models": [ModelInfo…]}` catalogue.
+`?client_version=` (Codex) the chat models come as Codex's `{"models": [ModelInfo…]}` catalogue;
+with an `anthropic-version` header, in Anthropic's list shape.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiohttp import web
@@ -79,7 +81,17 @@ async def list_models(request: web.Request) -> web.Response:
         # only chat models can drive it.
         chat = [r for r in routes_ if r.kind == "chat"]
         return web.json_response({"models": [codex_model(r, i) for i, r in enumerate(chat)]})
+    if "anthropic-version" in request.headers:
+        # Anthropic clients (Claude Code's gateway model discovery) read Anthropic's list shape.
+        data = [anthropic_model(r) for r in routes_ if r.kind == "chat"]
+        return web.json_response({"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+                                  "last_id": data[-1]["id"] if data else None})
     return web.json_response({"object": "list", "data": [model_object(r) for r in routes_]})
+
+
+def anthropic_model(route: Any) -> dict[str, Any]:
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(CREATED))
+    return {"type": "model", "id": route.id, "display_name": route.id, "created_at": created}
 
 
 @routes.get("/v1/models/{model_id:.+}")

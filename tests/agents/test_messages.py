@@ -298,3 +298,11 @@ async def test_claude_code_mid_conversation_system_turn(claude: anthropic.AsyncA
                 {"role": "system", "content": [{"type": "image", "source": {}}]}, *HELLO]}) as resp:
         body = await resp.json()
     assert resp.status == 400 and "messages[0].content[0]" in body["error"]["message"], body
+
+
+async def test_models_list_in_anthropic_shape(claude: anthropic.AsyncAnthropic) -> None:
+    """Claude Code's gateway model discovery lists models with the Anthropic SDK."""
+    page = await claude.models.list()
+    ids = [m.id for m in page.data]
+    assert "grok-4" in ids and "grok-imagine-1.0" not in ids  # chat models only
+    assert all(m.type == "model" and m.display_name for m in page.data)
