@@ -60,10 +60,6 @@ def update_readme(readme: Path) -> bool:
     return False
 
 
-def env_name(section: str, key: str) -> str:
-    return f"GROK2API_{section.upper()}_{key.upper()}"
-
-
 if __name__ == "__main__":  # python -m grok2api.configdoc README.md
     import sys
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -12,7 +15,9 @@ from .apikeys import hash_key, same_secret
 from .errors import AuthenticationFailed, PermissionDenied
 from .keys import API_KEYS, LIVE_SETTINGS, STORAGE
 from .limits_mw import LIMITER
-from .storage.base import TOPIC_KEYS, ApiKeyRecord, Storage
+from .storage.base import TOPIC_KEYS, ApiKeyRecord, Storage, StorageError
+
+log = logging.getLogger(__name__)
 
 # request[API_KEY]: the caller's ApiKeyRecord, or None when anonymous.
 API_KEY: web.RequestKey[ApiKeyRecord | None] = web.RequestKey("api_key")
@@ -60,6 +65,31 @@ class KeyAuthenticator:
         self.storage = storage
         self.clock = clock
         self._cache: dict[str, tuple[ApiKeyRecord | None, float]] = {}
+        # Uses not yet written: key id -> [uses, last used at]. A write per request would put a
+        # storage round trip on the hot path; the counters are flushed in batches instead.
+        self._uses: dict[str, list[float]] = {}
+
+    def note_use(self, record: ApiKeyRecord) -> None:
+        """Count a request made with a managed key (use_count, last_used_at)."""
+        pending = self._uses.get(record.id)
+        if pending is None:
+            self._uses[record.id] = [1, time.time()]
+        else:
+            pending[0] += 1
+            pending[1] = time.time()
+
+    async def flush_uses(self) -> None:
+        """Write the batched uses; what fails to write is kept for the next flush."""
+        batch, self._uses = list(self._uses.items()), {}
+        for i, (key_id, (uses, at)) in enumerate(batch):
+            try:
+                await self.storage.touch_key(key_id, at, int(uses))
+            except StorageError:
+                for back_id, (back_uses, back_at) in batch[i:]:
+                    pending = self._uses.setdefault(back_id, [0, back_at])
+                    pending[0] += back_uses
+                    pending[1] = max(pending[1], back_at)
+                raise
 
     def invalidate(self) -> None:
         self._cache.clear()
@@ -120,7 +150,10 @@ async def api_key_middleware(request: web.Request, handler: Handler) -> web.Stre
     record = request[API_KEY] = await request.config_dict[API_KEYS].authenticate(
         presented_key(request), s.app.api_key, s.security.allow_anonymous_api)
     limiter = request.app.get(LIMITER)
-    if limiter is None or record is None or record is GLOBAL_KEY:
+    if record is None or record is GLOBAL_KEY:
+        return await handler(request)
+    request.config_dict[API_KEYS].note_use(record)
+    if limiter is None:
         return await handler(request)
     # Per-key limits (429 rate_limit_error): requests per minute, daily quota, then concurrency.
     await limiter.check_key(record)
@@ -128,7 +161,31 @@ async def api_key_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
 
 
+async def _key_uses_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Flush managed keys' use counters every stats.flush_interval_sec, and at shutdown."""
+    keys = app[API_KEYS]
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(app[LIVE_SETTINGS].current.stats.flush_interval_sec)
+            try:
+                await keys.flush_uses()
+            except StorageError as exc:
+                log.warning("API key usage write failed (will retry): %s", exc)
+
+    task = asyncio.create_task(loop(), name="key-uses-flush")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    try:
+        await keys.flush_uses()
+    except StorageError as exc:
+        log.error("API key usage could not be written at shutdown: %s", exc)
+
+
 def setup(app: web.Application) -> None:
     """Install the key authenticator and the middleware (innermost, inside the error middleware)."""
     app[API_KEYS] = KeyAuthenticator(app[STORAGE])
     app.middlewares.append(api_key_middleware)
+    app.cleanup_ctx.append(_key_uses_ctx)

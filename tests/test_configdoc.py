@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grok2api import configdoc, settings as settings_mod
+from grok2api import configdoc
+from grok2api import settings as settings_mod
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -374,6 +374,16 @@ def event_frame(name: str, obj: Any) -> bytes:
 
 
 # -- generations -------------------------------------------------------------------
+def parse_common(request: web.Request, body: dict[str, Any], kind: str,
+                 fallback: str) -> tuple[str, str, int, str, bool]:
+    """model, prompt, n, response_format and stream, shared by generations and edits."""
+    model = body.get("model") or default_model(request, kind, fallback)
+    if not isinstance(model, str):
+        raise InvalidRequest("`model` must be a string.", param="model")
+    return (model, parse_prompt(body.get("prompt")), parse_n(body.get("n")),
+            parse_format(body.get("response_format")), parse_bool(body.get("stream"), "stream"))
+
+
 @routes.post("/v1/images/generations")
 async def generations(request: web.Request) -> web.StreamResponse:
     body = await read_json(request)
@@ -382,13 +392,7 @@ async def generations(request: web.Request) -> web.StreamResponse:
     if body.get("image"):  # the seed turns a generation with an image into an edit
         return await _edit(request, body, [])
     settings = request.app[LIVE_SETTINGS].current
-    model = body.get("model") or default_model(request, "image", IMAGE_MODEL)
-    if not isinstance(model, str):
-        raise InvalidRequest("`model` must be a string.", param="model")
-    prompt = parse_prompt(body.get("prompt"))
-    n = parse_n(body.get("n"))
-    fmt = parse_format(body.get("response_format"))
-    stream = parse_bool(body.get("stream"), "stream")
+    model, prompt, n, fmt, stream = parse_common(request, body, "image", IMAGE_MODEL)
     aspect = (aspect_for_size(body["aspect_ratio"], "1:1") if body.get("aspect_ratio")
               else aspect_for_size(body.get("size")))
     check_model_allowed(request.get(API_KEY), model)
@@ -479,13 +483,7 @@ async def edits(request: web.Request) -> web.StreamResponse:
 
 async def _edit(request: web.Request, body: dict[str, Any], images: list[Attachment]) -> web.StreamResponse:
     settings = request.app[LIVE_SETTINGS].current
-    model = body.get("model") or default_model(request, "edit", EDIT_MODEL)
-    if not isinstance(model, str):
-        raise InvalidRequest("`model` must be a string.", param="model")
-    prompt = parse_prompt(body.get("prompt"))
-    n = parse_n(body.get("n"))
-    fmt = parse_format(body.get("response_format"))
-    stream = parse_bool(body.get("stream"), "stream")
+    model, prompt, n, fmt, stream = parse_common(request, body, "edit", EDIT_MODEL)
     if not images and body.get("image"):
         images = [sniff_image(a, "image") for a in
                   await load_attachments(image_refs(body["image"]), fetch_policy(settings))]

@@ -64,8 +64,7 @@ async def create_message(request: web.Request) -> web.StreamResponse:
 @routes.post("/v1/messages/count_tokens")
 async def count_tokens(request: web.Request) -> web.Response:
     ask = parse_messages_request(await read_json(request), count_only=True).ask
-    messages = with_tool_prompt(ask.messages, [] if ask.tool_choice.mode == "none" else ask.tools,
-                                ask.tool_choice)
+    messages = with_tool_prompt(ask.messages, ask.tools, ask.tool_choice)
     return web.json_response({"input_tokens": count_prompt(messages, len(ask.attachments))})
 
 

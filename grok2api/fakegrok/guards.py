@@ -45,6 +45,15 @@ USAGE_LIMIT_MESSAGE = "You've reached your usage limit. Please try again later."
 SAFETY_MESSAGE = "Content violates usage guidelines. [SAFETY_CHECK_TYPE_CONTENT_POLICY]"
 
 
+async def cut_websocket(request: web.Request, ws: web.WebSocketResponse, cut: str) -> None:
+    """The `stream_cut` scenario on a WebSocket: "abort" drops the TCP connection, anything else
+    closes the socket cleanly (both mid-answer)."""
+    if cut == "abort" and request.transport is not None:
+        request.transport.abort()
+    else:
+        await ws.close()
+
+
 def error_body(code: int, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": []}}
 

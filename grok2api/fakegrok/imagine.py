@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from . import media
-from .guards import protected
+from .guards import cut_websocket, protected
 from .keys import ACCOUNT, FAKE_STATE, RECORD
 from .media_gen import ASPECTS, dims
 from .state import Account, Asset, FakeState
@@ -129,10 +129,7 @@ async def _generate(request: web.Request, ws: web.WebSocketResponse, state: Fake
             await asyncio.sleep(config.token_interval)
         await ws.send_str(text_frame)
     if cut:
-        if cut == "abort" and request.transport is not None:
-            request.transport.abort()
-        else:
-            await ws.close()
+        await cut_websocket(request, ws, cut)
         return False
     if no_final:
         await asyncio.sleep(config.stall_seconds)  # "medium never finalises" (§5.1.4)

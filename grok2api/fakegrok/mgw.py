@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from . import frames as fr
-from .guards import USAGE_LIMIT_MESSAGE, error_body, protected
+from .guards import USAGE_LIMIT_MESSAGE, cut_websocket, error_body, protected
 from .keys import ACCOUNT, FAKE_STATE, RECORD
 from .media import seed_of
 from .replies import ARTIFACT, RENDER_URL, TOOL_QUERY, Reply, build_reply
@@ -177,10 +177,7 @@ async def respond(request: web.Request, ws: web.WebSocketResponse, state: FakeSt
             await asyncio.sleep(interval)
         await ws.send_str(text)
     if cut:
-        if cut == "abort" and request.transport is not None:
-            request.transport.abort()
-        else:
-            await ws.close()
+        await cut_websocket(request, ws, cut)
         return False
     return True
 

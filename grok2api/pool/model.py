@@ -1,19 +1,12 @@
-"""The in-memory account view, tier order, quota readings and token masking."""
+"""The in-memory account view, quota readings and token masking."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..catalog import TIERS
 from ..storage.base import AccountRecord, Quota
 
-TIER_RANK = {tier: rank for rank, tier in enumerate(TIERS)}  # basic < super < heavy
 USABLE_STATUSES = ("active", "cooling")  # cooling accounts come back once cooldown_until passed
-
-
-def tier_rank(pool: str) -> int:
-    """Rank of an account pool; unknown pool names rank below basic and serve nothing."""
-    return TIER_RANK.get(pool, -1)
 
 
 def mask_token(token: str) -> str:

@@ -176,9 +176,6 @@ class GrokClient:
             await self.set_birth_date(token, proxy=proxy)
         await account.update_nsfw(self.transport, token, True, proxy=proxy)
 
-    async def disable_nsfw(self, token: str, *, proxy: str | None = None) -> None:
-        await account.update_nsfw(self.transport, token, False, proxy=proxy)
-
     async def livekit_token(self, token: str, *, voice: str = "ara", personality: str = "assistant",
                             speed: float = 1.0, instructions: str = "", proxy: str | None = None) -> account.LiveKitToken:
         return await account.livekit_token(self.transport, token, voice=voice, personality=personality, speed=speed,

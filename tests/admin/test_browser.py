@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from playwright.async_api import expect
 
 from grok2api import fakegrok
 from grok2api.fakegrok.config import FakeConfig
@@ -18,8 +19,6 @@ from grok2api.keys import STORAGE
 from grok2api.storage.base import LogEntry, StatsDelta
 
 from .browser import browser_page, screenshot
-
-from playwright.async_api import expect
 from .conftest import PASSWORD, make_admin_app
 
 pytestmark = pytest.mark.slow

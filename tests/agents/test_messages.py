@@ -12,7 +12,7 @@ import pytest
 
 from tests.agents.conftest import prompts_sent
 from tests.gateway.conftest import KEY, MakeStack, Stack
-from tests.gateway.test_chat_sdk import _png
+from tests.pngs import png as make_png
 
 SUPER = "super-anthropic-acct-" + "a" * 32
 WEATHER: Any = {"name": "get_weather", "description": "Current weather for a city.",
@@ -147,7 +147,7 @@ async def test_stop_sequences_and_max_tokens(claude: anthropic.AsyncAnthropic, s
 
 
 async def test_image_block(claude: anthropic.AsyncAnthropic, stack: Stack) -> None:
-    data = base64.b64encode(_png()).decode()
+    data = base64.b64encode(make_png()).decode()
     msg = await claude.messages.create(model="grok-4", max_tokens=64, messages=[{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}},
         {"type": "text", "text": "Describe it"}]}])

@@ -16,7 +16,7 @@ from grok2api.api.tools import ToolCall
 from grok2api.apikeys import create_key
 from tests.agents.conftest import prompts_sent
 from tests.gateway.conftest import KEY, REDIS_URL, MakeStack, Stack
-from tests.gateway.test_chat_sdk import _png
+from tests.pngs import png as make_png
 
 SUPER = "super-responses-acct-" + "r" * 32
 WEATHER = {"type": "function", "name": "get_weather", "description": "Current weather for a city.",
@@ -310,7 +310,7 @@ async def test_early_failure_keeps_its_http_status(make_stack: MakeStack) -> Non
 
 
 async def test_image_input_is_uploaded(rstack: Stack) -> None:
-    url = "data:image/png;base64," + base64.b64encode(_png()).decode()
+    url = "data:image/png;base64," + base64.b64encode(make_png()).decode()
     result = await rstack.sdk.responses.create(model="grok-4", input=[{"role": "user", "content": [
         {"type": "input_text", "text": "what is this"}, {"type": "input_image", "image_url": url, "detail": "auto"}]}])
     assert result.output_text == "Echo: what is this"

@@ -9,7 +9,12 @@ import openai
 import pytest
 
 from grok2api.apikeys import create_key
-from grok2api.errors import RateLimited, ServiceUnavailable, UpstreamFailed, UpstreamTimeout
+from grok2api.errors import (
+    RateLimited,
+    ServiceUnavailable,
+    UpstreamFailed,
+    UpstreamTimeout,
+)
 from grok2api.keys import STORAGE
 from grok2api.upstream.events import (
     Done,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 
-from .conftest import Fake, g1_body, g2_body, ndjson
-
 from grok2api.fakegrok import uid_for_token
+
+from .conftest import Fake, g1_body, g2_body, ndjson
 
 NEW = "/rest/app-chat/conversations/new"
 

@@ -62,6 +62,9 @@ class Stack:
             assert resp.status == 200
             return (await resp.json())["requests"]
 
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {KEY}"}
+
     async def clear_requests(self) -> None:
         async with self.http.session.delete(self.fake.make_url("/_fake/requests")) as resp:
             assert resp.status == 200
@@ -80,9 +83,10 @@ async def _flush_redis(url: str) -> None:
         await client.aclose()
 
 
-@pytest.fixture
-async def make_stack(tmp_path: Path, aiohttp_client: Any, aiohttp_server: Any) -> AsyncIterator[MakeStack]:
-    sdks: list[openai.AsyncOpenAI] = []
+def stack_factory(tmp_path: Path, aiohttp_client: Any, aiohttp_server: Any,
+                  sdks: list[openai.AsyncOpenAI]) -> MakeStack:
+    """Builds stacks: fakegrok on its own server, the real app pointed at it (SDKs land in `sdks`
+    for the fixture to close)."""
 
     async def factory(env: dict[str, str] | None = None, *, storage_type: str | None = None,
                       storage_url: str | None = None, fake_config: FakeConfig | None = None,
@@ -113,7 +117,13 @@ async def make_stack(tmp_path: Path, aiohttp_client: Any, aiohttp_server: Any) -
         sdks.append(sdk)
         return Stack(app=app, http=http, sdk=sdk, fake=fake)
 
-    yield factory
+    return factory
+
+
+@pytest.fixture
+async def make_stack(tmp_path: Path, aiohttp_client: Any, aiohttp_server: Any) -> AsyncIterator[MakeStack]:
+    sdks: list[openai.AsyncOpenAI] = []
+    yield stack_factory(tmp_path, aiohttp_client, aiohttp_server, sdks)
     for sdk in sdks:
         await sdk.close()
 

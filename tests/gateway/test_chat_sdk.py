@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import base64
-import struct
-import zlib
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.gateway.conftest import MakeStack, Stack
+from tests.pngs import png as make_png
 
 BASIC = "sso-e2e-basic-" + "b" * 32
 SUPER = "super-e2e-acct-" + "s" * 32
 
-
-def _png(width: int = 8, height: int = 8) -> bytes:
-    """A small valid RGB PNG (fakegrok refuses 1x1 images)."""
-    rows = b"".join(b"\x00" + b"".join(bytes([(x * 31) % 256, (y * 17) % 256, 128]) for x in range(width))
-                    for y in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 @pytest.fixture(params=["ws", "rest"])
@@ -116,7 +104,7 @@ async def test_transport_setting_picks_the_upstream_path(make_stack: MakeStack) 
 async def test_image_attachment_is_uploaded(make_stack: MakeStack) -> None:
     stack = await make_stack()
     await stack.add_tokens([BASIC])
-    png = _png()
+    png = make_png()
     url = "data:image/png;base64," + base64.b64encode(png).decode()
     result = await stack.sdk.chat.completions.create(model="grok-4", messages=[{"role": "user", "content": [
         {"type": "text", "text": "what is in this picture"},
@@ -185,7 +173,7 @@ async def test_video_through_chat_with_video_config(make_stack: MakeStack) -> No
 async def test_image_to_video_through_chat_uploads_the_image(make_stack: MakeStack) -> None:
     stack = await make_stack()
     await stack.add_tokens([BASIC])
-    png = _png(16, 16)
+    png = make_png(16, 16)
     url = "data:image/png;base64," + base64.b64encode(png).decode()
     result = await stack.sdk.chat.completions.create(model="grok-imagine-video", messages=[{"role": "user", "content": [
         {"type": "text", "text": "make it move"}, {"type": "image_url", "image_url": {"url": url}}]}],

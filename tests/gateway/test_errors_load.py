@@ -12,7 +12,7 @@ from grok2api.keys import GATEWAY, MEDIA, POOL
 from grok2api.storage.base import Quota
 from grok2api.upstream.events import ImageReady
 from tests.gateway.conftest import MakeStack
-from tests.gateway.test_chat_sdk import _png
+from tests.pngs import png as make_png
 
 TOKEN = "sso-e2e-errors-" + "e" * 32
 OTHER = "sso-e2e-errors-other-" + "f" * 32
@@ -83,7 +83,7 @@ async def test_client_disconnect_releases_the_reservation(make_stack: MakeStack)
 async def test_image_edit_uploads_for_imagine_and_uses_media_gen_input(make_stack: MakeStack) -> None:
     stack = await make_stack()
     await stack.add_tokens([TOKEN])
-    png = _png(16, 16)
+    png = make_png(16, 16)
     events = [e async for e in stack.app[GATEWAY].edit(EditJob(
         model="grok-imagine-image-edit", prompt="make it blue",
         images=[Attachment(data=png, mime="image/png", name="in.png")]))]

@@ -11,7 +11,7 @@ import pytest
 from grok2api.keys import RECORDER
 from grok2api.storage.base import LogQuery
 from tests.gateway.conftest import MakeStack
-from tests.gateway.test_chat_sdk import _png
+from tests.pngs import png as make_png
 
 TOKEN = "sso-e2e-trace-" + "t" * 32
 UA_PREFIX = "Mozilla/5.0 ("
@@ -23,7 +23,7 @@ async def test_every_upstream_call_carries_the_protocol_cookies_and_headers(make
     stack = await make_stack({"GROK2API_CHAT_TRANSPORT": transport})
     await stack.add_tokens([TOKEN])
     origin = str(stack.fake.make_url("")).rstrip("/")
-    image = "data:image/png;base64," + base64.b64encode(_png()).decode()
+    image = "data:image/png;base64," + base64.b64encode(make_png()).decode()
     await stack.sdk.chat.completions.create(model="grok-4-fast", messages=[{"role": "user", "content": [
         {"type": "text", "text": "describe"}, {"type": "image_url", "image_url": {"url": image}}]}])
     stream = await stack.sdk.chat.completions.create(

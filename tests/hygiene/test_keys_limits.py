@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from grok2api.keys import API_KEYS, LIVE_SETTINGS, STORAGE
+from grok2api.storage import make_storage
 from grok2api.upstream.events import Done, TextDelta
 from tests.api.fakes import FakeGateway
 from tests.hygiene.conftest import MakeGw, error_of
@@ -29,6 +31,32 @@ async def test_disabled_expired_and_wrong_model_keys(make_gw: MakeGw) -> None:
     err = await error_of(resp)
     assert (err["type"], err["code"], err["param"]) == ("permission_error", "model_not_allowed", "model")
     assert gw.gateway.jobs == []
+
+
+async def test_key_usage_is_counted_and_written_in_batches(make_gw: MakeGw) -> None:
+    """Each request with a managed key counts once; the counters reach storage on the flush
+    (every stats.flush_interval_sec) and at shutdown, never one write per request."""
+    gw = await make_gw(env={"GROK2API_STATS_FLUSH_INTERVAL_SEC": "3600"})
+    rec = await gw.add_key("sk-counted-0000000000001")
+    before = time.time()
+    for _ in range(3):
+        assert (await gw.http.get("/v1/models", headers=gw.headers("sk-counted-0000000000001"))).status == 200
+    assert (await gw.http.get("/v1/models", headers=gw.headers())).status == 200  # the global key: not counted
+    stored = await gw.app[STORAGE].get_key(rec.id)
+    assert stored is not None and (stored.use_count, stored.last_used_at) == (0, 0.0)  # not yet flushed
+    await gw.app[API_KEYS].flush_uses()
+    stored = await gw.app[STORAGE].get_key(rec.id)
+    assert stored is not None and stored.use_count == 3 and stored.last_used_at >= before
+    assert (await gw.http.get("/v1/models", headers=gw.headers("sk-counted-0000000000001"))).status == 200
+    data_dir = gw.app[LIVE_SETTINGS].current.server.data_dir
+    await gw.http.close()  # shutdown flushes what is pending
+    storage = make_storage("sqlite", "", data_dir)
+    await storage.open()
+    try:
+        stored = await storage.get_key(rec.id)
+    finally:
+        await storage.close()
+    assert stored is not None and stored.use_count == 4
 
 
 async def test_key_rpm_and_daily_quota(make_gw: MakeGw) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
-import zlib
 from urllib.parse import urlsplit
 
 import openai
@@ -13,19 +11,10 @@ import pytest
 
 from grok2api.api.images import aspect_for_size, plan_rounds
 from tests.media.conftest import Stack
+from tests.pngs import png
 
 JPEG, PNG = b"\xff\xd8", b"\x89PNG"
 
-
-def png(width: int = 16, height: int = 16) -> bytes:
-    rows = b"".join(b"\x00" + b"".join(bytes([(x * 31) % 256, (y * 17) % 256, 128]) for x in range(width))
-                    for y in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 async def fetch_link(stack: Stack, url: str) -> tuple[int, bytes, str]:

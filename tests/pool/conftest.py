@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from grok2api.storage.base import AccountRecord, Quota, Storage, StorageError, account_id_for
+from grok2api.storage.base import (
+    AccountRecord,
+    Quota,
+    Storage,
+    StorageError,
+    account_id_for,
+)
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 

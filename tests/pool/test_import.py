@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from grok2api.pool.ops import ImportItem, _parse, export_json, normalize_pool, parse_import
+from grok2api.pool.ops import (
+    ImportItem,
+    _parse,
+    export_json,
+    normalize_pool,
+    parse_import,
+)
 from grok2api.storage.base import AccountRecord
 
 T1 = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.aaaa.bbbb"

@@ -8,10 +8,15 @@ from collections.abc import Callable
 
 import pytest
 
-from grok2api.pool import PoolConfig, QuotaReading
-from grok2api.pool import ops
+from grok2api.pool import PoolConfig, QuotaReading, ops
 from grok2api.pool.refresher import LOCK_NAME, Refresher
-from grok2api.storage.base import TOPIC_ACCOUNTS, AccountRecord, Quota, Storage, account_id_for
+from grok2api.storage.base import (
+    TOPIC_ACCOUNTS,
+    AccountRecord,
+    Quota,
+    Storage,
+    account_id_for,
+)
 from grok2api.upstream.errors import ErrorKind, UpstreamError
 
 from .conftest import Clock, record

@@ -17,7 +17,15 @@ from grok2api.pool.ops import import_tokens
 from grok2api.storage.base import Quota, account_id_for
 from tests.storage.conftest import Backend
 
-from .test_workers_quota import SCALE_URLS, fake_url, free_port, gateway_env, remaining, stop, wait_http  # noqa: F401
+from .test_workers_quota import (  # noqa: F401
+    SCALE_URLS,
+    fake_url,
+    free_port,
+    gateway_env,
+    remaining,
+    stop,
+    wait_http,
+)
 
 pytestmark = pytest.mark.slow
 QUOTA = 60

@@ -58,8 +58,9 @@ class Backend:
             await self._mysql(f"DROP TABLE IF EXISTS {', '.join(TABLES)}")
 
     async def _mysql(self, sql: str, *args: object) -> None:
-        import aiomysql
         from urllib.parse import urlsplit
+
+        import aiomysql
 
         parts = urlsplit(self.url.replace("+aiomysql", ""))
         con = await aiomysql.connect(

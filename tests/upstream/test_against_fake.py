@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import struct
 import time
 import uuid
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -15,24 +13,23 @@ import pytest
 
 from grok2api.upstream import ChatRequest, GrokClient
 from grok2api.upstream.errors import ErrorKind, UpstreamError
-from grok2api.upstream.events import (Done, ImageProgress, ImageReady, ReasoningDelta, TextDelta, VideoProgress,
-                                      VideoReady)
+from grok2api.upstream.events import (
+    Done,
+    ImageProgress,
+    ImageReady,
+    ReasoningDelta,
+    TextDelta,
+    VideoProgress,
+    VideoReady,
+)
 from grok2api.upstream.uploads import upload_v1
+from tests.pngs import png
 
 from .conftest import FakeGrok, collect
 
 SUPER = "super-alice"
 BASIC = "basic-bob"
 
-
-def png(width: int = 16, height: int = 16) -> bytes:
-    """A real RGB PNG (the fake type-checks uploads and refuses 1×1 images)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    rows = b"".join(b"\x00" + b"".join(bytes((x * 13 % 256, y * 13 % 256, 128)) for x in range(width))
-                    for y in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def text_of(events: list[Any]) -> str:

@@ -17,14 +17,47 @@ from grok2api.upstream.chat import ChatRequest, flatten_messages
 from grok2api.upstream.config import UpstreamConfig, to_ws_url
 from grok2api.upstream.errors import ErrorKind, UpstreamError
 from grok2api.upstream.frames import asset_url, decode_line, tool_line
-from grok2api.upstream.grpcweb import TOS_MESSAGE, feature_controls_message, frame, parse_reply
-from grok2api.upstream.headers import (client_hints, cookie_header, fetch_site, grpc_headers, navigation_headers,
-                                       normalize_token, rest_headers, ws_headers)
-from grok2api.upstream.limits import parse_quota_info, parse_rate_limits, rate_limits_body
-from grok2api.upstream.media import (build_edit_body, build_legacy_edit_body, build_legacy_video_body,
-                                     build_video_body, legacy_length, parse_post_id, video_id_from_url, video_message)
-from grok2api.upstream.statsig import (STATIC_TEXT, DynamicStatsig, SignerStatsig, StaticStatsig, decoded_length,
-                                       extract_site_verification, is_signed, manual_statsig)
+from grok2api.upstream.grpcweb import (
+    TOS_MESSAGE,
+    feature_controls_message,
+    frame,
+    parse_reply,
+)
+from grok2api.upstream.headers import (
+    client_hints,
+    cookie_header,
+    fetch_site,
+    grpc_headers,
+    navigation_headers,
+    normalize_token,
+    rest_headers,
+    ws_headers,
+)
+from grok2api.upstream.limits import (
+    parse_quota_info,
+    parse_rate_limits,
+    rate_limits_body,
+)
+from grok2api.upstream.media import (
+    build_edit_body,
+    build_legacy_edit_body,
+    build_legacy_video_body,
+    build_video_body,
+    legacy_length,
+    parse_post_id,
+    video_id_from_url,
+    video_message,
+)
+from grok2api.upstream.statsig import (
+    STATIC_TEXT,
+    DynamicStatsig,
+    SignerStatsig,
+    StaticStatsig,
+    decoded_length,
+    extract_site_verification,
+    is_signed,
+    manual_statsig,
+)
 from grok2api.upstream.uploads import build_v1_body, parse_v1, parse_v2
 
 SIGNED = base64.b64encode(bytes(range(70))).decode()

@@ -8,8 +8,16 @@ import pytest
 from curl_cffi import CurlError
 from curl_cffi.requests.exceptions import ConnectionError as CurlConnectionError
 
-from grok2api.upstream.classify import (classify, classify_exception, classify_grpc, classify_inband, error_message,
-                                        grpc_to_http, parse_retry_after, upgrade_refused_status)
+from grok2api.upstream.classify import (
+    classify,
+    classify_exception,
+    classify_grpc,
+    classify_inband,
+    error_message,
+    grpc_to_http,
+    parse_retry_after,
+    upgrade_refused_status,
+)
 from grok2api.upstream.errors import ErrorKind
 
 CF_HTML = ('<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title></head><body>'

@@ -7,8 +7,16 @@ import pytest
 from grok2api.upstream.chat import ChatRequest
 from grok2api.upstream.config import UpstreamConfig
 from grok2api.upstream.errors import ErrorKind, UpstreamError
-from grok2api.upstream.events import (Done, Event, ImageProgress, ImageReady, ReasoningDelta, TextDelta, VideoProgress,
-                                      VideoReady)
+from grok2api.upstream.events import (
+    Done,
+    Event,
+    ImageProgress,
+    ImageReady,
+    ReasoningDelta,
+    TextDelta,
+    VideoProgress,
+    VideoReady,
+)
 from grok2api.upstream.frames import decode_line
 from grok2api.upstream.rest_chat import RestStreamParser, build_chat_body
 

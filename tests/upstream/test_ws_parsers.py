@@ -10,10 +10,28 @@ import pytest
 from grok2api.upstream.chat import ChatRequest
 from grok2api.upstream.config import UpstreamConfig
 from grok2api.upstream.errors import ErrorKind, UpstreamError
-from grok2api.upstream.events import Done, ImageProgress, ImageReady, ReasoningDelta, TextDelta
-from grok2api.upstream.imagine import ImagineParser, build_request, build_reset, decode_blob, stage_of
-from grok2api.upstream.mgw import (MgwParser, build_item_create, build_ping, build_response_create,
-                                   build_session_create, parse_session)
+from grok2api.upstream.events import (
+    Done,
+    ImageProgress,
+    ImageReady,
+    ReasoningDelta,
+    TextDelta,
+)
+from grok2api.upstream.imagine import (
+    ImagineParser,
+    build_request,
+    build_reset,
+    decode_blob,
+    stage_of,
+)
+from grok2api.upstream.mgw import (
+    MgwParser,
+    build_item_create,
+    build_ping,
+    build_response_create,
+    build_session_create,
+    parse_session,
+)
 
 SID = "5a5a0000-0000-4000-8000-00000000c0de"
 ASSETS = "https://assets.grok.com"
