@@ -41,9 +41,8 @@ async def make_api(tmp_path: Path, aiohttp_client: Any,
                       key: str = KEY) -> Api:
         env = {"GROK2API_APP_API_KEY": KEY, **(env or {})}
         settings = make_settings(tmp_path, env=env)
-        from grok2api.app import (
-            make_app,  # imported here so the unit tests collect on their own
-        )
+        # imported here so the unit tests collect on their own
+        from grok2api.app import make_app
         from grok2api.keys import GATEWAY, MEDIA
         app = make_app(settings)
         fake = gateway or FakeGateway()
