@@ -12,16 +12,25 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import demo, hygiene, limits_mw, metrics, ops, security, services
+from . import demo
 from .admin import setup_admin
-from .api import chat as api_chat, files as api_files, images as api_images, models as api_models, videos as api_videos
-from .api import messages as api_messages, responses as api_responses
+from .api import chat as api_chat
+from .api import files as api_files
+from .api import images as api_images
+from .api import messages as api_messages
+from .api import models as api_models
+from .api import responses as api_responses
+from .api import videos as api_videos
 from .catalog import load_catalog
+from .config.live import ChangeWatcher, LiveSettings, settings_listener
+from .config.settings import Settings
+from .edge import api_auth, health, hygiene, limits
+from .edge.envelope import error_middleware, request_id_middleware
+from .gateway import wiring
+from .gateway.drain import Drain
 from .keys import CATALOG, DRAIN, LIVE_SETTINGS, MEDIA, STARTED_AT, STORAGE, WATCHER, WORKER_ID
-from .media import MediaCache, media_ctx
-from .middleware import error_middleware, request_id_middleware
-from .runtime import ChangeWatcher, Drain, LiveSettings, settings_listener
-from .settings import Settings
+from .media.cache import MediaCache, media_ctx
+from .stats import metrics
 from .storage import describe_storage, make_storage
 
 log = logging.getLogger(__name__)
@@ -58,9 +67,9 @@ def make_app(settings: Settings) -> web.Application:
         settings = demo.demo_settings(settings)
     body_mb = settings.security.max_body_size_mb
     app = web.Application(
-        # Outermost first; security.setup appends the API-key check innermost.
+        # Outermost first; api_auth.setup appends the API-key check innermost.
         middlewares=[request_id_middleware, metrics.metrics_middleware, hygiene.edge_middleware,
-                     error_middleware, limits_mw.rate_limit_middleware, hygiene.body_limit_middleware],
+                     error_middleware, limits.rate_limit_middleware, hygiene.body_limit_middleware],
         client_max_size=body_mb * 1024 * 1024 if body_mb else 1024**4,
     )
     app[LIVE_SETTINGS] = LiveSettings(settings)
@@ -79,14 +88,14 @@ def make_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(storage_ctx)
     app.cleanup_ctx.append(watcher_ctx)
     app.cleanup_ctx.append(media_ctx)
-    security.setup(app)
-    services.install(app)
-    limits_mw.setup(app)
+    api_auth.setup(app)
+    wiring.install(app)
+    limits.setup(app)
     hygiene.setup(app)
-    metrics.setup(app)  # after services.install: it listens to the stats recorder
+    metrics.setup(app)  # after wiring.install: it listens to the stats recorder
     if server.demo:
         demo.mount(app, settings)
-    app.router.add_routes(ops.routes)
+    app.router.add_routes(health.routes)
     app.router.add_routes(api_chat.routes)
     app.router.add_routes(api_responses.routes)
     app.router.add_routes(api_messages.routes)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from .config import paths
 
 KINDS = ("chat", "image", "edit", "video")
 TIERS = ("basic", "super", "heavy")  # ascending: a higher tier can serve a lower tier's model

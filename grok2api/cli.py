@@ -15,10 +15,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from . import adminauth, apikeys
-from . import settings as settings_mod
+from .access import admin_password as adminauth
+from .access import api_keys as apikeys
+from .config import settings as settings_mod
+from .config.settings import ConfigError, Settings
 from .logsetup import setup_logging
-from .settings import ConfigError, Settings
 from .storage import make_storage
 from .storage.base import AccountQuery, Storage, StorageError
 

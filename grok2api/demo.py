@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import settings as settings_mod
+from .config import settings as settings_mod
+from .config.settings import Settings
 from .keys import LIVE_SETTINGS, POOL, STORAGE
 from .pool.ops import import_tokens
-from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ def demo_settings(settings: Settings) -> Settings:
 
 
 def mount(app: web.Application, settings: Settings) -> None:
-    from .fakegrok import FakeConfig, make_app as make_fake
+    from .fakegrok import FakeConfig
+    from .fakegrok import make_app as make_fake
 
     base = settings.network.grok_url
     # A little pacing so the demo streams visibly, like the real site.

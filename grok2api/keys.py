@@ -1,37 +1,68 @@
-"""Every web.AppKey of the application (no module globals anywhere else)."""
+"""Every web.AppKey and web.RequestKey of the main application (no module globals anywhere else)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 if TYPE_CHECKING:
+    from .admin.auth import Session
+    from .admin.state import AdminState
     from .catalog import Catalog
-    from .gateway import Gateway
-    from .media import MediaCache
+    from .config.live import ChangeWatcher, LiveSettings
+    from .edge.api_auth import KeyAuthenticator
+    from .edge.limits import Limiter
+    from .egress.proxies import ProxyManager
+    from .gateway.core import Gateway
+    from .gateway.drain import Drain
+    from .gateway.video_jobs import VideoJobs
+    from .media.cache import MediaCache
     from .pool.pool import Pool
-    from .proxies import ProxyManager
-    from .runtime import ChangeWatcher, Drain, LiveSettings
-    from .security import KeyAuthenticator
-    from .stats import Recorder
-    from .storage.base import Storage
+    from .stats.metrics import Metrics
+    from .stats.recorder import Recorder
+    from .storage.base import ApiKeyRecord, Storage
     from .upstream.client import GrokClient
 
-LIVE_SETTINGS: web.AppKey["LiveSettings"] = web.AppKey("live_settings")
-STORAGE: web.AppKey["Storage"] = web.AppKey("storage")
+# -- configuration and storage
+LIVE_SETTINGS: web.AppKey[LiveSettings] = web.AppKey("live_settings")
+STORAGE: web.AppKey[Storage] = web.AppKey("storage")
+WATCHER: web.AppKey[ChangeWatcher] = web.AppKey("change_watcher")
 WORKER_ID: web.AppKey[str] = web.AppKey("worker_id", str)
 STARTED_AT: web.AppKey[float] = web.AppKey("started_at", float)
-WATCHER: web.AppKey["ChangeWatcher"] = web.AppKey("change_watcher")
-CATALOG: web.AppKey["Catalog"] = web.AppKey("catalog")
-POOL: web.AppKey["Pool"] = web.AppKey("pool")
-GROK_CLIENT: web.AppKey["GrokClient"] = web.AppKey("grok_client")
-PROXIES: web.AppKey["ProxyManager"] = web.AppKey("proxies")
-GATEWAY: web.AppKey["Gateway"] = web.AppKey("gateway")
-MEDIA: web.AppKey["MediaCache"] = web.AppKey("media")
-API_KEYS: web.AppKey["KeyAuthenticator"] = web.AppKey("api_keys")
-RECORDER: web.AppKey["Recorder"] = web.AppKey("recorder")
-DRAIN: web.AppKey["Drain"] = web.AppKey("drain")
 
-# Per-request values.
+# -- the running gateway
+CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")
+POOL: web.AppKey[Pool] = web.AppKey("pool")
+GROK_CLIENT: web.AppKey[GrokClient] = web.AppKey("grok_client")
+PROXIES: web.AppKey[ProxyManager] = web.AppKey("proxies")
+GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+MEDIA: web.AppKey[MediaCache] = web.AppKey("media")
+# Bounds concurrent image and video generations (performance.media_max_concurrent).
+MEDIA_SLOTS: web.AppKey[asyncio.Semaphore] = web.AppKey("media_slots", asyncio.Semaphore)
+VIDEO_JOBS: web.AppKey[VideoJobs] = web.AppKey("video_jobs")
+DRAIN: web.AppKey[Drain] = web.AppKey("drain")
+
+# -- the request edge, stats and metrics
+API_KEYS: web.AppKey[KeyAuthenticator] = web.AppKey("api_keys")
+LIMITER: web.AppKey[Limiter] = web.AppKey("limiter")
+RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+
+# -- the admin sub-apps (pages and JSON API), registered on the main app, and their shared state
+ADMIN_STATE: web.AppKey[AdminState] = web.AppKey("admin_state")
+PAGES_APP: web.AppKey[web.Application] = web.AppKey("admin_pages_app", web.Application)
+API_APP: web.AppKey[web.Application] = web.AppKey("admin_api_app", web.Application)
+
+# -- per-request values
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id", str)
+# perf_counter at arrival, set by the hygiene edge middleware; read for latency.
+STARTED_AT_REQ: web.RequestKey[float] = web.RequestKey("started_perf", float)
+CLIENT_IP: web.RequestKey[str] = web.RequestKey("client_ip", str)
+# The caller's API key record, or None when anonymous.
+API_KEY: web.RequestKey[ApiKeyRecord | None] = web.RequestKey("api_key")
+SESSION: web.RequestKey[Session | None] = web.RequestKey("admin_session")
+CSRF_TOKEN: web.RequestKey[str] = web.RequestKey("admin_csrf", str)
+# An extra origin an admin page may connect to (the voice page's LiveKit server), added to the CSP.
+CSP_CONNECT: web.RequestKey[str] = web.RequestKey("admin_csp_connect", str)

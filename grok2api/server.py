@@ -12,8 +12,8 @@ import time
 
 from aiohttp import web
 
-from .metrics import mark_dead_worker
-from .settings import Settings
+from .config.settings import Settings
+from .stats.metrics import mark_dead_worker
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from grok2api import settings as settings_mod
-from grok2api.settings import Settings
+from grok2api.config import settings as settings_mod
+from grok2api.config.settings import Settings
 
 
 def make_settings(data_dir: Path, env: dict[str, str] | None = None, **server: Any) -> Settings:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from grok2api import configdoc
-from grok2api import settings as settings_mod
+from grok2api.config import doc as configdoc
+from grok2api.config import settings as settings_mod
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,15 +15,15 @@ def test_readme_reference_matches_defaults() -> None:
     start = readme.index(configdoc.START)
     end = readme.index(configdoc.END) + len(configdoc.END)
     assert readme[start:end] == configdoc.render_reference(), (
-        "README configuration reference is stale: run `python -m grok2api.configdoc README.md`")
+        "README configuration reference is stale: run `python -m grok2api.config.doc README.md`")
 
 
 def test_every_key_is_documented() -> None:
-    text = (ROOT / "grok2api" / "config.defaults.toml").read_text(encoding="utf-8")
+    text = (ROOT / "grok2api" / "config" / "defaults.toml").read_text(encoding="utf-8")
     parsed = configdoc.parse_commented_defaults(text)
     defaults = settings_mod.load_defaults()
     assert [s for s, _ in parsed] == list(defaults)
     for section, keys in parsed:
         assert [k for k, _, _ in keys] == list(defaults[section])
         for key, _, doc in keys:
-            assert doc, f"{section}.{key} has no comment in config.defaults.toml"
+            assert doc, f"{section}.{key} has no comment in config/defaults.toml"

@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from grok2api.proxies import ProxyManager, extract_proxy, mask_proxy, normalize_proxy
+from grok2api.egress.proxies import ProxyManager, extract_proxy, mask_proxy, normalize_proxy
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

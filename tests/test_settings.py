@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from grok2api import settings as settings_mod
-from grok2api.settings import ConfigError
-from grok2api.settings_schema import SECTIONS
+from grok2api.config import settings as settings_mod
+from grok2api.config.schema import SECTIONS
+from grok2api.config.settings import ConfigError
 
 from .conftest import make_settings
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from grok2api.stats import Recorder, RequestRecord
+from grok2api.stats.recorder import Recorder, RequestRecord
 from grok2api.storage import make_storage
 from grok2api.storage.base import LogQuery
 

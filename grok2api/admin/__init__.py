@@ -10,8 +10,8 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from .. import paths
-from ..keys import STORAGE
+from ..config import paths
+from ..keys import ADMIN_STATE, API_APP, PAGES_APP, STORAGE
 from . import (
     api_tokens,
     views_auth,
@@ -25,8 +25,8 @@ from . import (
 )
 from .auth import CSRF_HEADER
 from .middleware import api_middleware, pages_middleware
-from .services import dumps
-from .state import ADMIN_STATE, API_APP, PAGES_APP, AdminState
+from .state import AdminState
+from .view_models import dumps
 
 __all__ = ["ADMIN_STATE", "setup_admin"]
 

@@ -7,20 +7,13 @@ import time
 
 from aiohttp import web
 
+from ..keys import ADMIN_STATE
 from ..pool import ops as pool_ops
-from ..pool.config import PoolConfig
+from ..pool.options import PoolConfig
 from ..storage.base import account_id_for
-from .services import (
-    AdminInputError,
-    TokenFilter,
-    matching_ids,
-    settings_of,
-    storage_of,
-    token_row,
-)
 from .sse import sse_response
-from .state import ADMIN_STATE
 from .token_actions import export_response, start_batch
+from .view_models import AdminInputError, TokenFilter, matching_ids, settings_of, storage_of, token_row
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()

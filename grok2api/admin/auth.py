@@ -11,7 +11,7 @@ import secrets
 from collections import deque
 from dataclasses import dataclass, field
 
-from .. import adminauth
+from ..access import admin_password as adminauth
 from ..storage.base import Storage
 
 COOKIE = "grok2api_admin"

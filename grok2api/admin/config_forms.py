@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin, get_type_hints
 
-from .. import settings as settings_mod
-from ..settings import ConfigError, Settings
-from ..settings_schema import SECTIONS
+from ..config import settings as settings_mod
+from ..config.schema import SECTIONS
+from ..config.settings import ConfigError, Settings
 from ..storage.base import Storage
-from .services import AdminInputError
+from .view_models import AdminInputError
 
 # Shown in a secret field that has a value; posting it back unchanged keeps the stored secret.
 SECRET_PLACEHOLDER = "••••••••"
@@ -59,7 +59,7 @@ def _shown(value: Any) -> str:
 
 def field_help() -> dict[str, str]:
     """The comment above each key in the packaged defaults (the documentation of that key)."""
-    from .. import paths
+    from ..config import paths
 
     helps: dict[str, str] = {}
     section = ""

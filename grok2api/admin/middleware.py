@@ -9,14 +9,13 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from ..config.settings import Settings
+from ..edge.client_ip import client_ip, is_trusted
 from ..errors import ApiError
-from ..keys import LIVE_SETTINGS, REQUEST_ID
-from ..limits_mw import client_ip, is_trusted
-from ..settings import Settings
+from ..keys import ADMIN_STATE, CSP_CONNECT, CSRF_TOKEN, LIVE_SETTINGS, REQUEST_ID, SESSION
 from . import render
 from .auth import COOKIE, CSRF_FIELD, CSRF_HEADER, SESSION_TTL_SEC, Session, is_revoked
-from .services import AdminInputError
-from .state import ADMIN_STATE, CSP_CONNECT, CSRF_TOKEN, SESSION
+from .view_models import AdminInputError
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from ..keys import LIVE_SETTINGS
-from .state import CSRF_TOKEN, SESSION
+from ..keys import CSRF_TOKEN, LIVE_SETTINGS, SESSION
 
 NAV = (
     ("tokens", "Tokens"),

@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from aiohttp import web
-
 from ..storage.base import Storage
-from .auth import LoginThrottle, PasswordChecker, Session, SessionSigner, load_signer
+from .auth import LoginThrottle, PasswordChecker, SessionSigner, load_signer
 from .batch import BatchManager
 
 
@@ -38,12 +36,4 @@ class AdminState:
         self._signer = None
 
 
-ADMIN_STATE: web.AppKey[AdminState] = web.AppKey("admin_state", AdminState)
-# Both admin sub-apps (pages and JSON API) are registered under these names on the main app.
-PAGES_APP: web.AppKey[web.Application] = web.AppKey("admin_pages_app", web.Application)
-API_APP: web.AppKey[web.Application] = web.AppKey("admin_api_app", web.Application)
 
-SESSION: web.RequestKey[Session | None] = web.RequestKey("admin_session")
-CSRF_TOKEN: web.RequestKey[str] = web.RequestKey("admin_csrf")
-# An extra origin the page may connect to (the voice page's LiveKit server), added to the CSP.
-CSP_CONNECT: web.RequestKey[str] = web.RequestKey("admin_csp_connect", str)

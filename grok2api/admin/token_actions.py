@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
 
+from ..keys import ADMIN_STATE
 from ..pool import ops as pool_ops
-from ..pool.config import PoolConfig
 from ..pool.ops import Progress
+from ..pool.options import PoolConfig
 from .batch import KIND_LABELS, JobState
-from .services import AdminInputError, settings_of, storage_of
-from .state import ADMIN_STATE
 from .upstream_ops import upstream_actions
+from .view_models import AdminInputError, settings_of, storage_of
 
 _DELETE_CHUNK = 500
 

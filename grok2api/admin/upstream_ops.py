@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from ..pool.refresher import FetchLimits, limits_reader
-from .services import AdminInputError, optional_service
+from .view_models import AdminInputError, optional_service
 
 TokenCall = Callable[[str], Awaitable[Any]]
 @dataclass(frozen=True, slots=True)

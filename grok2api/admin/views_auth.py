@@ -7,14 +7,14 @@ import time
 
 from aiohttp import web
 
-from .. import adminauth
-from ..limits_mw import client_ip
-from ..settings import REFUSED_PASSWORDS
+from ..access import admin_password as adminauth
+from ..config.settings import REFUSED_PASSWORDS
+from ..edge.client_ip import client_ip
+from ..keys import ADMIN_STATE, SESSION
 from . import render
 from .auth import SESSION_TTL_SEC, revoke, rotate_secret
 from .middleware import clear_session_cookie, same_origin, set_session_cookie
-from .services import AdminInputError, settings_of
-from .state import ADMIN_STATE, SESSION
+from .view_models import AdminInputError, settings_of
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()

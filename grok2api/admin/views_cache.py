@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..media import KINDS
+from ..media.cache import KINDS
 from . import render
-from .services import AdminInputError, fmt_bytes, fmt_time, optional_service
+from .view_models import AdminInputError, fmt_bytes, fmt_time, optional_service
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()

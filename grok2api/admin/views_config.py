@@ -6,8 +6,8 @@ import functools
 
 from aiohttp import web
 
+from ..config.schema import SECTIONS
 from ..keys import LIVE_SETTINGS
-from ..settings_schema import SECTIONS
 from . import render
 from .config_forms import (
     config_sections,
@@ -17,7 +17,7 @@ from .config_forms import (
     redacted_config,
     save_config,
 )
-from .services import AdminInputError, settings_of, storage_of
+from .view_models import AdminInputError, settings_of, storage_of
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()

@@ -15,14 +15,14 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ..edge.client_ip import client_ip
 from ..errors import ApiError
-from ..jobs import CallContext, ImageJob
+from ..gateway.jobs import CallContext, ImageJob
 from ..keys import REQUEST_ID
-from ..limits_mw import client_ip
 from ..upstream.events import ImageProgress, ImageReady
 from . import render
-from .services import AdminInputError, optional_service, settings_of
 from .sse import sse_response
+from .view_models import AdminInputError, optional_service, settings_of
 
 log = logging.getLogger(__name__)
 

@@ -6,10 +6,10 @@ import time
 
 from aiohttp import web
 
-from .. import apikeys
+from ..access import api_keys as apikeys
 from ..storage.base import TOPIC_KEYS, Storage
 from . import render
-from .services import AdminInputError, key_fields, key_json, key_row, storage_of
+from .view_models import AdminInputError, key_fields, key_json, key_row, storage_of
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()

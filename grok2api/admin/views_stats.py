@@ -11,13 +11,7 @@ from aiohttp import web
 
 from ..storage.base import ACCOUNT_STATUSES, LogEntry, LogQuery
 from . import charts, render
-from .services import (
-    AdminInputError,
-    fmt_time,
-    optional_service,
-    settings_of,
-    storage_of,
-)
+from .view_models import AdminInputError, fmt_time, optional_service, settings_of, storage_of
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()

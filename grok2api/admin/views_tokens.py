@@ -10,12 +10,15 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from ..catalog import TIERS
+from ..keys import ADMIN_STATE
 from ..pool import ops as pool_ops
-from ..pool.config import PoolConfig
+from ..pool.options import PoolConfig
 from ..storage.base import ACCOUNT_STATUSES
 from . import render
 from .batch import KIND_LABELS
-from .services import (
+from .sse import sse_response
+from .token_actions import export_response, start_batch
+from .view_models import (
     AdminInputError,
     TokenFilter,
     list_tokens,
@@ -25,9 +28,6 @@ from .services import (
     storage_of,
     token_row,
 )
-from .sse import sse_response
-from .state import ADMIN_STATE
-from .token_actions import export_response, start_batch
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()  # the tokens JSON API lives in api_tokens.py

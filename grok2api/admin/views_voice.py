@@ -7,13 +7,13 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ..keys import CSP_CONNECT
 from ..pool.model import mask_token
 from ..storage.base import AccountQuery
 from ..upstream.errors import UpstreamError
 from . import render
-from .services import AdminInputError, settings_of, storage_of
-from .state import CSP_CONNECT
 from .upstream_ops import upstream_actions
+from .view_models import AdminInputError, settings_of, storage_of
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()

@@ -16,12 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ..config.settings import Settings
+from ..edge.api_auth import check_model_allowed
 from ..errors import ApiError, InvalidRequest, ModelNotFound, UpstreamTimeout
-from ..jobs import CallContext, ChatJob, Message, VideoOptions
-from ..keys import CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
-from ..runtime import Drain
-from ..security import API_KEY, check_model_allowed
-from ..settings import Settings
+from ..gateway.drain import Drain
+from ..gateway.jobs import CallContext, ChatJob, Message, VideoOptions
+from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
 from ..upstream.events import Event
 from .attachments import fetch_policy, load_attachments
 from .chat_render import CompletionRenderer, MediaLinks, Piece

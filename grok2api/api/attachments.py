@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from ..config.settings import Settings
 from ..errors import InvalidRequest
-from ..fetch import FetchError, FetchPolicy, decode_data_url, fetch_url
-from ..jobs import Attachment
-from ..settings import Settings
+from ..gateway.jobs import Attachment
+from ..media.fetch import FetchError, FetchPolicy, decode_data_url, fetch_url
 from .chat_request import AttachmentRef
 
 

@@ -23,7 +23,7 @@ import base64
 import html
 from typing import Any
 
-from ..media import MediaCache
+from ..media.cache import MediaCache
 from ..upstream.events import (
     Done,
     Event,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidRequest
-from ..jobs import Message, VideoOptions
+from ..gateway.jobs import Message, VideoOptions
 from .tools import ToolChoice, ToolSpec, call_block, parse_tool_choice, parse_tools
 
 ROLES = {"developer": "system", "system": "system", "user": "user", "assistant": "assistant",

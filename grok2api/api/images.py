@@ -36,10 +36,10 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from ..edge.api_auth import check_model_allowed
 from ..errors import ApiError, InvalidRequest, UpstreamFailed, UpstreamTimeout
-from ..jobs import Attachment, CallContext, EditJob, ImageJob
-from ..keys import CATALOG, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
-from ..security import API_KEY, check_model_allowed
+from ..gateway.jobs import Attachment, CallContext, EditJob, ImageJob
+from ..keys import API_KEY, CATALOG, GATEWAY, LIVE_SETTINGS, MEDIA, MEDIA_SLOTS, REQUEST_ID
 from ..upstream.events import Event, ImageProgress, ImageReady
 from . import sse
 from .answer import no_client_retry, read_json
@@ -49,7 +49,6 @@ from .chat_request import AttachmentRef
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-MEDIA_SLOTS: web.AppKey[asyncio.Semaphore] = web.AppKey("media_slots", asyncio.Semaphore)
 
 MAX_N = 10
 MAX_EDIT_IMAGES = 3  # the seed and peers send at most a few inputs to imageToImage

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidRequest
-from ..jobs import Message
+from ..gateway.jobs import Message
 from .answer import Ask
 from .chat_request import AttachmentRef
 from .tools import call_block, parse_tool_choice, parse_tools

@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
+from ..edge.api_auth import model_visible
 from ..errors import ModelNotFound
-from ..keys import CATALOG
-from ..security import API_KEY, model_visible
+from ..keys import API_KEY, CATALOG
 
 # Catalog entries carry no creation date; one fixed date keeps the list stable across restarts.
 CREATED = 1735689600  # 2025-01-01T00:00:00Z

@@ -15,9 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import ApiError, InvalidRequest, NotFound
-from ..jobs import Message
-from ..keys import LIVE_SETTINGS, REQUEST_ID, STORAGE
-from ..security import API_KEY
+from ..gateway.jobs import Message
+from ..keys import API_KEY, LIVE_SETTINGS, REQUEST_ID, STORAGE
 from . import responses_store as store
 from . import sse
 from .answer import Answer, Ask, no_client_retry, open_answer, read_json

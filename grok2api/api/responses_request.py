@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidRequest
-from ..jobs import Message
+from ..gateway.jobs import Message
 from .chat_request import MAX_ATTACHMENTS, AttachmentRef
 from .tools import ToolChoice, ToolSpec, call_block, parse_tool_choice, parse_tools
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from ..jobs import Message
+from ..gateway.jobs import Message
 
 _WIDE = re.compile(r"[\u2e80-\uffff\U00010000-\U0010ffff]")
 PER_MESSAGE = 3

@@ -8,7 +8,7 @@ Parameters (both shapes; JSON or multipart):
 - `preset`: fun | normal | spicy | custom (default normal).
 - image-to-video: OpenAI `input_reference` (multipart file, or {image_url}), or the seed's `image`
   (URL or data URL; SSRF-guarded fetch).
-The OpenAI job lives in the storage documents (see grok2api.videojobs); `GET /v1/videos/{id}`
+The OpenAI job lives in the storage documents (see grok2api.gateway.video_jobs); `GET /v1/videos/{id}`
 answers with an `openai-poll-after-ms` header while the job runs; `/content` serves the cached MP4.
 """
 
@@ -19,11 +19,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ..edge.api_auth import check_model_allowed
 from ..errors import ApiError, InvalidRequest, NotFound
-from ..jobs import Attachment, VideoJob
-from ..keys import CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, WORKER_ID
-from ..security import API_KEY, check_model_allowed
-from ..videojobs import VideoJobs, public
+from ..gateway.jobs import Attachment, VideoJob
+from ..gateway.video_jobs import VideoJobs, public
+from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, VIDEO_JOBS, WORKER_ID
 from .answer import Answer, idle_timeout, no_client_retry, read_json
 from .attachments import fetch_policy, load_attachments
 from .chat import Completion
@@ -40,7 +40,6 @@ from .images import (
 from .pump import EventPump
 
 routes = web.RouteTableDef()
-VIDEO_JOBS: web.AppKey[VideoJobs] = web.AppKey("video_jobs", VideoJobs)
 VIDEO_MODEL = "grok-imagine-1.0-video"
 ASPECTS = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0, "2:3": 2 / 3, "3:2": 3 / 2}
 PRESETS = ("fun", "normal", "spicy", "custom")

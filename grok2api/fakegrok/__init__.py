@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .app import make_app, run
-from .config import FakeConfig
 from .keys import FAKE_STATE
+from .options import FakeConfig
 from .state import FakeState, tier_for_token, uid_for_token
 
 __all__ = ["FAKE_STATE", "FakeConfig", "FakeState", "make_app", "run", "tier_for_token", "uid_for_token"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import account_api, chat, control, files, imagine, media_gen, mgw
-from .config import FakeConfig
 from .guards import record_requests
 from .keys import FAKE_STATE
+from .options import FakeConfig
 from .state import FakeState
 
 

@@ -12,10 +12,10 @@ from . import frames as fr
 from . import media_gen
 from .guards import USAGE_LIMIT_MESSAGE, bad_request, json_object, not_found, protected, rate_limited
 from .keys import ACCOUNT, FAKE_STATE
-from .media import seed_of
 from .ndjson import Plan, frame, middle, send
 from .replies import Reply, build_reply, title_for
 from .state import Account, Conversation, FakeState
+from .synth import seed_of
 
 G1_MODELS = frozenset({"grok-3", "grok-4", "grok-4-mini", "grok-4-1-thinking-1129", "grok-420"})
 G1_MODES = frozenset({

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from . import media
+from . import synth as media
 from .guards import bad_request, json_error, json_object, not_found, protected
 from .keys import ACCOUNT, FAKE_STATE, RECORD
 from .state import Account, Asset, FakeState

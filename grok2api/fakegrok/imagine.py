@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from . import media
+from . import synth as media
 from .guards import cut_websocket, protected
 from .keys import ACCOUNT, FAKE_STATE, RECORD
 from .media_gen import ASPECTS, dims

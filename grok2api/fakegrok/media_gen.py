@@ -11,9 +11,9 @@ from aiohttp import web
 from . import frames as fr
 from .guards import bad_request, json_object, not_found, protected, rate_limited
 from .keys import ACCOUNT, FAKE_STATE
-from .media import seed_of
 from .ndjson import Plan, frame, middle, send
 from .state import Account, Asset, FakeState, Post
+from .synth import seed_of
 
 ASPECTS = frozenset({"auto", "1:1", "2:3", "3:2", "9:16", "16:9", "4:3", "3:4", "2:1", "1:2",
                      "19.5:9", "9:19.5", "20:9", "9:20"})

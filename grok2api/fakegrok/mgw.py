@@ -13,9 +13,9 @@ from aiohttp import WSMsgType, web
 from . import frames as fr
 from .guards import USAGE_LIMIT_MESSAGE, cut_websocket, error_body, protected
 from .keys import ACCOUNT, FAKE_STATE, RECORD
-from .media import seed_of
 from .replies import ARTIFACT, RENDER_URL, TOOL_QUERY, Reply, build_reply
 from .state import Account, Conversation, FakeState
+from .synth import seed_of
 
 MODES = frozenset({"fast", "auto", "expert", "heavy"})
 THINKING_MODES = frozenset({"auto", "expert", "heavy"})

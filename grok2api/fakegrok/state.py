@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import FakeConfig
+from .options import FakeConfig
 
 UID_NAMESPACE = uuid.UUID("6a1f0c3e-2b4d-4f5a-9c8e-7d6b5a4f3e2d")
 TIERS = ("basic", "super", "heavy")

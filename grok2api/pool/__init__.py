@@ -1,7 +1,7 @@
 """The account pool: selection, failure policy, reservations, refresher and account operations."""
 
-from .config import DEFAULT_QUOTAS, CooldownRules, PoolConfig
 from .model import Account, QuotaReading, mask_token
+from .options import DEFAULT_QUOTAS, CooldownRules, PoolConfig
 from .pool import Lease, NoAccountAvailable, Pool
 from .refresher import Refresher
 

@@ -12,8 +12,8 @@ from typing import Any, NamedTuple, TypeVar
 
 from ..catalog import TIERS
 from ..storage.base import TOPIC_ACCOUNTS, AccountRecord, Storage, account_id_for
-from .config import PoolConfig
 from .model import Account, mask_token
+from .options import PoolConfig
 from .refresher import FetchLimits, refresh_account
 
 __all__ = [

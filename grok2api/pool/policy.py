@@ -8,8 +8,8 @@ from typing import Any
 from ..catalog import TIERS, ModelRoute
 from ..storage.base import Quota
 from ..upstream.errors import ErrorKind, UpstreamError
-from .config import CooldownRules
 from .model import Account
+from .options import CooldownRules
 
 # Errors another account could avoid; the request itself is at fault for the others.
 _RETRYABLE = frozenset({

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from ..catalog import ModelRoute
 from ..storage.base import TOPIC_ACCOUNTS, AccountRecord, Storage, StorageError
 from ..upstream.errors import UpstreamError
-from .config import PoolConfig
 from .index import Candidates
 from .model import USABLE_STATUSES, Account
+from .options import PoolConfig
 from .policy import AccountChange, eligible_pools, on_failure, on_success
 from .select import select
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from ..storage.base import TOPIC_ACCOUNTS, Quota, Storage
 from ..upstream.errors import ErrorKind, UpstreamError
-from .config import PoolConfig
 from .model import Account, QuotaReading
+from .options import PoolConfig
 from .policy import AccountChange, on_failure, refresh_due
 
 log = logging.getLogger(__name__)

@@ -2,9 +2,9 @@
 
 from .chat import ChatRequest, flatten_messages
 from .client import GrokClient
-from .config import UpstreamConfig
 from .errors import ErrorKind, UpstreamError
 from .limits import ProductQuota, RateLimits
+from .options import UpstreamConfig
 from .uploads import UploadedFile
 
 __all__ = ["ChatRequest", "ErrorKind", "GrokClient", "ProductQuota", "RateLimits", "UpstreamConfig",

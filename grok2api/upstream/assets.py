@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from .config import UpstreamConfig
 from .errors import ErrorKind, UpstreamError
 from .frames import asset_url, mime_of
 from .headers import navigation_headers, rest_headers
+from .options import UpstreamConfig
 from .transport import Call, Transport
 
 LIST_PATH = "/rest/assets"

@@ -82,7 +82,7 @@ def flatten_messages(messages: Iterable[Any], style: str = "plain") -> str:
 
     "plain" (PY-A): turns joined by blank lines, each prefixed `role: ` except a final user turn.
     "tagged" (GO): every turn prefixed with `[role]\\n`. Messages are objects with role/text
-    (grok2api.jobs.Message) or OpenAI-style dicts."""
+    (grok2api.gateway.jobs.Message) or OpenAI-style dicts."""
     turns = [_role_and_text(m) for m in messages]
     turns = [(r, t, n) for r, t, n in turns if t.strip()]
     parts: list[str] = []

@@ -6,14 +6,22 @@ import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 
-from . import account, assets, imagine as imagine_ws, limits, media, mgw, rest_chat, uploads
+from . import account, assets, limits, mgw, rest_chat, uploads
+from . import imagine as imagine_ws
+from . import media_gen as media
 from .chat import ChatRequest
-from .config import UpstreamConfig
 from .errors import ErrorKind, UpstreamError
 from .events import Event
 from .headers import navigation_headers, normalize_token
-from .statsig import (DynamicStatsig, SignerStatsig, StaticStatsig, StatsigProvider, extract_site_verification,
-                      manual_statsig)
+from .options import UpstreamConfig
+from .statsig import (
+    DynamicStatsig,
+    SignerStatsig,
+    StaticStatsig,
+    StatsigProvider,
+    extract_site_verification,
+    manual_statsig,
+)
 from .transport import Call, ProxyPicker, Transport
 from .uploads import UploadedFile
 

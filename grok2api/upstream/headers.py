@@ -7,7 +7,7 @@ import re
 import uuid
 from urllib.parse import urlsplit
 
-from .config import UpstreamConfig
+from .options import UpstreamConfig
 
 ACCEPT_LANGUAGE = "zh-CN,zh;q=0.9,en;q=0.8"
 ACCEPT_ENCODING = "gzip, deflate, br, zstd"

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .classify import classify_inband
-from .config import UpstreamConfig
 from .errors import ErrorKind, UpstreamError
 from .events import Done, Event, ImageProgress, ImageReady
 from .headers import ws_headers
+from .options import UpstreamConfig
 from .transport import Call, Transport
 
 ASPECT_RATIOS = ("auto", "1:1", "2:3", "3:2", "9:16", "16:9", "4:3", "3:4", "2:1", "1:2",

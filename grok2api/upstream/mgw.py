@@ -9,11 +9,11 @@ from typing import Any
 
 from .chat import ChatRequest
 from .classify import classify_inband
-from .config import UpstreamConfig
 from .errors import ErrorKind, UpstreamError
 from .events import Done, Event, ReasoningDelta, TextDelta
 from .frames import card_data, card_image, tool_line
 from .headers import rest_headers, ws_headers
+from .options import UpstreamConfig
 from .transport import Call, Transport
 
 SESSION_PATH = "/api/auth/session"

@@ -7,11 +7,11 @@ from typing import Any
 
 from .chat import ChatRequest
 from .classify import classify_inband
-from .config import UpstreamConfig
 from .errors import ErrorKind, UpstreamError
 from .events import Done, Event, ImageProgress, ImageReady, ReasoningDelta, TextDelta, VideoProgress, VideoReady
 from .frames import asset_url, card_data, card_image, decode_line, is_partial_image, mime_of, render_cards, tool_line
 from .headers import rest_headers
+from .options import UpstreamConfig
 from .transport import Call, Transport
 
 NEW_PATH = "/rest/app-chat/conversations/new"

@@ -1,7 +1,7 @@
 """The thin curl_cffi transport: sessions per proxy, cookies and headers, statsig, classified failures.
 
 Proxy rotation hook: pass `proxy_picker`, any object with `async current() -> str` ("" = direct)
-and `async on_cloudflare(proxy) -> None` (grok2api.proxies.ProxyManager fits). Each call may also
+and `async on_cloudflare(proxy) -> None` (grok2api.egress.proxies.ProxyManager fits). Each call may also
 name its proxy explicitly; otherwise the picker's current proxy is used, else `config.proxy_url`.
 When a call fails with CLOUDFLARE the picker's `on_cloudflare(proxy)` is awaited, so the next call
 leaves through a fresh egress; the error is still raised (the gateway decides about retrying).
@@ -23,9 +23,9 @@ from curl_cffi.requests import AsyncSession, AsyncWebSocket, Response
 from curl_cffi.requests.websockets import WebSocketClosed, WebSocketError
 
 from .classify import classify, classify_exception, upgrade_refused_status
-from .config import UpstreamConfig
 from .errors import ErrorKind, UpstreamError
 from .headers import ACCEPT_ENCODING, cookie_header
+from .options import UpstreamConfig
 from .statsig import StatsigProvider
 
 log = logging.getLogger(__name__)

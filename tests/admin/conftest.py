@@ -12,11 +12,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from grok2api import adminauth
-from grok2api.admin import ADMIN_STATE
+from grok2api.access import admin_password as adminauth
 from grok2api.app import make_app
-from grok2api.keys import STORAGE
-from grok2api.settings import Settings
+from grok2api.config.settings import Settings
+from grok2api.keys import ADMIN_STATE, STORAGE
 from tests.conftest import make_settings
 
 PASSWORD = "correct horse battery staple"

@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from playwright.async_api import expect
 
 from grok2api import fakegrok
-from grok2api.fakegrok.config import FakeConfig
+from grok2api.fakegrok.options import FakeConfig
 from grok2api.keys import STORAGE
 from grok2api.storage.base import LogEntry, StatsDelta
 

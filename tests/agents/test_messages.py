@@ -242,7 +242,7 @@ async def test_documents_and_replayed_thinking(claude: anthropic.AsyncAnthropic,
 
 
 async def test_rate_limited_key_is_anthropic_429(stack: Stack) -> None:
-    from grok2api.apikeys import hash_key
+    from grok2api.access.api_keys import hash_key
     from grok2api.keys import API_KEYS
     from grok2api.storage.base import ApiKeyRecord
 

@@ -10,10 +10,10 @@ from typing import Any
 import openai
 import pytest
 
+from grok2api.access.api_keys import create_key
 from grok2api.api.chat_render import CONTENT, TOOL
 from grok2api.api.responses_output import OutputBuilder
 from grok2api.api.tools import ToolCall
-from grok2api.apikeys import create_key
 from tests.agents.conftest import prompts_sent
 from tests.gateway.conftest import KEY, REDIS_URL, MakeStack, Stack
 from tests.pngs import png as make_png

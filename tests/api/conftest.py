@@ -11,7 +11,7 @@ import openai
 import pytest
 from aiohttp.test_utils import TestClient
 
-from grok2api.media import MediaCache
+from grok2api.media.cache import MediaCache
 from tests.api.fakes import FakeGateway
 from tests.conftest import make_settings
 

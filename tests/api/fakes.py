@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from grok2api.jobs import ChatJob
+from grok2api.gateway.jobs import ChatJob
 from grok2api.upstream.events import Done, Event, TextDelta
 
 # A script step: an event to yield, a number of seconds to sleep, or an exception to raise.

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from grok2api.apikeys import create_key
+from grok2api.access.api_keys import create_key
 from grok2api.keys import API_KEYS, STORAGE
 from tests.api.conftest import KEY, Api, MakeApi
 

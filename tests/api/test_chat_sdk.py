@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import openai
 import pytest
 
-from grok2api.apikeys import create_key
+from grok2api.access.api_keys import create_key
 from grok2api.errors import (
     RateLimited,
     ServiceUnavailable,

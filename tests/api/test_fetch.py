@@ -9,14 +9,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from grok2api.fetch import (
-    FetchError,
-    FetchPolicy,
-    FetchRefused,
-    decode_data_url,
-    fetch_url,
-    is_public_address,
-)
+from grok2api.media.fetch import FetchError, FetchPolicy, FetchRefused, decode_data_url, fetch_url, is_public_address
 
 MB = 1024 * 1024
 

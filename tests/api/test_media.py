@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grok2api.media import MediaCache, ext_for
+from grok2api.media.cache import MediaCache, ext_for
 from tests.conftest import make_settings
 
 MB = 1024 * 1024

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from grok2api.api.tokens import TokenCounter, count_prompt, count_text, fit_prefix
-from grok2api.jobs import Message
+from grok2api.gateway.jobs import Message
 
 
 def test_rule() -> None:

@@ -340,7 +340,7 @@ async def open_streams(rig: Rig, n: int) -> dict[str, float]:
 async def pool_acquire(n_accounts: int, kind: str, url: str, tmp: Path) -> dict[str, float]:
     """Selection over the in-memory view, and selection + atomic reservation in storage."""
     from grok2api.catalog import load_catalog
-    from grok2api.pool.config import PoolConfig
+    from grok2api.pool.options import PoolConfig
     from grok2api.pool.pool import Pool
     from grok2api.storage import make_storage
     from grok2api.storage.base import AccountRecord, Quota, account_id_for

@@ -7,7 +7,7 @@ from typing import Any
 
 from curl_cffi import CurlMime
 
-from grok2api.fakegrok.media import gradient_png
+from grok2api.fakegrok.synth import gradient_png
 
 from .conftest import Fake, g1_body, ndjson
 from .mediacheck import jpeg_size, mp4_info, png_size
@@ -161,7 +161,7 @@ async def test_legacy_post_video_and_edit(fake: Fake) -> None:
 
 
 def test_media_builders_are_valid() -> None:
-    from grok2api.fakegrok import media
+    from grok2api.fakegrok import synth as media
     assert png_size(media.noise_png(3, 40, 30)) == (40, 30)
     assert jpeg_size(media.jpeg(3, 100, 60, 20_000)) == (100, 60)
     assert len(media.jpeg(3, 784, 1168, 110_000)) > 100_000

@@ -7,7 +7,7 @@ import asyncio
 import openai
 import pytest
 
-from grok2api.jobs import Attachment, EditJob
+from grok2api.gateway.jobs import Attachment, EditJob
 from grok2api.keys import GATEWAY, MEDIA, POOL
 from grok2api.storage.base import Quota
 from grok2api.upstream.events import ImageReady

@@ -10,9 +10,8 @@ from typing import Any
 import openai
 import pytest
 
-from grok2api.api.videos import VIDEO_JOBS
-from grok2api.keys import STORAGE
-from grok2api.videojobs import NAMESPACE, VideoJobs
+from grok2api.gateway.video_jobs import NAMESPACE, VideoJobs
+from grok2api.keys import STORAGE, VIDEO_JOBS
 from tests.media.conftest import Stack
 from tests.media.test_images import png
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from grok2api.catalog import load_catalog
-from grok2api.pool.config import CooldownRules, PoolConfig
 from grok2api.pool.model import Account, QuotaReading, mask_token
+from grok2api.pool.options import CooldownRules, PoolConfig
 from grok2api.pool.policy import (
     NO_CHANGE,
     AccountChange,

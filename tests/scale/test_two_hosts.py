@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from grok2api import apikeys
+from grok2api.access import api_keys as apikeys
 from grok2api.pool.ops import import_tokens
 from grok2api.storage.base import Quota, account_id_for
 from tests.storage.conftest import Backend

@@ -14,7 +14,6 @@ import pytest
 from grok2api.upstream.account import livekit_body, parse_livekit, random_birth_date
 from grok2api.upstream.assets import content_type_of, download_allowed, list_url
 from grok2api.upstream.chat import ChatRequest, flatten_messages
-from grok2api.upstream.config import UpstreamConfig, to_ws_url
 from grok2api.upstream.errors import ErrorKind, UpstreamError
 from grok2api.upstream.frames import asset_url, decode_line, tool_line
 from grok2api.upstream.grpcweb import (
@@ -38,7 +37,7 @@ from grok2api.upstream.limits import (
     parse_rate_limits,
     rate_limits_body,
 )
-from grok2api.upstream.media import (
+from grok2api.upstream.media_gen import (
     build_edit_body,
     build_legacy_edit_body,
     build_legacy_video_body,
@@ -48,6 +47,7 @@ from grok2api.upstream.media import (
     video_id_from_url,
     video_message,
 )
+from grok2api.upstream.options import UpstreamConfig, to_ws_url
 from grok2api.upstream.statsig import (
     STATIC_TEXT,
     DynamicStatsig,

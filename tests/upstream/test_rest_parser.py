@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from grok2api.upstream.chat import ChatRequest
-from grok2api.upstream.config import UpstreamConfig
 from grok2api.upstream.errors import ErrorKind, UpstreamError
 from grok2api.upstream.events import (
     Done,
@@ -18,6 +17,7 @@ from grok2api.upstream.events import (
     VideoReady,
 )
 from grok2api.upstream.frames import decode_line
+from grok2api.upstream.options import UpstreamConfig
 from grok2api.upstream.rest_chat import RestStreamParser, build_chat_body
 
 ASSETS = "https://assets.grok.com"

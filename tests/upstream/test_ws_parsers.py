@@ -8,7 +8,6 @@ import json
 import pytest
 
 from grok2api.upstream.chat import ChatRequest
-from grok2api.upstream.config import UpstreamConfig
 from grok2api.upstream.errors import ErrorKind, UpstreamError
 from grok2api.upstream.events import (
     Done,
@@ -32,6 +31,7 @@ from grok2api.upstream.mgw import (
     build_session_create,
     parse_session,
 )
+from grok2api.upstream.options import UpstreamConfig
 
 SID = "5a5a0000-0000-4000-8000-00000000c0de"
 ASSETS = "https://assets.grok.com"

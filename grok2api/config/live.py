@@ -1,0 +1,80 @@
+"""Live settings shared by a worker, and the watcher that applies admin changes from storage."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from ..storage.base import TOPIC_CONFIG, Storage
+from . import settings as settings_mod
+from .settings import ConfigError, Settings
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[str], Awaitable[None]]
+
+
+class LiveSettings:
+    """Holds the current Settings; replaced whole when the admin saves values in any worker."""
+
+    def __init__(self, current: Settings) -> None:
+        self.current = current
+        self.version = 0
+
+    async def apply_overrides(self, storage: Storage) -> None:
+        """Re-read admin overrides from storage and rebuild; a bad stored value keeps the old settings."""
+        overrides = await storage.get_config_overrides()
+        try:
+            self.current = settings_mod.with_overrides(self.current, overrides)
+            self.version += 1
+        except ConfigError as exc:
+            log.error("ignoring saved configuration: %s", exc)
+
+
+class ChangeWatcher:
+    """Polls storage's change counters and tells listeners which topic moved.
+
+    Polling a single small read per second is cheaper and simpler than pub/sub that would
+    need a different mechanism on each of the four engines.
+    """
+
+    def __init__(self, storage: Storage, interval: float = 1.0) -> None:
+        self.storage = storage
+        self.interval = interval
+        self.listeners: list[Listener] = []
+        self._seen: dict[str, int] = {}
+
+    def subscribe(self, listener: Listener) -> None:
+        self.listeners.append(listener)
+
+    async def prime(self) -> None:
+        self._seen = await self.storage.counters()
+
+    async def poll_once(self) -> list[str]:
+        current = await self.storage.counters()
+        moved = [topic for topic, value in current.items() if self._seen.get(topic) != value]
+        self._seen = current
+        for topic in moved:
+            for listener in self.listeners:
+                try:
+                    await listener(topic)
+                except Exception:  # one bad listener must not stop the others
+                    log.exception("change listener failed for topic %s", topic)
+        return moved
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.poll_once()
+            except Exception as exc:  # storage briefly unreachable: try again next tick
+                log.warning("change watcher: %s", exc)
+
+
+async def settings_listener(live: LiveSettings, storage: Storage) -> Listener:
+    async def on_change(topic: str) -> None:
+        if topic == TOPIC_CONFIG:
+            await live.apply_overrides(storage)
+
+    return on_change

@@ -1,0 +1,6 @@
+"""The request edge: request id and error envelopes (envelope.py), hygiene (CORS, body size, security
+headers), the client's address (client_ip.py), per-IP and per-key limits (limits.py), API-key authentication
+and the model allow-list (api_auth.py), /health and /ready (health.py).
+
+May import: config, access, stats, storage.base, errors, keys. Never api, admin, gateway or upstream.
+"""

@@ -1,0 +1,134 @@
+"""Request hygiene: CORS (whitelist + preflight), body size (413), security headers, Server-Timing.
+
+Two middlewares:
+- `edge_middleware` (outside the error middleware): stamps the arrival time and answers CORS
+  preflights itself (204 for a whitelisted origin, 403 otherwise).
+- `body_limit_middleware` (inside the error middleware): refuses a declared Content-Length over
+  `security.max_body_size_mb` before anything reads it, and turns aiohttp's own 413 (raised when
+  a chunked body without Content-Length outgrows `client_max_size` on read) into RequestTooLarge.
+Headers (CORS, security headers on the admin, Server-Timing) are added in `on_response_prepare`,
+so streamed responses and errors raised as HTTPException get them too.
+"""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ..errors import RequestTooLarge
+from ..keys import LIVE_SETTINGS, STARTED_AT_REQ
+
+CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+CORS_MAX_AGE = "600"
+# Request headers a browser may send cross-origin (plus any x-stainless-* the OpenAI SDKs add).
+CORS_HEADERS = frozenset({
+    "authorization", "content-type", "x-api-key", "anthropic-version", "anthropic-beta",
+    "anthropic-dangerous-direct-browser-access", "openai-organization", "openai-project", "openai-beta",
+    "x-request-id", "accept", "accept-language", "cache-control", "idempotency-key",
+})
+CORS_EXPOSE = "X-Request-Id, Retry-After, Server-Timing, Content-Type"
+ADMIN_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def cors_path(path: str) -> bool:
+    """Paths open to browser callers (the API), not the admin and its static files."""
+    return not path.startswith(("/admin", "/static"))
+
+
+def allowed_origin(origin: str, allow: list[str]) -> str | None:
+    """The Access-Control-Allow-Origin value for `origin`, or None when it is not whitelisted."""
+    if not origin:
+        return None
+    if "*" in allow:
+        return "*"
+    normalized = origin.rstrip("/").lower()
+    return origin if any(normalized == a.rstrip("/").lower() for a in allow) else None
+
+
+def allowed_headers(requested: str) -> list[str]:
+    names = [h.strip().lower() for h in requested.split(",") if h.strip()]
+    return [h for h in names if h in CORS_HEADERS or h.startswith("x-stainless-")]
+
+
+def _preflight(request: web.Request, allow: list[str]) -> web.Response:
+    origin = request.headers.get("Origin", "")
+    value = allowed_origin(origin, allow)
+    if value is None:
+        return web.json_response({"error": {"message": f"Origin {origin!r} is not allowed.",
+                                            "type": "invalid_request_error", "param": None,
+                                            "code": "cors_origin_not_allowed"}}, status=403,
+                                 headers={"Vary": "Origin"})
+    headers = {
+        "Access-Control-Allow-Origin": value,
+        "Access-Control-Allow-Methods": CORS_METHODS,
+        "Access-Control-Allow-Headers": ", ".join(
+            sorted(CORS_HEADERS) + [h for h in allowed_headers(
+                request.headers.get("Access-Control-Request-Headers", "")) if h not in CORS_HEADERS]),
+        "Access-Control-Max-Age": CORS_MAX_AGE,
+        "Vary": "Origin, Access-Control-Request-Headers",
+    }
+    if value != "*":
+        headers["Access-Control-Allow-Credentials"] = "true"
+    return web.Response(status=204, headers=headers)
+
+
+@web.middleware
+async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[STARTED_AT_REQ] = time.perf_counter()
+    if (request.method == "OPTIONS" and cors_path(request.path) and "Origin" in request.headers
+            and "Access-Control-Request-Method" in request.headers):
+        return _preflight(request, request.config_dict[LIVE_SETTINGS].current.security.cors_allow_origins)
+    return await handler(request)
+
+
+@web.middleware
+async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    mb = request.config_dict[LIVE_SETTINGS].current.security.max_body_size_mb
+    limit = mb * 1024 * 1024 if mb else 0
+    if limit and request.content_length is not None and request.content_length > limit:
+        raise _too_large(mb)
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(mb) from None
+
+
+def _too_large(mb: int) -> RequestTooLarge:
+    return RequestTooLarge(f"Request body too large: the limit is {mb} MB (security.max_body_size_mb).")
+
+
+async def _decorate(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the headers every response gets, streamed or not."""
+    path = request.path
+    started = request.get(STARTED_AT_REQ)
+    if started is not None and "Server-Timing" not in response.headers:
+        response.headers["Server-Timing"] = f"gateway;dur={(time.perf_counter() - started) * 1000:.1f}"
+    if path.startswith(("/admin", "/static")):
+        for name, value in ADMIN_SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    origin = request.headers.get("Origin", "")
+    if not origin or "Access-Control-Allow-Origin" in response.headers:
+        return
+    value = allowed_origin(origin, request.config_dict[LIVE_SETTINGS].current.security.cors_allow_origins)
+    if value is None:
+        return
+    response.headers["Access-Control-Allow-Origin"] = value
+    response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
+    if value != "*":
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        vary = response.headers.get("Vary")
+        response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
+
+
+def setup(app: web.Application) -> None:
+    """Register the header decorator; wire edge_middleware and body_limit_middleware yourself."""
+    app.on_response_prepare.append(_decorate)

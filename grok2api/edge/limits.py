@@ -1,0 +1,260 @@
+"""Rate limits: per client IP, per API key (requests per minute, concurrency, daily quota).
+
+Built on the `limits` library. One worker uses its async in-memory storage; with
+SERVER_STORAGE_TYPE=redis every worker and host shares the counters in Redis, so the limits
+hold for the whole deployment, not per worker.
+
+Token bucket → moving window. `limits` has no token bucket; a moving window of B requests per
+W = B·60/R seconds is its equivalent for our purpose: never more than B (the burst) in any W
+seconds, and R per minute in the long run. W is rounded to whole seconds (limits' smallest
+granularity), raising B to R·W/60 when needed, so the effective burst is at least R/60.
+
+Concurrency: an in-flight set per key. In memory a counter; on Redis a sorted set of leases
+(acquire = one Lua script: drop leases older than LEASE_TTL_SEC, check the count, add), so a
+crashed worker's leases expire instead of blocking the key forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import secrets
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from limits import (
+    RateLimitItem,
+    RateLimitItemPerDay,
+    RateLimitItemPerMinute,
+    RateLimitItemPerSecond,
+)
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.storage import Storage as LimitsStorage
+from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+
+from ..errors import ApiError, RateLimited
+from ..keys import API_KEY, CLIENT_IP, LIMITER, LIVE_SETTINGS, RECORDER, REQUEST_ID, STARTED_AT_REQ
+from ..stats.recorder import RequestRecord
+from ..storage.base import ApiKeyRecord
+from .client_ip import client_ip
+
+log = logging.getLogger(__name__)
+
+REDIS_PREFIX = "grok2api:limits"
+LEASE_TTL_SEC = 1800.0  # a lease older than this is considered leaked (crashed worker)
+
+_ACQUIRE = """
+local key, now, ttl, max, lease = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - ttl)
+if redis.call('ZCARD', key) >= max then return 0 end
+redis.call('ZADD', key, now, lease)
+redis.call('PEXPIRE', key, math.ceil(ttl * 1000))
+return 1
+"""
+
+
+# ---------------------------------------------------------------- limiter
+
+
+def bucket_item(per_minute: int, burst: int) -> RateLimitItem:
+    """The moving-window item equivalent to a token bucket (see the module docstring)."""
+    burst = burst if burst > 0 else per_minute
+    window = max(1, round(burst * 60 / per_minute))
+    amount = max(burst, math.ceil(per_minute * window / 60))
+    return RateLimitItemPerSecond(amount, window)
+
+
+class Limiter:
+    """Every limit of the gateway over one `limits` storage (memory, or Redis shared by all)."""
+
+    def __init__(self, storage_type: str = "memory", storage_url: str = "") -> None:
+        self.shared = storage_type == "redis"
+        self._url = storage_url
+        self._redis: Any = None
+        self._acquire: Any = None
+        self._pool: Any = None
+        self.storage: LimitsStorage
+        if self.shared:
+            from redis.asyncio import ConnectionPool, Redis
+
+            self._pool = ConnectionPool.from_url(storage_url, max_connections=64)
+            self.storage = RedisStorage(_async_uri(storage_url), implementation="redispy",
+                                        key_prefix=REDIS_PREFIX, connection_pool=self._pool)
+            self._redis = Redis(connection_pool=self._pool)
+            self._acquire = self._redis.register_script(_ACQUIRE)
+        else:
+            self.storage = MemoryStorage()
+        self.window = MovingWindowRateLimiter(self.storage)
+        self.fixed = FixedWindowRateLimiter(self.storage)
+        self._inflight: dict[str, int] = {}
+        self._last_warning = 0.0
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.disconnect()
+
+    async def reset(self) -> None:
+        """Forget every counter (tests)."""
+        self._inflight.clear()
+        await self.storage.reset()
+        if self._redis is not None:
+            async for key in self._redis.scan_iter(match=f"{REDIS_PREFIX}:inflight:*"):
+                await self._redis.delete(key)
+
+    async def _hit(self, limiter: Any, item: RateLimitItem, *ids: str) -> float | None:
+        """None when allowed, else the seconds until a request would be.
+
+        Fails open: if the limit storage (Redis) is unreachable the request is let through and
+        a warning logged, so a Redis blip does not turn into an outage of the whole API."""
+        try:
+            if await limiter.hit(item, *ids):
+                return None
+            stats = await limiter.get_window_stats(item, *ids)
+        except Exception as exc:  # noqa: BLE001 - any storage failure
+            self._storage_failed(exc)
+            return None
+        return max(1.0, stats.reset_time - time.time())
+
+    def _storage_failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last_warning > 30:
+            self._last_warning = now
+            log.warning("rate-limit storage unavailable, limits not enforced: %s: %s", type(exc).__name__, exc)
+
+    async def check_ip(self, ip: str, per_minute: int, burst: int) -> None:
+        if per_minute <= 0:
+            return
+        wait = await self._hit(self.window, bucket_item(per_minute, burst), "ip", ip)
+        if wait is not None:
+            raise RateLimited(f"Rate limit reached for your IP address ({per_minute} requests per minute). "
+                              f"Please retry after {math.ceil(wait)} seconds.", retry_after=wait)
+
+    async def check_key(self, key: ApiKeyRecord) -> None:
+        """Requests per minute and the daily quota of one API key (raises RateLimited)."""
+        if key.rpm > 0:
+            wait = await self._hit(self.window, RateLimitItemPerMinute(key.rpm), "key", key.id)
+            if wait is not None:
+                raise RateLimited(f"Rate limit reached for API key `{key.name}`: {key.rpm} requests per minute. "
+                                  f"Please retry after {math.ceil(wait)} seconds.", retry_after=wait)
+        if key.daily_quota > 0:
+            now = datetime.now(UTC)
+            day = now.strftime("%Y-%m-%d")
+            try:
+                within = await self.fixed.hit(RateLimitItemPerDay(key.daily_quota), "quota", key.id, day)
+            except Exception as exc:  # noqa: BLE001 - fail open, as in _hit
+                self._storage_failed(exc)
+                within = True
+            if not within:
+                midnight = (now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86400)
+                raise RateLimited(f"Daily request quota of API key `{key.name}` ({key.daily_quota}) is used up; "
+                                  "it resets at 00:00 UTC.", retry_after=midnight - now.timestamp(),
+                                  code="daily_quota_exceeded")
+
+    @contextlib.asynccontextmanager
+    async def slot(self, key: ApiKeyRecord) -> AsyncIterator[None]:
+        """Hold one of the key's `max_concurrent` slots for the duration of the request."""
+        limit = key.max_concurrent
+        if limit <= 0:
+            yield
+            return
+        name = f"{REDIS_PREFIX}:inflight:{key.id}"
+        if self._acquire is not None:
+            lease = secrets.token_hex(8)
+            try:
+                got = await self._acquire(keys=[name], args=[time.time(), LEASE_TTL_SEC, limit, lease])
+            except Exception as exc:  # noqa: BLE001 - fail open, as in _hit
+                self._storage_failed(exc)
+                got = 1
+            if not got:
+                raise _too_many(key)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):
+                    await self._redis.zrem(name, lease)
+            return
+        if self._inflight.get(name, 0) >= limit:
+            raise _too_many(key)
+        self._inflight[name] = self._inflight.get(name, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._inflight[name] - 1
+            if left:
+                self._inflight[name] = left
+            else:
+                self._inflight.pop(name, None)
+
+
+def _too_many(key: ApiKeyRecord) -> RateLimited:
+    return RateLimited(f"Too many concurrent requests for API key `{key.name}` "
+                       f"(at most {key.max_concurrent} at a time).", retry_after=1.0,
+                       code="concurrency_limit_exceeded")
+
+
+def _async_uri(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"async+{scheme}{sep}{rest}" if not scheme.startswith("async+") else url
+
+
+
+# Rejections recorded into the stats/request log (the gateway records everything else).
+_RECORDED_STATUSES = frozenset({401, 403, 413, 429})
+
+
+# ---------------------------------------------------------------- middleware
+
+
+def _exempt(path: str, prefixes: list[str]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") or (p.endswith("/") and path.startswith(p))
+               for p in prefixes if p)
+
+
+@web.middleware
+async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Per-IP limit for everything not exempt; records rejected API requests in the stats.
+
+    Sits inside the error middleware (raises RateLimited) and outside the API-key middleware."""
+    s = request.config_dict[LIVE_SETTINGS].current.security
+    ip = client_ip(request, s.trusted_proxy_ips)
+    request[CLIENT_IP] = ip
+    try:
+        if s.rate_limit_enabled and request.method != "OPTIONS" and not _exempt(request.path, s.rate_limit_exempt_paths):
+            await request.config_dict[LIMITER].check_ip(ip, s.rate_limit_per_minute, s.rate_limit_burst)
+        return await handler(request)
+    except ApiError as exc:
+        if exc.status in _RECORDED_STATUSES and request.path.startswith("/v1/"):
+            _record_rejection(request, ip, exc.status, exc.code or exc.type, exc.message)
+        raise
+
+
+def _record_rejection(request: web.Request, ip: str, status: int, kind: str, detail: str) -> None:
+    recorder = request.app.get(RECORDER)
+    if recorder is None:
+        return
+    key = request.get(API_KEY)
+    started = request.get(STARTED_AT_REQ)
+    latency = (time.perf_counter() - started) * 1000 if started else 0.0
+    with contextlib.suppress(Exception):
+        recorder.record(RequestRecord(
+            ts=time.time(), request_id=request.get(REQUEST_ID, ""), key_name=key.name if key else "",
+            model="", stream=False, status=status, error_kind=kind, latency_ms=latency, ttft_ms=0.0,
+            account="", client_ip=ip, path=request.path, detail=detail[:200]))
+
+
+async def _limiter_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[LIMITER].close()
+
+
+def setup(app: web.Application) -> None:
+    """Create the limiter (Redis-shared when storage is Redis). Wire `rate_limit_middleware` yourself."""
+    server = app[LIVE_SETTINGS].current.server
+    kind = "redis" if server.storage_type == "redis" else "memory"
+    app[LIMITER] = Limiter(kind, server.storage_url)
+    app.cleanup_ctx.append(_limiter_ctx)

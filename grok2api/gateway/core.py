@@ -1,0 +1,295 @@
+"""One request's life: route the model, acquire an account, call upstream, fail over, settle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .. import errors
+from ..upstream.errors import ErrorKind, UpstreamError
+from ..upstream.events import Event, ImageReady, VideoReady
+from .jobs import Attachment, CallContext, ChatJob, EditJob, ImageJob, VideoJob, VideoOptions
+
+if TYPE_CHECKING:
+    from ..catalog import Catalog, ModelRoute
+    from ..config.settings import Settings
+    from ..pool.pool import Lease, Pool
+    from ..upstream.client import GrokClient
+
+log = logging.getLogger(__name__)
+
+# Never worth retrying on another account: the request itself is the problem.
+_NOT_RETRYABLE = frozenset({ErrorKind.MODERATED, ErrorKind.BAD_REQUEST})
+# Errors whose status the operator can exclude from failover with retry.retry_status_codes.
+_STATUS_OF = {ErrorKind.AUTH: 401, ErrorKind.CLOUDFLARE: 403, ErrorKind.RATE_LIMITED: 429}
+
+
+class MediaStore(Protocol):
+    async def store_from(self, kind: str, fetcher: Callable[[], Any], source_key: str) -> str: ...
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What happened, for stats and the request log (filled as the request runs)."""
+
+    account_id: str = ""
+    attempts: int = 0
+    error_kind: str = ""
+    first_event_at: float = 0.0
+
+
+class RecordHook(Protocol):
+    def __call__(self, ctx: CallContext, model: str, outcome: Outcome, started: float) -> None: ...
+
+
+def should_retry(err: UpstreamError, retry_status_codes: list[int]) -> bool:
+    """Fail over to another account? Only for errors another account could avoid."""
+    if err.kind in _NOT_RETRYABLE:
+        return False
+    status = _STATUS_OF.get(err.kind)
+    return status is None or status in retry_status_codes
+
+
+def backoff_delay(err: UpstreamError, attempt: int, base: float, factor: float, cap: float,
+                  rng: random.Random) -> float:
+    """Wait before the next account. Account-specific failures switch at once; upstream-wide
+    ones (5xx, network, timeout) back off with full jitter so a struggling upstream is not hammered."""
+    if err.kind in (ErrorKind.AUTH, ErrorKind.RATE_LIMITED, ErrorKind.CLOUDFLARE):
+        return 0.0
+    return rng.uniform(0, min(cap, base * factor ** (attempt - 1)))
+
+
+def wants_capable_account(job: VideoJob) -> bool:
+    """720p and 10 s videos are made natively only by super/heavy accounts: try those first."""
+    return job.resolution == "720p" or job.seconds >= 10
+
+
+def to_api_error(err: UpstreamError) -> errors.ApiError:
+    """Translate a classified upstream failure into what the client sees."""
+    kind = err.kind
+    if kind is ErrorKind.TIMEOUT:
+        return errors.UpstreamTimeout(f"Grok did not answer in time: {err.message}")
+    if kind is ErrorKind.RATE_LIMITED:
+        return errors.ServiceUnavailable(
+            "every eligible account is rate limited by Grok; retry later",
+            headers={"Retry-After": str(max(1, int(err.retry_after or 60)))})
+    if kind is ErrorKind.MODERATED:
+        return errors.InvalidRequest(f"Grok refused the content: {err.message}", code="content_policy_violation")
+    if kind is ErrorKind.BAD_REQUEST:
+        return errors.InvalidRequest(f"Grok rejected the request: {err.message}", code="upstream_bad_request")
+    return errors.UpstreamFailed(f"Grok upstream error ({kind.value}): {err.message}")
+
+
+class Gateway:
+    """The only way API surfaces reach grok.com."""
+
+    def __init__(self, *, catalog: Catalog, pool: Pool, client: GrokClient, media: MediaStore,
+                 settings: Callable[[], Settings], record: RecordHook | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.catalog = catalog
+        self.pool = pool
+        self.client = client
+        self.media = media
+        self.settings = settings
+        self.record = record
+        self.rng = rng or random.Random()
+
+    def route(self, model: str, kinds: tuple[str, ...]) -> ModelRoute:
+        route = self.catalog.get(model)
+        if route is None:
+            raise errors.ModelNotFound(f"The model `{model}` does not exist", param="model")
+        if route.kind not in kinds:
+            raise errors.InvalidRequest(
+                f"The model `{model}` is a {route.kind} model and cannot be used here; "
+                f"use one of the {'/'.join(kinds)} models", param="model", code="model_not_supported")
+        return route
+
+    # -- public operations -------------------------------------------------
+    def chat(self, job: ChatJob) -> AsyncIterator[Event]:
+        route = self.route(job.model, ("chat", "image", "video"))
+        prefer = route.kind == "video" and job.video is not None and wants_capable_account(
+            VideoJob(model=job.model, prompt="", seconds=job.video.seconds, resolution=job.video.resolution))
+        return self._run(route, job.ctx, lambda lease: self._chat_call(lease, route, job), prefer_higher_tier=prefer,
+                         hold=not job.stream and route.kind == "chat")
+
+    def images(self, job: ImageJob) -> AsyncIterator[Event]:
+        route = self.route(job.model, ("image",))
+        return self._run(route, job.ctx, lambda lease: self.client.imagine(
+            lease.account.token, prompt=job.prompt, n=job.n, aspect_ratio=job.aspect_ratio,
+            nsfw=self.settings().image.image_ws_nsfw, pro=route.pro))
+
+    def edit(self, job: EditJob) -> AsyncIterator[Event]:
+        route = self.route(job.model, ("edit", "image"))
+        return self._run(route, job.ctx, lambda lease: self._edit_call(lease, job))
+
+    def video(self, job: VideoJob) -> AsyncIterator[Event]:
+        route = self.route(job.model, ("video",))
+        return self._run(route, job.ctx, lambda lease: self._video_call(lease, job),
+                         prefer_higher_tier=wants_capable_account(job))
+
+    # -- upstream calls bound to one account ------------------------------
+    async def _upload_all(self, token: str, files: list[Attachment], for_imagine: bool = False) -> list[Any]:
+        return list(await asyncio.gather(*(
+            self.client.upload(token, f.data, f.mime, f.name, for_imagine=for_imagine) for f in files)))
+
+    async def _chat_call(self, lease: Lease, route: ModelRoute, job: ChatJob) -> AsyncIterator[Event]:
+        from ..upstream.chat import ChatRequest, flatten_messages
+
+        s = self.settings()
+        token = lease.account.token
+        if route.kind in ("image", "video"):
+            # Media models through chat: the last user message is the prompt.
+            prompt = next((m.text for m in reversed(job.messages) if m.role == "user"), "")
+            if not prompt.strip():
+                raise UpstreamError(ErrorKind.BAD_REQUEST, "a user message with the prompt is required")
+            if route.kind == "image":
+                async for event in self.client.imagine(token, prompt=prompt, n=1, aspect_ratio="1:1",
+                                                       nsfw=s.image.image_ws_nsfw, pro=route.pro):
+                    yield event
+                return
+            images = [a for a in job.attachments if a.mime.startswith("image/")][:1]
+            opts = job.video or VideoOptions()
+            async for event in self._video_events(lease, VideoJob(
+                    model=job.model, prompt=prompt, aspect_ratio=opts.aspect_ratio, seconds=opts.seconds,
+                    resolution=opts.resolution, preset=opts.preset, image=images[0] if images else None)):
+                yield event
+            return
+        uploaded = await self._upload_all(token, job.attachments) if job.attachments else []
+        request = ChatRequest.from_route(
+            route,
+            message=flatten_messages(job.messages),
+            file_ids=[u.file_id for u in uploaded],
+            thinking=job.thinking,
+            temporary=s.chat.temporary,
+            disable_memory=s.chat.disable_memory,
+            transport=s.chat.transport,
+        )
+        async for event in self.client.chat(token, request):
+            yield event
+
+    async def _edit_call(self, lease: Lease, job: EditJob) -> AsyncIterator[Event]:
+        token = lease.account.token
+        uploaded = await self._upload_all(token, job.images, for_imagine=True)
+        async for event in self.client.edit_image(token, prompt=job.prompt, images=uploaded, n=job.n):
+            yield event
+
+    def _video_call(self, lease: Lease, job: VideoJob) -> AsyncIterator[Event]:
+        return self._video_events(lease, job)
+
+    async def _video_events(self, lease: Lease, job: VideoJob) -> AsyncIterator[Event]:
+        token = lease.account.token
+        # Basic accounts cannot render 720p: make 480p there and upscale it, as the predecessor did.
+        upscale = job.resolution == "720p" and lease.account.pool == "basic"
+        resolution = "480p" if upscale else job.resolution
+        image = (await self._upload_all(token, [job.image], for_imagine=True))[0] if job.image else None
+        async for event in self.client.video(
+                token, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seconds=job.seconds,
+                resolution=resolution, preset=job.preset, image=image):
+            if upscale and isinstance(event, VideoReady) and not event.moderated and event.url:
+                event.url = await self.client.upscale(token, event.video_id or event.url)
+                event.resolution = "720p"
+            yield event
+
+    async def _cache_media(self, event: Event, token: str) -> Event:
+        """Upstream asset links answer 403 to anyone but the generating account: cache them now."""
+        if isinstance(event, ImageReady) and not event.moderated and not event.local:
+            if event.data:
+                data, mime = event.data, event.mime
+
+                async def inline() -> tuple[bytes, str]:
+                    return data, mime
+
+                event.local = await self.media.store_from("image", inline, event.url or f"inline:{id(data)}")
+            elif event.url:
+                url = event.url
+                event.local = await self.media.store_from(
+                    "image", lambda: self.client.download(token, url), url)
+        elif isinstance(event, VideoReady) and not event.moderated and not event.local and event.url:
+            url = event.url
+            event.local = await self.media.store_from("video", lambda: self.client.download(token, url), url)
+        return event
+
+    # -- the failover loop ---------------------------------------------------
+    async def _run(self, route: ModelRoute, ctx: CallContext, call: Callable[[Lease], AsyncIterator[Event]],
+                   prefer_higher_tier: bool = False, hold: bool = False) -> AsyncIterator[Event]:
+        """Events of the first account that succeeds. With `hold`, events are kept until the call
+        ends: a non-streaming answer reaches the client only whole, so a cut midway can still
+        fail over to another account."""
+        from ..pool.pool import NoAccountAvailable
+
+        s = self.settings()
+        started = time.monotonic()
+        outcome = Outcome()
+        tried: set[str] = set()
+        last_error: UpstreamError | None = None
+        try:
+            while True:
+                try:
+                    lease = await self.pool.acquire(route, exclude=tried, prefer_higher_tier=prefer_higher_tier)
+                except NoAccountAvailable as exc:
+                    outcome.error_kind = last_error.kind.value if last_error else "no_account"
+                    if last_error is not None:
+                        raise to_api_error(last_error) from None
+                    raise errors.ServiceUnavailable(
+                        f"no account can serve `{route.id}` now: {exc.reason}",
+                        headers={"Retry-After": str(max(1, int(exc.retry_after or 30)))}) from None
+                outcome.attempts += 1
+                outcome.account_id = lease.account.id
+                tried.add(lease.account.id)
+                yielded = False
+                held: list[Event] | None = [] if hold else None
+                first = True
+                try:
+                    async for event in call(lease):
+                        event = await self._cache_media(event, lease.account.token)
+                        if first:
+                            first = False
+                            outcome.first_event_at = time.monotonic()
+                        if held is not None:
+                            held.append(event)
+                            continue
+                        yielded = True
+                        yield event
+                    for event in held or ():
+                        yielded = True
+                        yield event
+                except UpstreamError as err:
+                    await lease.release()
+                    await self.pool.report_failure(lease, err)
+                    last_error = err
+                    outcome.error_kind = err.kind.value
+                    log.info("request %s: account %s failed (%s: %s)", ctx.request_id,
+                             lease.account.id, err.kind.value, err.message)
+                    elapsed = time.monotonic() - started
+                    if (yielded or not should_retry(err, s.retry.retry_status_codes)
+                            or outcome.attempts > s.retry.max_retry or elapsed >= s.retry.retry_budget):
+                        raise to_api_error(err) from None
+                    delay = backoff_delay(err, outcome.attempts, s.retry.retry_backoff_base,
+                                          s.retry.retry_backoff_factor, s.retry.retry_backoff_max, self.rng)
+                    if delay:
+                        await asyncio.sleep(min(delay, max(0.0, s.retry.retry_budget - elapsed)))
+                    continue
+                except BaseException:
+                    # Client went away (GeneratorExit/CancelledError) or a bug: the quota was not spent.
+                    await lease.release()
+                    raise
+                await lease.settle()
+                await self.pool.report_success(lease)
+                outcome.error_kind = ""
+                return
+        except errors.ApiError:
+            raise  # error_kind was set where it was raised
+        except (GeneratorExit, asyncio.CancelledError):
+            outcome.error_kind = "cancelled"  # the client went away: not a success in the stats
+            raise
+        except BaseException:
+            outcome.error_kind = "internal"  # a failure of ours, not Grok's
+            raise
+        finally:
+            if self.record is not None:
+                self.record(ctx, route.id, outcome, started)

@@ -1,0 +1,160 @@
+"""The running gateway's services (upstream client, pool, gateway, stats) and their lifetimes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from ..config.settings import Settings
+from ..egress.proxies import ProxyManager
+from ..keys import (
+    API_KEYS,
+    CATALOG,
+    GATEWAY,
+    GROK_CLIENT,
+    LIVE_SETTINGS,
+    MEDIA,
+    POOL,
+    PROXIES,
+    RECORDER,
+    STORAGE,
+    WATCHER,
+    WORKER_ID,
+)
+from ..pool.ops import mask_token
+from ..pool.options import PoolConfig
+from ..pool.pool import Pool
+from ..pool.refresher import Refresher, limits_reader
+from ..stats.recorder import Recorder, RequestRecord
+from ..storage.base import TOPIC_ACCOUNTS, TOPIC_KEYS, StorageError
+from ..upstream.client import GrokClient
+from ..upstream.options import UpstreamConfig
+from .core import Gateway, Outcome
+from .jobs import CallContext
+
+log = logging.getLogger(__name__)
+
+# HTTP status a client saw for each failure kind (the gateway raises the matching ApiError).
+_STATUS_FOR_KIND = {"": 200, "no_account": 503, "rate_limited": 503, "timeout": 504, "moderated": 400,
+                    "bad_request": 400, "cancelled": 499, "internal": 500}
+
+
+def upstream_config(s: Settings) -> UpstreamConfig:
+    statsig_mode = "signer" if s.chat.statsig_signer_url else "dynamic" if s.chat.dynamic_statsig else "static"
+    return UpstreamConfig(
+        grok_url=s.network.grok_url, assets_url=s.network.assets_url, accounts_url=s.network.accounts_url,
+        livekit_url=s.voice.livekit_url or s.network.livekit_url, browser=s.security.browser,
+        user_agent=s.security.user_agent, cf_clearance=s.security.cf_clearance, timeout=float(s.network.timeout),
+        idle_timeout=s.timeout.stream_idle_timeout, chat_transport=s.chat.transport,
+        temporary=s.chat.temporary, disable_memory=s.chat.disable_memory, statsig_mode=statsig_mode,
+        statsig_value=s.chat.statsig_id, statsig_signer_url=s.chat.statsig_signer_url,
+        image_ws_nsfw=s.image.image_ws_nsfw, image_ws_blocked_seconds=float(s.image.image_ws_blocked_seconds),
+        image_ws_final_min_bytes=s.image.image_ws_final_min_bytes,
+        image_ws_medium_min_bytes=s.image.image_ws_medium_min_bytes,
+        proxy_url=s.proxy.proxy_url or s.network.base_proxy_url, asset_proxy_url=s.network.asset_proxy_url,
+    )
+
+
+async def _fetch_text(url: str) -> str:
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as resp:
+        resp.raise_for_status()
+        return await resp.text()
+
+
+def _record_hook(app: web.Application) -> Any:
+    def record(ctx: CallContext, model: str, outcome: Outcome, started: float) -> None:
+        pool = app[POOL]
+        account = pool.get(outcome.account_id) if outcome.account_id else None
+        now = time.monotonic()
+        app[RECORDER].record(RequestRecord(
+            ts=time.time(), request_id=ctx.request_id, key_name=ctx.key_name, model=model, stream=ctx.stream,
+            status=_STATUS_FOR_KIND.get(outcome.error_kind, 502), error_kind=outcome.error_kind,
+            latency_ms=(now - started) * 1000,
+            ttft_ms=(outcome.first_event_at - started) * 1000 if outcome.first_event_at else 0.0,
+            account=mask_token(account.token) if account else "", client_ip=ctx.client_ip, path=ctx.path))
+
+    return record
+
+
+def _spawn(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+    return asyncio.create_task(coro, name=name)
+
+
+async def _stop(*tasks: asyncio.Task[Any]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def install(app: web.Application) -> None:
+    """Create the services (no I/O) so tests and the admin can find them before start."""
+    live = app[LIVE_SETTINGS]
+    s = live.current
+    app[PROXIES] = ProxyManager(s.proxy.proxy_url or s.network.base_proxy_url, s.proxy.proxy_pool_url,
+                                float(s.proxy.proxy_pool_interval), _fetch_text)
+    app[POOL] = Pool(app[STORAGE], PoolConfig.from_settings(s))
+    app[RECORDER] = Recorder(app[STORAGE], lambda: live.current.stats.enabled,
+                             lambda: live.current.stats.flush_interval_sec)
+    # Built here, not in the cleanup context: the app freezes at start, and tests may swap them first.
+    # GrokClient opens its sessions in start(); the demo re-points it at the fake before that.
+    app[GROK_CLIENT] = GrokClient(upstream_config(s), proxy_picker=app[PROXIES])
+    app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=app[POOL], client=app[GROK_CLIENT], media=app[MEDIA],
+                           settings=lambda: live.current, record=_record_hook(app))
+    app.cleanup_ctx.append(services_ctx)
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    live = app[LIVE_SETTINGS]
+    s = live.current
+    pool, storage, recorder = app[POOL], app[STORAGE], app[RECORDER]
+    client = app[GROK_CLIENT]
+    await client.start()
+    await pool.load()
+
+    async def on_change(topic: str) -> None:
+        if topic == TOPIC_ACCOUNTS:
+            await pool.sync()
+        elif topic == TOPIC_KEYS:
+            app[API_KEYS].invalidate()
+
+    app[WATCHER].subscribe(on_change)
+    refresher = Refresher(storage, pool.config, limits_reader(client.rate_limits), owner=app[WORKER_ID])
+    stop_refresher = asyncio.Event()
+    tasks = [_spawn(recorder.run(), "stats-flush"), _spawn(_prune_loop(app), "stats-prune")]
+    if s.token.auto_refresh:
+        tasks.append(_spawn(refresher.run_forever(stop_refresher), "refresher"))
+    try:
+        yield
+    finally:
+        stop_refresher.set()
+        await _stop(*tasks)
+        try:
+            await pool.close()
+        except StorageError as exc:
+            log.error("account usage could not be written at shutdown: %s", exc)
+        await recorder.close()
+        await client.close()
+
+
+async def _prune_loop(app: web.Application) -> None:
+    """Retention of stats and the request log; only the worker holding the lock does it."""
+    storage = app[STORAGE]
+    while True:
+        await asyncio.sleep(60)
+        s = app[LIVE_SETTINGS].current.stats
+        try:
+            if await storage.acquire_lock("stats-prune", app[WORKER_ID], 120):
+                await app[RECORDER].prune(s.hourly_retention, s.daily_retention, s.log_max_entries)
+                await storage.doc_prune()
+        except Exception as exc:
+            log.warning("stats prune failed: %s", exc)

@@ -1,0 +1,187 @@
+"""GET /metrics in the Prometheus text format (prometheus_client).
+
+Series:
+- grok2api_http_requests_total{route,method,status}, grok2api_http_request_duration_seconds{route}
+  (every HTTP request, measured by `metrics_middleware`; route = the matched route template);
+  grok2api_http_requests_in_flight (livesum over workers).
+- grok2api_requests_total{model,status,kind}, grok2api_request_latency_seconds{model},
+  grok2api_time_to_first_token_seconds{model}, grok2api_upstream_errors_total{kind}
+  (every RequestRecord given to the Recorder: chat/media requests and rejected 401/403/413/429).
+- grok2api_gateway_overhead_seconds (time to response headers as the gateway saw it, Server-Timing).
+- grok2api_accounts{pool,status} (from the pool view at scrape time; every worker's view is the
+  same storage, so it is answered by the scraped worker).
+
+Several workers: set PROMETHEUS_MULTIPROC_DIR (an empty directory, wiped before start) in the
+environment of every worker *before* Python starts; each worker then writes its samples to
+mmap files there and any worker's /metrics aggregates all of them (MultiProcessCollector).
+Without it the numbers are this worker's only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ..keys import METRICS, POOL, RECORDER, STARTED_AT_REQ
+from .recorder import RequestRecord
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
+TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 60)
+OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+
+
+# Failure kinds that are not Grok's (the client went away, a bug of ours).
+_NOT_UPSTREAM = frozenset({"cancelled", "internal"})
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"))
+
+
+class Metrics:
+    """The metric objects of one app (own registry, so several apps can live in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter("grok2api_http_requests", "HTTP requests by route, method and status.",
+                                     ["route", "method", "status"], registry=r)
+        self.http_duration = Histogram("grok2api_http_request_duration_seconds",
+                                       "HTTP request duration (whole response, streams included).",
+                                       ["route"], buckets=LATENCY_BUCKETS, registry=r)
+        self.in_flight = Gauge("grok2api_http_requests_in_flight", "HTTP requests being served.",
+                               registry=r, multiprocess_mode="livesum")
+        self.requests = Counter("grok2api_requests", "Recorded API requests by model, status and error kind.",
+                                ["model", "status", "kind"], registry=r)
+        self.errors = Counter("grok2api_request_errors", "Recorded API requests that failed, by kind.",
+                              ["model", "status", "kind"], registry=r)
+        self.latency = Histogram("grok2api_request_latency_seconds", "Recorded API request latency.",
+                                 ["model"], buckets=LATENCY_BUCKETS, registry=r)
+        self.ttft = Histogram("grok2api_time_to_first_token_seconds", "Time to the first upstream event.",
+                              ["model"], buckets=TTFT_BUCKETS, registry=r)
+        self.upstream_errors = Counter("grok2api_upstream_errors", "Upstream failures by kind.", ["kind"],
+                                       registry=r)
+        self.overhead = Histogram("grok2api_gateway_overhead_seconds",
+                                  "Time from arrival to response headers (the Server-Timing value).",
+                                  buckets=OVERHEAD_BUCKETS, registry=r)
+
+    def on_record(self, rec: RequestRecord) -> None:
+        model = rec.model or "-"
+        kind = rec.error_kind or ""
+        status = str(rec.status)
+        self.requests.labels(model, status, kind).inc()
+        if rec.status >= 400 or kind:
+            self.errors.labels(model, status, kind).inc()
+        if rec.model:
+            self.latency.labels(model).observe(rec.latency_ms / 1000)
+            if rec.ttft_ms > 0:
+                self.ttft.labels(model).observe(rec.ttft_ms / 1000)
+            if kind and kind not in _NOT_UPSTREAM and rec.status not in (401, 403, 413, 429):
+                self.upstream_errors.labels(kind).inc()
+
+
+class PoolCollector(Collector):
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily("grok2api_accounts", "Accounts by pool and status.", labels=["pool", "status"])
+        pool = self.app.get(POOL)
+        if pool is not None:
+            for pool_name, per in sorted(pool.summary().items()):
+                for status, n in sorted(per.items()):
+                    family.add_metric([pool_name, status], n)
+        yield family
+        if pool is not None:
+            yield GaugeMetricFamily("grok2api_reservations_in_flight",
+                                    "Quota reservations taken and not yet settled or released.", value=pool.reserved)
+
+
+
+
+def _route(request: web.Request) -> str:
+    info = request.match_info
+    route = getattr(info, "route", None)
+    resource = getattr(route, "resource", None)
+    if resource is None or getattr(info, "http_exception", None) is not None:
+        return "unmatched"  # 404/405: no label per unknown path (cardinality)
+    return resource.canonical
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Counts every request by route and final status (outside the error middleware)."""
+    m = request.config_dict[METRICS]
+    started = time.perf_counter()
+    status = 500
+    m.in_flight.inc()
+    try:
+        resp = await handler(request)
+        status = resp.status
+        return resp
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        m.in_flight.dec()
+        route = _route(request)
+        m.http_requests.labels(route, request.method, str(status)).inc()
+        m.http_duration.labels(route).observe(time.perf_counter() - started)
+
+
+async def _overhead(request: web.Request, response: web.StreamResponse) -> None:
+
+    started = request.get(STARTED_AT_REQ)
+    if started is not None:
+        request.config_dict[METRICS].overhead.observe(time.perf_counter() - started)
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    app = request.app
+    if multiprocess():
+        from prometheus_client import multiprocess as mp
+
+        registry = CollectorRegistry()
+        mp.MultiProcessCollector(registry)
+    else:
+        registry = app[METRICS].registry
+    body = generate_latest(registry)
+    body += generate_latest(_pool_registry(app))
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _pool_registry(app: web.Application) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PoolCollector(app))
+    return registry
+
+
+def mark_dead_worker(pid: int) -> None:
+    """Call from the process supervisor when a worker exits (multiprocess mode only)."""
+    if multiprocess():
+        from prometheus_client import multiprocess as mp
+
+        mp.mark_process_dead(pid)
+
+
+def setup(app: web.Application) -> None:
+    """After services.install: metrics objects, the Recorder listener, GET /metrics.
+    Wire `metrics_middleware` yourself (outermost after request_id)."""
+    app[METRICS] = m = Metrics()
+    if RECORDER in app:
+        app[RECORDER].listeners.append(m.on_record)
+    app.on_response_prepare.append(_overhead)
+    app.router.add_get("/metrics", metrics_handler, name="metrics")

@@ -1,0 +1,107 @@
+"""Request statistics and the request log: recorded in memory, flushed to storage in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from ..storage.base import LogEntry, StatsDelta, Storage
+
+log = logging.getLogger(__name__)
+
+HOUR = 3600
+DAY = 86400
+
+
+# A finished request is recorded as its request-log entry; the stats buckets are derived from it.
+RequestRecord = LogEntry
+
+
+def _merge_key(d: StatsDelta) -> tuple[str, int, str, str, int, str]:
+    return (d.period, d.start, d.model, d.key_name, d.status, d.error_kind)
+
+
+class Recorder:
+    """Never blocks a response: `record` appends to memory; a task writes batches to storage."""
+
+    def __init__(self, storage: Storage, enabled: Callable[[], bool], interval: Callable[[], float],
+                 clock: Callable[[], float] = time.time) -> None:
+        self.storage = storage
+        self.enabled = enabled
+        self.interval = interval
+        self.clock = clock
+        self._deltas: dict[tuple[str, int, str, str, int, str], StatsDelta] = {}
+        self._logs: list[LogEntry] = []
+        self._flush_lock = asyncio.Lock()
+        self.recorded = 0
+        # Called with every record, even when stats are disabled (metrics); must not raise or block.
+        self.listeners: list[Callable[[RequestRecord], None]] = []
+
+    def record(self, r: RequestRecord) -> None:
+        for listener in self.listeners:
+            try:
+                listener(r)
+            except Exception:
+                log.exception("request record listener failed")
+        if not self.enabled():
+            return
+        self.recorded += 1
+        for period, size in (("hour", HOUR), ("day", DAY)):
+            start = int(r.ts // size * size)
+            d = StatsDelta(period, start, r.model, r.key_name, r.status, r.error_kind, 0, 0.0, 0.0)
+            key = _merge_key(d)
+            acc = self._deltas.get(key)
+            if acc is None:
+                acc = self._deltas[key] = d
+            acc.count += 1
+            acc.latency_ms_sum += r.latency_ms
+            acc.ttft_ms_sum += r.ttft_ms
+        self._logs.append(r)
+
+    async def flush(self) -> int:
+        """Write what was recorded; on failure keep it for the next flush (nothing is lost)."""
+        async with self._flush_lock:
+            deltas, logs = list(self._deltas.values()), self._logs
+            self._deltas, self._logs = {}, []
+            if not deltas and not logs:
+                return 0
+            try:
+                if deltas:
+                    await self.storage.add_stats(deltas)
+                if logs:
+                    await self.storage.append_logs(logs)
+            except Exception:
+                # Put them back, merged with anything recorded meanwhile, for the next attempt.
+                for d in deltas:
+                    acc = self._deltas.get(_merge_key(d))
+                    if acc is None:
+                        self._deltas[_merge_key(d)] = d
+                    else:
+                        acc.count += d.count
+                        acc.latency_ms_sum += d.latency_ms_sum
+                        acc.ttft_ms_sum += d.ttft_ms_sum
+                self._logs = logs + self._logs
+                raise
+            return len(logs)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval())
+            try:
+                await self.flush()
+            except Exception as exc:
+                log.warning("stats flush failed (will retry): %s", exc)
+
+    async def prune(self, hourly_retention: int, daily_retention: int, log_max_entries: int) -> None:
+        now = self.clock()
+        await self.storage.prune_stats("hour", int(now - hourly_retention * HOUR))
+        await self.storage.prune_stats("day", int(now - daily_retention * DAY))
+        await self.storage.prune_logs(log_max_entries)
+
+    async def close(self) -> None:
+        try:
+            await self.flush()
+        except Exception as exc:
+            log.error("stats flush at shutdown failed; %d log entries not written: %s", len(self._logs), exc)
