@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 # HTTP status a client saw for each failure kind (the gateway raises the matching ApiError).
 _STATUS_FOR_KIND = {"": 200, "no_account": 503, "rate_limited": 503, "timeout": 504, "moderated": 400,
-                    "bad_request": 400, "cancelled": 499, "internal": 500}
+                    "bad_request": 400, "cancelled": 499, "internal": 500, "anti_bot": 503, "stale_page": 503,
+                    "transient": 503, "model_unavailable": 503}
 
 
 def statsig_strategies(s: Settings) -> tuple[str, ...]:

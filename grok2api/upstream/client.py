@@ -133,7 +133,12 @@ class GrokClient:
     # -- media -------------------------------------------------------------
     async def imagine(self, token: str, prompt: str, n: int = 1, aspect_ratio: str = "2:3", nsfw: bool | None = None,
                       *, pro: bool = False, proxy: str | None = None) -> AsyncIterator[Event]:
-        """n images over the Imagine WebSocket."""
+        """n images: over the Imagine WebSocket, or quality ("pro") ones through REST textToImage (C12)."""
+        if pro and self.config.quality_images_rest:
+            async for event in media.quality_images(self.transport, token, prompt, n=n, aspect_ratio=aspect_ratio,
+                                                    proxy=proxy):
+                yield event
+            return
         async for event in imagine_ws.imagine(
                 self.transport, token, prompt, n=n, aspect_ratio=aspect_ratio,
                 nsfw=self.config.image_ws_nsfw if nsfw is None else nsfw, pro=pro, proxy=proxy):

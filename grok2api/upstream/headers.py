@@ -34,7 +34,7 @@ def cookie_header(token: str, cf_clearance: str = "", user_id: str = "",
     """`sso` and `sso-rw` always carry the same value (§2.2); then the Cloudflare cookies (those the
     edge set on this egress for this account win over the configured clearance, C5); mgw adds `x-userid`."""
     sso = normalize_token(token)
-    parts = [f"sso={sso}", f"sso-rw={sso}"]
+    parts = [f"sso={sso}", f"sso-rw={sso}"] if sso else []  # the page read for x-statsig-id has no account
     cf = dict(edge_cookies or {})
     if cf_clearance and "cf_clearance" not in cf:
         parts.append(f"cf_clearance={cf_clearance}")

@@ -108,6 +108,7 @@ class StatsigChain:
                  "went stale" if stale else "was refused", path, self.demote_seconds)
 
     def note(self, strategy: str, path: str, outcome: str) -> None:
+        path = route_of(path)
         self.counts[(strategy, path, outcome)] += 1
         for listener in self.listeners:
             try:
@@ -121,6 +122,11 @@ class StatsigChain:
         for (strategy, _path, outcome), n in self.counts.items():
             out.setdefault(strategy, dict.fromkeys(OUTCOMES, 0))[outcome] += n
         return out
+
+
+def route_of(path: str) -> str:
+    """The path with id-like segments (asset ids ...) replaced by `{id}`, so counters stay few."""
+    return "/".join("{id}" if len(seg) >= 16 and any(c.isdigit() for c in seg) else seg for seg in path.split("/"))
 
 
 def summary(totals: dict[str, dict[str, int]]) -> str:
