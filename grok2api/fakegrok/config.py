@@ -25,6 +25,7 @@ class FakeConfig:
     video_tier_limit: bool = True  # C6: basic accounts get 429 for videos over basic_video_max_seconds
     basic_video_max_seconds: int = 6
     edge_cookies: bool = True  # C5: the edge sets __cf_bm on a client that does not send one back
+    accept_ch: str = ""  # C11: an Accept-CH header on every answer (e.g. "Sec-CH-UA-Arch"), "" = none
     stall_seconds: float = 30.0  # how long "stall" and "imagine_no_final" scenarios stay silent
     rate_limit_wait: int = 30  # Retry-After / waitTimeSeconds of the rate_limited scenario
     record_limit: int = 2000  # how many received requests `/_fake/requests` keeps

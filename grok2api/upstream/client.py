@@ -6,7 +6,7 @@ import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 
-from . import account, assets, imagine as imagine_ws, limits, media, mgw, rest_chat, uploads
+from . import account, assets, imagine as imagine_ws, limits, media, mgw, modes, rest_chat, uploads
 from .chat import ChatRequest
 from .config import UpstreamConfig
 from .errors import ErrorKind, UpstreamError
@@ -182,6 +182,10 @@ class GrokClient:
 
     async def quota_info(self, token: str, *, proxy: str | None = None) -> dict[str, limits.ProductQuota | None]:
         return await limits.quota_info(self.transport, token, proxy=proxy)
+
+    async def modes(self, token: str, *, proxy: str | None = None) -> list[modes.UpstreamMode]:
+        """The modes grok.com offers this account and the tier each needs (C10)."""
+        return await modes.fetch_modes(self.transport, token, proxy=proxy)
 
     # -- account settings ----------------------------------------------------
     async def accept_tos(self, token: str, *, proxy: str | None = None) -> None:
