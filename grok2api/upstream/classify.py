@@ -178,11 +178,13 @@ def _code(data: Any) -> Any:
     if not isinstance(data, dict):
         return None
     err = data.get("error")
-    code = err.get("code") if isinstance(err, dict) else data.get("code")
-    try:
-        return int(code)
-    except (TypeError, ValueError):
-        return code
+    code: Any = err.get("code") if isinstance(err, dict) else data.get("code")
+    if isinstance(code, (int, str)) and not isinstance(code, bool):
+        try:
+            return int(code)
+        except ValueError:
+            return code
+    return code
 
 
 def _letters(value: Any) -> str:

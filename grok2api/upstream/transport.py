@@ -170,7 +170,7 @@ class Transport:
     def _heard(self, call: Call, proxy: str, resp: Response) -> None:
         """Keep what the edge told this egress: its cookies (for this account) and Accept-CH."""
         if call.cf_cookies:
-            lines = resp.headers.get_list("set-cookie")
+            lines = [line for line in resp.headers.get_list("set-cookie") if line]
             if lines:
                 self.identity.remember(proxy, normalize_token(call.token) if call.token else "", lines)
         accept_ch = resp.headers.get("accept-ch")
