@@ -118,6 +118,8 @@ class GrokClient:
         """One chat turn over the mgw WebSocket (G3) or REST conversations/new (G1/G2)."""
         dialect = request.dialect(self.config.chat_transport)
         if dialect == "mgw":
+            # C13: the session probe and the socket leave through one egress (clearance is bound to it).
+            proxy = await self.transport.egress(proxy)
             uid = await self.user_id(token, proxy=proxy)
             try:
                 async for event in mgw.chat_mgw(self.transport, token, request, uid, proxy):

@@ -22,6 +22,14 @@ VIDEO = "grok-imagine-1.0-video"
 ADMIN_PASSWORD = "admin-password-for-e2e-42"
 
 
+async def admin_session(stack: Stack) -> dict[str, str]:
+    """Log in to the admin like a person; the headers an htmx request of that session sends."""
+    from tests.admin.conftest import login
+
+    csrf = await login(stack.http, ADMIN_PASSWORD)
+    return {"X-CSRF-Token": csrf, "HX-Request": "true"}
+
+
 async def untouched(stack: Stack, account_id: str) -> None:
     """No cooldown, no failure count, no status change."""
     rec = await stack.account(account_id)
@@ -82,7 +90,8 @@ async def test_anti_bot_on_every_strategy_is_a_503_naming_anti_bot_and_no_accoun
     lengths = {len(base64.b64decode(r["headers"]["x-statsig-id"])) for r in sent}
     assert lengths == {70, 72}  # local and fallback were both tried (signer and manual have no value here)
     assert all(not base64.b64decode(r["headers"]["x-statsig-id"]).startswith(b"e:") for r in sent)
-    page = await (await stack.http.get("/admin/stats", headers={"Authorization": f"Bearer {ADMIN_PASSWORD}"})).text()
+    await admin_session(stack)
+    page = await (await stack.http.get("/admin/stats")).text()
     line = re.search(r'<p id="antibot">([^<]*)</p>', page)
     assert line and re.match(r"anti-bot: local 0 ok / \d+ refused .*fallback 0 ok / \d+ refused", line.group(1))
 
@@ -134,3 +143,17 @@ async def test_a_10s_video_on_a_basic_account_is_made_at_6s(make_stack: MakeStac
         import asyncio
         await asyncio.sleep(0.05)
     assert doc["status"] == "completed" and doc["seconds"] == "6" and "at most 6 s" in doc["note"]
+
+
+async def test_admin_models_check_button(make_stack: MakeStack) -> None:
+    stack = await make_stack({"GROK2API_APP_APP_PASSWORD": ADMIN_PASSWORD})
+    admin = await admin_session(stack)
+    page = await (await stack.http.get("/admin/stats")).text()
+    assert 'hx-post="/admin/models/check"' in page
+    refused = await stack.http.post("/admin/models/check", headers=admin)
+    assert refused.status == 400 and "active account" in await refused.text()
+    await stack.add_tokens([BASIC])
+    resp = await stack.http.post("/admin/models/check", headers=admin)
+    html = await resp.text()
+    assert resp.status == 200 and "The catalog agrees with grok.com" in html and "<code>heavy</code> (heavy)" in html
+    assert [r["path"] for r in await stack.fake_requests() if r["path"] == "/rest/modes"] == ["/rest/modes"]
