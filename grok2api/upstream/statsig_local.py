@@ -131,8 +131,9 @@ class LocalStrategy:
         self._used.move_to_end((method.upper(), path, counter))
         while len(self._used) > _RECENT:
             self._used.popitem(last=False)
-        free = [k for k in range(256) if k not in used] or list(range(256))
-        key = self._rng.choice(free)
+        key = self._rng.randrange(256)
+        while key in used and len(used) < 256:  # used holds a few keys: a re-draw is rare
+            key = self._rng.randrange(256)
         used.add(key)
         return compute(material, method, path, counter, key)
 
