@@ -1,4 +1,4 @@
-"""Command line: serve (default), fake-grok, config, tokens, keys, admin."""
+"""Command line: serve (default), fake-grok, config, tokens, keys, admin, models."""
 
 from __future__ import annotations
 
@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     asub = admin.add_subparsers(dest="action", required=True)
     pw = asub.add_parser("password", help="set the admin password (prompt, or --password-stdin)")
     pw.add_argument("--password-stdin", action="store_true")
+
+    models = sub.add_parser("models", help="the model catalog")
+    _common_options(models)
+    msub = models.add_subparsers(dest="action", required=True)
+    mcheck = msub.add_parser("check", help="compare the catalog's modes and tiers with grok.com's /rest/modes")
+    mcheck.add_argument("--pool", choices=["basic", "super", "heavy"], help="ask with an account of this pool")
     return parser
 
 
@@ -255,6 +261,35 @@ def cmd_admin(args: argparse.Namespace) -> int:
     return with_storage(settings, run)
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    """Exit 0 when the catalog agrees with grok.com, 1 when an entry disagrees, 4 when grok.com could not be asked."""
+    from .catalog import load_catalog
+    from .gateway import model_check
+    from .gateway.wiring import upstream_config
+    from .upstream.client import GrokClient
+    from .upstream.errors import UpstreamError
+
+    settings = load_settings(args)
+    catalog = load_catalog(settings.server.data_dir)
+
+    async def run(storage: Storage) -> int:
+        accounts = [a for a in await storage.all_accounts()
+                    if a.status == "active" and (args.pool is None or a.pool == args.pool)]
+        if not accounts:
+            print("grok2api: no active account to ask grok.com with", file=sys.stderr)
+            return 4
+        async with GrokClient(upstream_config(settings)) as client:
+            try:
+                findings, upstream = await model_check.run(client, catalog, accounts[0].token)
+            except UpstreamError as exc:
+                print(f"grok2api: grok.com /rest/modes failed ({exc.kind.value}): {exc.message}", file=sys.stderr)
+                return 4
+        print(model_check.report(findings, upstream))
+        return 1 if findings else 0
+
+    return with_storage(settings, run)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -269,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         "tokens": lambda: cmd_tokens(args),
         "keys": lambda: cmd_keys(args),
         "admin": lambda: cmd_admin(args),
+        "models": lambda: cmd_models(args),
     }
     try:
         return handlers[args.command]()

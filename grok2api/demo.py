@@ -47,7 +47,7 @@ def mount(app: web.Application, settings: Settings) -> None:
     base = settings.network.grok_url
     # A little pacing so the demo streams visibly, like the real site.
     fake = make_fake(FakeConfig(first_frame_delay=0.2, token_interval=0.03, assets_origin=base,
-                                imagine_origin=base, livekit_url=settings.network.livekit_url))
+                                imagine_origin=base, livekit_url=settings.network.livekit_url, path_prefix=PREFIX))
     app.add_subapp(PREFIX + "/", fake)
     app.cleanup_ctx.append(demo_ctx)
 

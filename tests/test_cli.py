@@ -115,3 +115,30 @@ def test_serve_first_start_health_and_clean_sigterm(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "generated admin password" in err
     assert "stopped" in err
+
+
+async def test_models_check_compares_the_catalog_with_grok(tmp_path: Path, aiohttp_server: object) -> None:
+    """`grok2api models check` asks /rest/modes (the fake's) with an active account (C10)."""
+    import asyncio
+
+    from grok2api.fakegrok import make_app as make_fake
+
+    fake = await aiohttp_server(make_fake())  # type: ignore[operator]
+    base = str(fake.make_url("")).rstrip("/")
+    env = {"GROK2API_NETWORK_GROK_URL": base, "GROK2API_NETWORK_ASSETS_URL": base,
+           "GROK2API_NETWORK_ACCOUNTS_URL": base}
+    none = await asyncio.to_thread(run_cli, tmp_path, "models", "check", env=env)
+    assert none.returncode == 4 and "no active account" in none.stderr
+    assert (await asyncio.to_thread(run_cli, tmp_path, "tokens", "add", "basic-cli-token-000000000001",
+                                    env=env)).returncode == 0
+    agrees = await asyncio.to_thread(run_cli, tmp_path, "models", "check", env=env)
+    assert agrees.returncode == 0, agrees.stderr
+    assert "catalog agrees with grok.com's modes" in agrees.stdout and "heavy (heavy)" in agrees.stdout
+    (tmp_path / "models.toml").write_text(
+        '[models."grok-turbo"]\nkind = "chat"\nmode = "turbo"\nmode_id = "turbo"\ncost = 1\nbucket = "fast"\n'
+        'min_tier = "basic"\n\n[models."grok-heavy-cheap"]\nkind = "chat"\nmode = "heavy"\nmode_id = "heavy"\n'
+        'cost = 1\nbucket = "heavy"\nmin_tier = "super"\n', encoding="utf-8")
+    differs = await asyncio.to_thread(run_cli, tmp_path, "models", "check", env=env)
+    assert differs.returncode == 1, differs.stderr
+    assert "grok-turbo: mode 'turbo' is not offered by grok.com" in differs.stdout
+    assert "grok-heavy-cheap: min_tier 'super' but grok.com needs 'heavy'" in differs.stdout

@@ -26,7 +26,7 @@ def test_every_seed_readme_key_exists_with_seed_default(tmp_path: Path) -> None:
     seed = {
         "app.app_url": "http://127.0.0.1:8000", "app.app_username": "admin", "app.api_key": "",
         "app.image_format": "url", "app.video_format": "html", "network.timeout": 120,
-        "security.browser": "chrome136", "security.allow_anonymous_api": False,
+        "security.allow_anonymous_api": False,
         "security.max_body_size_mb": 50, "security.rate_limit_per_minute": 120,
         "security.rate_limit_burst": 60, "chat.temporary": True, "chat.filter_tags":
         ["xaiartifact", "xai:tool_usage_card", "grok:render"], "retry.max_retry": 3,
@@ -45,6 +45,9 @@ def test_every_seed_readme_key_exists_with_seed_default(tmp_path: Path) -> None:
     for dotted, value in seed.items():
         assert s.get(dotted) == value, dotted
         assert s.sources[dotted] == "default"
+    # The seed's chrome136 is refused by grok.com's edge today: the key stays, its default is the newest
+    # Chrome profile of the pinned curl_cffi, with that profile's User-Agent (protocol §0.2 C11).
+    assert s.security.browser == "chrome152" and "Chrome/152.0.0.0" in s.security.user_agent
 
 
 def test_layers_file_admin_env_in_order(tmp_path: Path) -> None:

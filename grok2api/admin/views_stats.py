@@ -84,8 +84,39 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
         "status_chart": charts.share_bars(list(health.by_status.items()), "Accounts by status"),
         "health": health,
         "proxy": proxy_status(request),
+        "antibot": antibot_line(request),
     }
     return render.page(request, "admin/stats.html", ctx)
+
+
+def antibot_line(request: web.Request) -> str:
+    """How each x-statsig-id strategy fares in this worker ("local 412 ok / 3 refused · ...")."""
+    from ..upstream.statsig_chain import summary
+
+    client = optional_service(request, "GROK_CLIENT")
+    chain = getattr(client, "statsig", None)
+    return summary(chain.totals()) if chain is not None else ""
+
+
+@routes.post("/models/check", name="admin.models_check")
+async def models_check(request: web.Request) -> web.StreamResponse:
+    """The catalog against grok.com's /rest/modes, asked with one active account (C10)."""
+    from ..gateway import model_check
+    from ..upstream.errors import UpstreamError
+    from .upstream_ops import upstream_actions
+
+    client = upstream_actions(request).client
+    catalog = optional_service(request, "CATALOG")
+    pool = optional_service(request, "POOL")
+    accounts = [a for a in (pool.accounts() if pool is not None else []) if a.status == "active"]
+    if catalog is None or not accounts:
+        raise AdminInputError("Models check needs the catalog and at least one active account.")
+    try:
+        findings, upstream = await model_check.run(client, catalog, accounts[0].token)
+    except UpstreamError as exc:
+        raise AdminInputError(f"grok.com /rest/modes failed ({exc.kind.value}): {exc.message}") from None
+    return render.fragment(request, "admin/_models_check.html",
+                           {"findings": findings, "upstream": upstream})
 
 
 @api_routes.get("/stats/requests", name="api.stats")

@@ -120,7 +120,8 @@ class CompletionRenderer:
             if event.moderated:
                 self._moderated += 1
                 return []
-            return self._media(self.links.video(event))
+            markup = self.links.video(event)
+            return self._media(f"{markup}\n\n_{event.note}_" if markup and event.note else markup)
         if isinstance(event, Usage):
             self.upstream_usage = event
         elif isinstance(event, Done):

@@ -32,6 +32,10 @@ class NetworkSection:
     assets_url: str = opt(url=True)
     accounts_url: str = opt(url=True)
     livekit_url: str = opt(url=True)
+    statsig_strategies: list[str] = opt(choices=("local", "signer", "manual", "fallback"))
+    statsig_demote_sec: float = opt(min=0, max=86_400)
+    legacy_media: bool = opt()
+    basic_video_max_seconds: int = opt(min=1, max=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,7 @@ class ImageSection:
     image_ws_final_min_bytes: int = opt(min=0)
     image_ws_medium_min_bytes: int = opt(min=0)
     image_ws_max_per_request: int = opt(min=1, max=6)
+    quality_rest: bool = opt()
 
 
 @dataclass(frozen=True, slots=True)

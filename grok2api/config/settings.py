@@ -209,7 +209,12 @@ def validate_value(dotted: str, value: Any) -> Any:
     if not ok:
         raise ConfigError([f"{dotted} = {shown}: must be {_type_name(annotation)}"])
     meta = f.metadata
-    if meta.get("choices") and typed not in meta["choices"]:
+    if meta.get("choices") and isinstance(typed, list):
+        wrong = [v for v in typed if v not in meta["choices"]]
+        if wrong or len(set(typed)) != len(typed) or not typed:
+            allowed = ", ".join(repr(c) for c in meta["choices"])
+            raise ConfigError([f"{dotted} = {shown}: must list distinct values of {allowed}"])
+    elif meta.get("choices") and typed not in meta["choices"]:
         allowed = ", ".join(repr(c) for c in meta["choices"])
         raise ConfigError([f"{dotted} = {shown}: must be one of {allowed}"])
     lo, hi = meta.get("min"), meta.get("max")

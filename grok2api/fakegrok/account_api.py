@@ -15,13 +15,13 @@ from typing import Any
 
 from aiohttp import web
 
+from .antibot import INDEX_HTML
 from .chat import G1_MODELS, G2_MODES
 from .guards import bad_request, error_body, grpc_status, json_error, json_object, protected
 from .keys import ACCOUNT, FAKE_STATE
 from .state import Account, Quota
 
 REQUEST_KINDS = frozenset({"DEFAULT", "REASONING", "DEEPSEARCH", "DEEPERSEARCH"})
-SITE_VERIFICATION = base64.b64encode(hashlib.sha384(b"fakegrok-site-verification").digest()).decode()
 BIRTH_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$")
 NSFW_PATH = "always_show_nsfw_content"
 
@@ -323,17 +323,38 @@ async def livekit_tokens(request: web.Request) -> web.Response:
                               "participantName": account.uid, "roomName": room})
 
 
-INDEX_HTML = (
-    '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Grok</title>'
-    f'<meta name="grok-site-verification" content="{SITE_VERIFICATION}">'
-    '<meta name="description" content="fakegrok: a simulated grok.com for tests"></head>'
-    '<body><div id="root">Grok (simulated by fakegrok)</div></body></html>'
-)
-
-
 @protected("public")
 async def index(request: web.Request) -> web.Response:
-    return web.Response(text=INDEX_HTML, content_type="text/html")
+    """The app page: `/index` answers 404 today but still carries the meta (C4); `/` answers 200."""
+    config = request.app[FAKE_STATE].config
+    status = 404 if request.path == config.path_prefix + "/index" and config.index_404 else 200
+    return web.Response(text=INDEX_HTML, content_type="text/html", status=status)
+
+
+# /rest/modes (C10): what the mode picker offers, with the tier each mode needs.
+MODES = (
+    ("auto", "Auto", None), ("fast", "Fast", None), ("expert", "Expert", None),
+    ("heavy", "Heavy", "SUBSCRIPTION_TIER_SUPER_GROK_HEAVY"), ("build", "Build", "SUBSCRIPTION_TIER_SUPER_GROK_PRO"),
+)
+TIER_RANK = {"basic": 0, "super": 1, "heavy": 2}
+_NEEDS = {"SUBSCRIPTION_TIER_SUPER_GROK_PRO": 1, "SUBSCRIPTION_TIER_SUPER_GROK_HEAVY": 2}
+
+
+@protected("signed")
+async def modes(request: web.Request) -> web.Response:
+    """`POST /rest/modes {"locale"}` -> the modes, each with `requiresUpgrade` for this account's tier."""
+    body = await json_object(request)
+    if not isinstance(body.get("locale", "en"), str):
+        raise bad_request("locale must be a string")
+    account = request[ACCOUNT]
+    out = []
+    for mode_id, title, tier in MODES:
+        upgrade = None
+        if tier is not None:
+            upgrade = {"minimumSubscriptionTier": tier,
+                       "isRequired": TIER_RANK[account.tier] < _NEEDS[tier]}
+        out.append({"id": mode_id, "modeId": mode_id, "title": title, "requiresUpgrade": upgrade})
+    return web.json_response({"modes": out})
 
 
 def routes() -> list[web.RouteDef]:
@@ -347,6 +368,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/auth_mgmt.AuthManagement/UpdateUserFeatureControls", update_feature_controls),
         web.post("/grok_api_v2.GrokBuildBilling/GetGrokCreditsConfig", grok_credits_config),
         web.post("/rest/livekit/tokens", livekit_tokens),
+        web.post("/rest/modes", modes),
         web.get("/index", index),
         web.get("/", index),
     ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from aiohttp import web
 
 from . import account_api, chat, control, files, imagine, media_gen, mgw
@@ -18,7 +20,22 @@ def make_app(config: FakeConfig | None = None) -> web.Application:
     app[FAKE_STATE] = FakeState(config)
     for module in (chat, media_gen, mgw, imagine, files, account_api, control):
         app.add_routes(module.routes())
+    app.on_response_prepare.append(_edge_cookie)
     return app
+
+
+async def _edge_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    """Cloudflare's bot-management cookie (C5): set on any answer to a client that did not send it back;
+    and the Accept-CH header when configured (C11)."""
+    config = request.app[FAKE_STATE].config
+    if request.path.startswith("/_fake/"):
+        return
+    if config.accept_ch:
+        response.headers["Accept-CH"] = config.accept_ch
+    if config.edge_cookies and "__cf_bm" not in request.cookies:
+        # A header, not set_cookie(): by the time this signal runs the cookies were already rendered.
+        response.headers.add("Set-Cookie", f"__cf_bm={secrets.token_urlsafe(32)}; Path=/; Max-Age=1800; HttpOnly; "
+                                           "Secure; SameSite=None")
 
 
 def run(host: str, port: int, config: FakeConfig | None = None) -> None:

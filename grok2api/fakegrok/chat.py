@@ -10,12 +10,13 @@ from aiohttp import web
 
 from . import frames as fr
 from . import media_gen
-from .guards import USAGE_LIMIT_MESSAGE, bad_request, json_object, not_found, protected, rate_limited
+from .guards import USAGE_LIMIT_MESSAGE, bad_request, json_object, not_found, protected, rate_limited, replayed
 from .keys import ACCOUNT, FAKE_STATE
 from .ndjson import Plan, frame, middle, send
 from .replies import Reply, build_reply, title_for
 from .state import Account, Conversation, FakeState
 from .synth import seed_of
+from .typed import stream_error, take_markers
 
 G1_MODELS = frozenset({"grok-3", "grok-4", "grok-4-mini", "grok-4-1-thinking-1129", "grok-420"})
 G1_MODES = frozenset({
@@ -84,12 +85,17 @@ def _flag(body: dict[str, Any], key: str, default: bool) -> bool:
 async def conversations_new(request: web.Request) -> web.StreamResponse:
     body = await json_object(request)
     state, account = request.app[FAKE_STATE], request[ACCOUNT]
+    tools = body.get("toolOverrides") or {}
+    video = body.get("modelName") == "imagine-video-gen" or (isinstance(tools, dict) and tools.get("videoGen"))
+    if "mediaGenInput" in body or body.get("modelName") == "imagine-image-edit" or video:
+        stale = replayed(request)  # media paths answer a replayed x-statsig-id as a stale page (C3)
+        if stale is not None:
+            return stale
     if "mediaGenInput" in body:
         return await media_gen.media_gen_input(request, body, account)
     if body.get("modelName") == "imagine-image-edit":
         return await media_gen.legacy_image_edit(request, body, account)
-    tools = body.get("toolOverrides") or {}
-    if body.get("modelName") == "imagine-video-gen" or (isinstance(tools, dict) and tools.get("videoGen")):
+    if video:
         return await media_gen.legacy_video(request, body, account)
     return await _chat(request, state, account, body, None)
 
@@ -128,7 +134,8 @@ async def _chat(request: web.Request, state: FakeState, account: Account, body: 
     if conv is None:
         conv = state.new_conversation(account.token)
     flat = not new and state.config.responses_wrapper == "flat"
-    reply = build_reply(message, thinking=route.thinking)
+    markers = take_markers(message)
+    reply = build_reply(markers.text, thinking=route.thinking)
     user_id, response_id = fr.new_id(), fr.new_id()
     prefix = state.config.ndjson_prefix
     out: list[dict[str, Any]] = []
@@ -140,6 +147,10 @@ async def _chat(request: web.Request, state: FakeState, account: Account, body: 
         return await send(request, Plan([frame(o, prefix) for o in out]))
     conv.response_ids += [user_id, response_id]
     out.append(fr.wrap({"llmInfo": {"modelHash": fr.MODEL_HASH}, "responseId": response_id}, flat))
+    if markers.stream_error:  # a typed StreamError instead of the answer (C9)
+        out.append(fr.wrap(fr.model_response(response_id, user_id, "", errors=[stream_error(markers.stream_error)]),
+                           flat))
+        return await send(request, Plan([frame(o, prefix) for o in out]))
     out += [fr.wrap(f, flat) for f in fr.thinking_tokens(reply, response_id)]
     if reply.tool:
         out += [fr.wrap(f, flat) for f in fr.tool_frames(response_id)]

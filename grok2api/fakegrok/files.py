@@ -193,6 +193,7 @@ def _asset_json(asset: Asset) -> dict[str, Any]:
 
 
 ORDERS = frozenset({"ORDER_BY_LAST_USE_TIME", "ORDER_BY_CREATE_TIME"})
+WORKSPACES = frozenset({"WORKSPACE_KIND_IMAGINE_ALL", "WORKSPACE_KIND_CHAT"})
 SOURCES = {"SOURCE_ANY": None, "SOURCE_SELF_UPLOAD": False, "SOURCE_GENERATED": True}
 
 
@@ -210,6 +211,8 @@ async def list_assets(request: web.Request) -> web.Response:
         raise bad_request("pageSize must be 1..1000")
     if query.get("orderBy", "ORDER_BY_LAST_USE_TIME") not in ORDERS:
         raise bad_request("unknown orderBy")
+    if query.get("workspaceKind", "WORKSPACE_KIND_IMAGINE_ALL") not in WORKSPACES:
+        raise bad_request("unknown workspaceKind")
     source = query.get("source", "SOURCE_ANY")
     if source not in SOURCES:
         raise bad_request("unknown source")

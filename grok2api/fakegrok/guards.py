@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import functools
 import json
 import time
@@ -13,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .antibot import ANTI_BOT_MESSAGE, STALE_MESSAGE, statsig_problem
 from .keys import ACCOUNT, BODY, FAKE_STATE, RECORD
 from .state import FakeState
 
@@ -23,7 +22,8 @@ RECORDED_HEADERS = (
     "accept", "accept-language", "accept-encoding", "baggage", "priority", "cache-control",
     "pragma", "sec-fetch-site", "sec-fetch-mode", "sec-fetch-dest", "sec-fetch-user",
     "sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform", "upgrade-insecure-requests",
-    "x-grpc-web", "x-user-agent", "upgrade",
+    "x-grpc-web", "x-user-agent", "upgrade", "sec-ch-ua-arch", "sec-ch-ua-bitness", "sec-ch-ua-model",
+    "sec-ch-ua-full-version-list",
 )
 
 CLOUDFLARE_HTML = (
@@ -40,7 +40,6 @@ CLOUDFLARE_HTML = (
     'document.getElementsByTagName("head")[0].appendChild(cpo);}());</script></body></html>'
 )
 
-ANTI_BOT_MESSAGE = "Request rejected by anti-bot rules."
 USAGE_LIMIT_MESSAGE = "You've reached your usage limit. Please try again later."
 SAFETY_MESSAGE = "Content violates usage guidelines. [SAFETY_CHECK_TYPE_CONTENT_POLICY]"
 
@@ -95,13 +94,24 @@ def grpc_status(status: int, message: str) -> web.Response:
                         headers={"grpc-status": str(status), "grpc-message": message.replace(" ", "%20")})
 
 
-def statsig_valid(value: str) -> bool:
-    """A signed x-statsig-id base64-decodes (padded or raw) to exactly 70 bytes (§2.4)."""
-    try:
-        raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        return False
-    return len(raw) == 70
+def anti_bot() -> web.Response:
+    return json_error(403, 7, ANTI_BOT_MESSAGE)
+
+
+def stale_page() -> web.Response:
+    return json_error(403, 7, STALE_MESSAGE)
+
+
+def replayed(request: web.Request) -> web.Response | None:
+    """On a media path, the stale-page 403 for an x-statsig-id seen before (C3), else None."""
+    state = request.app[FAKE_STATE]
+    value = request.headers.get("x-statsig-id", "")
+    if not state.config.statsig_replay or not value:
+        return None
+    if value in state.seen_statsig:
+        return stale_page()
+    state.seen_statsig[value] = True
+    return None
 
 
 def sso_token(request: web.Request) -> str | None:
@@ -162,12 +172,14 @@ async def _gate(request: web.Request, state: FakeState, kind: str) -> web.Stream
     if kind in ("chat", "signed"):
         statsig = request.headers.get("x-statsig-id", "")
         if kind == "chat" and not statsig:
-            return json_error(403, 7, ANTI_BOT_MESSAGE)
-        if state.config.statsig_strict and not statsig_valid(statsig):
-            return json_error(403, 7, ANTI_BOT_MESSAGE)
+            return anti_bot()
+        path = request.path[len(state.config.path_prefix):] if state.config.path_prefix else request.path
+        if state.config.statsig_strict and statsig_problem(
+                statsig, request.method, path, verify=state.config.statsig_verify):
+            return anti_bot()
     if kind == "chat":
         if state.take(token, "anti_bot"):
-            return json_error(403, 7, ANTI_BOT_MESSAGE)
+            return anti_bot()
         if state.take(token, "safety_rejected"):
             return json_error(403, 7, SAFETY_MESSAGE)
         delay = state.take(token, "slow_first_byte")
@@ -224,6 +236,8 @@ async def record_requests(request: web.Request, handler: Handler) -> web.StreamR
         "time": time.time(), "method": request.method, "path": request.path,
         "query": dict(request.query), "cookies": dict(request.cookies),
         "headers": {h: request.headers[h] for h in RECORDED_HEADERS if h in request.headers},
+        "header_order": [name.decode("latin-1").lower() for name, _ in request.raw_headers],
+        "http_version": f"{request.version.major}.{request.version.minor}",
         "json": None, "body_size": 0,
     }
     if request.body_exists and not request.content_type.startswith("multipart/"):

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from . import frames as fr
-from .guards import bad_request, json_object, not_found, protected, rate_limited
+from .guards import bad_request, json_object, not_found, protected, rate_limited, replayed
 from .keys import ACCOUNT, FAKE_STATE
 from .ndjson import Plan, frame, middle, send
 from .state import Account, Asset, FakeState, Post
@@ -61,14 +61,53 @@ def _model_map(body: dict[str, Any]) -> dict[str, Any]:
     return model_map if isinstance(model_map, dict) else {}
 
 
+MEDIA_GEN_KINDS = ("imageToImage", "textToVideo", "imageToVideo", "textToImage")
+
+
+def _owned_inputs(state: FakeState, account: Account, inputs: Any, most: int) -> list[str]:
+    if not isinstance(inputs, list) or not 1 <= len(inputs) <= most:
+        raise bad_request(f"inputAssets must list 1..{most} fileMetadataIds")
+    for file_id in inputs:
+        asset = state.assets.get(file_id) if isinstance(file_id, str) else None
+        if asset is None or asset.deleted or asset.owner != account.token:
+            raise bad_request(f"input asset {file_id!r} not found")
+    return list(inputs)
+
+
+def _duration(spec: dict[str, Any]) -> int:
+    duration = spec.get("duration")
+    if isinstance(duration, bool) or not isinstance(duration, int) or not 1 <= duration <= 15:
+        raise bad_request("duration must be 1..15 seconds")
+    return duration
+
+
+def _resolution(spec: dict[str, Any]) -> str:
+    resolution = spec.get("resolutionName", "720p")
+    if resolution not in RESOLUTIONS:
+        raise bad_request("resolutionName must be 480p or 720p")
+    return str(resolution)
+
+
+def _imagine_kind(body: dict[str, Any], spec: dict[str, Any]) -> None:
+    if body.get("kind") != "CONVERSATION_KIND_IMAGINE":
+        raise bad_request("kind must be CONVERSATION_KIND_IMAGINE")
+    if "temporary" in body or "videoGenModelConfig" in _model_map(body) or "parentPostId" in spec:
+        raise bad_request("mediaGenInput cannot be combined with the legacy video fields")
+
+
 async def media_gen_input(request: web.Request, body: dict[str, Any], account: Account) -> web.StreamResponse:
-    """G4 `mediaGenInput`: exactly one of imageToImage / textToVideo (§6.2, §7.3)."""
+    """`mediaGenInput`: exactly one of imageToImage / textToVideo (§6.2, §7.3), imageToVideo (C7) or
+    textToImage with mode quality (C12)."""
     state = request.app[FAKE_STATE]
     gen = body["mediaGenInput"]
-    if not isinstance(gen, dict) or len(gen) != 1 or next(iter(gen)) not in ("imageToImage", "textToVideo"):
-        raise bad_request("mediaGenInput must hold exactly one of imageToImage, textToVideo")
+    if not isinstance(gen, dict) or len(gen) != 1 or next(iter(gen)) not in MEDIA_GEN_KINDS:
+        raise bad_request(f"mediaGenInput must hold exactly one of {', '.join(MEDIA_GEN_KINDS)}")
     if not isinstance(body.get("message"), str):
         raise bad_request("message must be a string")
+    if "imageToVideo" in gen:
+        return await _image_to_video(request, state, account, body, gen["imageToVideo"])
+    if "textToImage" in gen:
+        return await _text_to_image(request, state, account, body, gen["textToImage"])
     if "imageToImage" in gen:
         spec = gen["imageToImage"]
         if body.get("modelName") != "imagine-image-edit" or not isinstance(spec, dict):
@@ -86,18 +125,53 @@ async def media_gen_input(request: web.Request, body: dict[str, Any], account: A
     spec = gen["textToVideo"]
     if body.get("modelName") != "imagine-video-gen" or not isinstance(spec, dict):
         raise bad_request("textToVideo needs modelName imagine-video-gen")
-    if body.get("kind") != "CONVERSATION_KIND_IMAGINE":
-        raise bad_request("kind must be CONVERSATION_KIND_IMAGINE")
-    if "temporary" in body or "videoGenModelConfig" in _model_map(body) or "parentPostId" in spec:
-        raise bad_request("mediaGenInput cannot be combined with the legacy video fields")
-    duration = spec.get("duration")
-    if isinstance(duration, bool) or not isinstance(duration, int) or not 1 <= duration <= 15:
-        raise bad_request("duration must be 1..15 seconds")
-    resolution = spec.get("resolutionName", "720p")
-    if resolution not in RESOLUTIONS:
-        raise bad_request("resolutionName must be 480p or 720p")
+    _imagine_kind(body, spec)
     return await _video_stream(request, state, account, body["message"], _prompt(spec.get("prompt")),
-                               _aspect(spec.get("aspectRatio"), "1:1"), duration, resolution)
+                               _aspect(spec.get("aspectRatio"), "1:1"), _duration(spec), _resolution(spec))
+
+
+async def _image_to_video(request: web.Request, state: FakeState, account: Account, body: dict[str, Any],
+                          spec: Any) -> web.StreamResponse:
+    """C7: `imageToVideo{prompt?, inputAssets, aspectRatio, duration, resolutionName, mode}`, message
+    `"<prompt> --mode=<mode>"`, empty modelMap, Referer /imagine, no media post."""
+    if body.get("modelName", "imagine-video-gen") != "imagine-video-gen" or not isinstance(spec, dict):
+        raise bad_request("imageToVideo needs modelName imagine-video-gen")
+    _imagine_kind(body, spec)
+    if _model_map(body):
+        raise bad_request("imageToVideo takes an empty modelMap")
+    if not request.headers.get("Referer", "").rstrip("/").endswith("/imagine"):
+        raise bad_request("imageToVideo is sent from the /imagine page")
+    inputs = _owned_inputs(state, account, spec.get("inputAssets"), 1)
+    mode = spec.get("mode", "custom")
+    if mode not in ("custom", "normal", "fun", "spicy", "extremely-crazy", "extremely-spicy-or-crazy"):
+        raise bad_request(f"unknown mode {mode!r}")
+    message = body["message"]
+    if not message.endswith(f"--mode={mode}"):
+        raise bad_request("message must end with the --mode flag")
+    prompt = spec.get("prompt")
+    if prompt is not None and not isinstance(prompt, str):
+        raise bad_request("prompt must be a string")
+    text = (prompt or message.rsplit("--mode=", 1)[0]).strip() or "image"
+    return await _video_stream(request, state, account, message, f"{text} {inputs[0]}",
+                               _aspect(spec.get("aspectRatio"), "1:1"), _duration(spec), _resolution(spec))
+
+
+async def _text_to_image(request: web.Request, state: FakeState, account: Account, body: dict[str, Any],
+                         spec: Any) -> web.StreamResponse:
+    """C12: quality images, `textToImage{prompt, numOfImages, aspectRatio, modelName, mode:"quality"}`."""
+    if not isinstance(spec, dict) or spec.get("modelName") != "imagine-image-gen":
+        raise bad_request("textToImage needs modelName imagine-image-gen")
+    if spec.get("mode") != "quality":
+        raise bad_request("textToImage mode must be quality (fast images use the Imagine WebSocket)")
+    count = spec.get("numOfImages", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 4:
+        raise bad_request("numOfImages must be 1..4")
+    prompt = _prompt(spec.get("prompt"))
+    wait = state.consume(account, "imagePro")
+    if wait is not None:
+        return rate_limited(wait)
+    return await _image_stream(request, state, account, body["message"], prompt, [],
+                               _aspect(spec.get("aspectRatio"), "1:1"), count, "imagine-image-gen")
 
 
 async def legacy_image_edit(request: web.Request, body: dict[str, Any], account: Account) -> web.StreamResponse:
@@ -164,7 +238,12 @@ async def _edit_stream(request: web.Request, state: FakeState, account: Account,
     wait = state.consume(account, "imageEdit")
     if wait is not None:
         return rate_limited(wait)
-    out, user_id, response_id = _head(state, account, message, "imagine-image-edit")
+    return await _image_stream(request, state, account, message, prompt, inputs, aspect, count, "imagine-image-edit")
+
+
+async def _image_stream(request: web.Request, state: FakeState, account: Account, message: str, prompt: str,
+                        inputs: list[str], aspect: str, count: int, model: str) -> web.StreamResponse:
+    out, user_id, response_id = _head(state, account, message, model)
     moderated = "[[moderated]]" in prompt or bool(state.take(account.token, "moderated"))
     finals = []
     for index in range(count):
@@ -180,6 +259,8 @@ async def _edit_stream(request: web.Request, state: FakeState, account: Account,
 
 async def _video_stream(request: web.Request, state: FakeState, account: Account, message: str, prompt: str,
                         aspect: str, seconds: int, resolution: str) -> web.StreamResponse:
+    if state.config.video_tier_limit and account.tier == "basic" and seconds > state.config.basic_video_max_seconds:
+        return rate_limited(state.config.rate_limit_wait)  # C6: free accounts get 429 for longer videos
     wait = state.consume(account, "video720p" if resolution == "720p" else "video")
     if wait is not None:
         return rate_limited(wait)
@@ -235,6 +316,9 @@ async def _finish(request: web.Request, state: FakeState, account: Account, out:
 @protected("signed")
 async def post_create(request: web.Request) -> web.Response:
     """`media/post/create`: an IMAGE post over one of your assets, or a VIDEO post from a prompt (§6.1, §7.1)."""
+    stale = replayed(request)
+    if stale is not None:
+        return stale
     body = await json_object(request)
     state, account = request.app[FAKE_STATE], request[ACCOUNT]
     media_type = body.get("mediaType")
@@ -269,6 +353,9 @@ async def post_create_link(request: web.Request) -> web.Response:
 @protected("rest")
 async def video_upscale(request: web.Request) -> web.Response:
     """`video/upscale {videoId}` → `{hdMediaUrl}`, an absolute URL on the configured assets origin (§7.5)."""
+    stale = replayed(request)
+    if stale is not None:
+        return stale
     body = await json_object(request)
     state, account = request.app[FAKE_STATE], request[ACCOUNT]
     video_id = body.get("videoId")

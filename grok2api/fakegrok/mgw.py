@@ -16,6 +16,7 @@ from .keys import ACCOUNT, FAKE_STATE, RECORD
 from .replies import ARTIFACT, RENDER_URL, TOOL_QUERY, Reply, build_reply
 from .state import Account, Conversation, FakeState
 from .synth import seed_of
+from .typed import NOTETAKER, stream_error, take_markers
 
 MODES = frozenset({"fast", "auto", "expert", "heavy"})
 THINKING_MODES = frozenset({"auto", "expert", "heavy"})
@@ -68,7 +69,7 @@ def open_session(state: FakeState, account: Account, data: dict[str, Any], ev: d
             raise ProtocolError("conversation_id must equal the envelope session_id")
         conv = state.conversations.get(conv_id)
         if conv is None or conv.owner != account.token:
-            raise ProtocolError("conversation not found", "not_found")
+            raise ProtocolError("conversation not found", "conversation_not_found")
         session.conv = conv
     else:
         session.conv = state.new_conversation(account.token)
@@ -111,10 +112,15 @@ def take_item(state: FakeState, account: Account, session: Session, data: dict[s
 
 
 def response_events(state: FakeState, account: Account, session: Session, reply: Reply,
-                    response_id: str) -> tuple[list[dict[str, Any]], int]:
-    """The `response.chunk` / `response.grok.output` payloads of one answer, and where the answer starts."""
-    out: list[dict[str, Any]] = [{"type": "response.chunk", "chunk": {"text": {"text": t, "channel": ANALYSIS}}}
-                                 for t in reply.thinking]
+                    response_id: str, thinking_channel: str = ANALYSIS) -> tuple[list[dict[str, Any]], int]:
+    """The `response.chunk` / `response.grok.output` payloads of one answer, and where the answer starts.
+    Like the browser sees today (C8): `response.created` and a `phase_marker` chunk come first."""
+    out: list[dict[str, Any]] = [
+        {"type": "response.created", "response": {"id": response_id, "status": "in_progress"}},
+        {"type": "response.chunk", "chunk": {"phase_marker": {"phase": "PHASE_THINKING" if reply.thinking
+                                                              else "PHASE_RESPONDING"}}}]
+    out += [{"type": "response.chunk", "chunk": {"text": {"text": t, "channel": thinking_channel}}}
+            for t in reply.thinking]
     if reply.tool:
         out.append({"type": "response.chunk", "chunk": {"tool_usage_card": {
             "tool_usage_card_id": "tc-fake-1", "web_search": {"args": {"query": TOOL_QUERY}}}}})
@@ -151,14 +157,21 @@ async def respond(request: web.Request, ws: web.WebSocketResponse, state: FakeSt
         raise ProtocolError(USAGE_LIMIT_MESSAGE, 8)
     if state.consume(account, session.model) is not None:
         raise ProtocolError("Too many requests", 8)
-    reply = build_reply(pending["text"], thinking=session.model in THINKING_MODES)
+    markers = take_markers(pending["text"])
+    reply = build_reply(markers.text, thinking=session.model in THINKING_MODES)
     reply.moderated = reply.moderated or bool(state.take(account.token, "moderated"))
     user_id, response_id = fr.new_id(), fr.new_id()
     session.conv.response_ids += [user_id, response_id]
     session.conv.messages += [(user_id, "human", pending["text"]), (response_id, "assistant", reply.text)]
-    payloads, answer_start = response_events(state, account, session, reply, response_id)
+    payloads, answer_start = response_events(state, account, session, reply, response_id,
+                                             NOTETAKER if markers.notetaker else ANALYSIS)
     status = "completed"
-    if state.take(account.token, "stream_error"):
+    if markers.stream_error:  # a typed StreamError instead of the answer (C9)
+        payloads = payloads[:2] + [{"type": "response.grok.output",
+                                    "output": {"stream_error": stream_error(markers.stream_error)}}]
+        answer_start = len(payloads)
+        status = "failed"
+    elif state.take(account.token, "stream_error"):
         payloads.append({"type": "response.grok.output", "output": {"stream_error": {
             "message": "generation failed", "code": 13}}})
         status = "failed"

@@ -17,7 +17,15 @@ class FakeConfig:
     token_interval: float = 0.0  # seconds between streamed token frames (0: one write)
     responses_wrapper: str = "flat"  # `/responses` frames: "flat" result.* or "wrapped" result.response.*
     ndjson_prefix: str = ""  # e.g. "data: " to prove a client tolerates SSE-style lines
-    statsig_strict: bool = False  # reject x-statsig-id that does not decode to 70 bytes (anti-bot 403)
+    # grok.com's rules today (§0.2), each on by default with a switch to turn it off:
+    statsig_strict: bool = True  # C1/C2: refuse e: fallbacks and values not of 70 or 72 bytes (anti-bot 403)
+    statsig_verify: bool = True  # C3: a 70-byte value must be a valid signature of this page, method and path
+    statsig_replay: bool = True  # C3: a value seen before on a media path gets the stale-page 403
+    index_404: bool = True  # C4: GET /index answers 404 (the page still carries the meta)
+    video_tier_limit: bool = True  # C6: basic accounts get 429 for videos over basic_video_max_seconds
+    basic_video_max_seconds: int = 6
+    edge_cookies: bool = True  # C5: the edge sets __cf_bm on a client that does not send one back
+    accept_ch: str = ""  # C11: an Accept-CH header on every answer (e.g. "Sec-CH-UA-Arch"), "" = none
     stall_seconds: float = 30.0  # how long "stall" and "imagine_no_final" scenarios stay silent
     rate_limit_wait: int = 30  # Retry-After / waitTimeSeconds of the rate_limited scenario
     record_limit: int = 2000  # how many received requests `/_fake/requests` keeps
@@ -26,6 +34,7 @@ class FakeConfig:
     livekit_url: str = "wss://livekit.grok.com"
     images_per_edit_legacy: int = 2  # images per G1/G2 image-edit call (§6.1: 2)
     max_body_bytes: int = 96 * 1024 * 1024
+    path_prefix: str = ""  # where the fake is mounted as a sub-app (the demo): signatures cover the path below it
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

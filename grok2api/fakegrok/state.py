@@ -215,6 +215,7 @@ class FakeState:
         self.posts: Bounded = Bounded(50_000)
         self.shares: Bounded = Bounded(10_000)
         self.records: collections.deque[dict[str, Any]] = collections.deque(maxlen=config.record_limit)
+        self.seen_statsig: Bounded = Bounded(100_000)  # x-statsig-id values seen on media paths (C3)
 
     def reset(self) -> None:
         self.config.update(self.initial_config.to_json())
@@ -225,6 +226,7 @@ class FakeState:
         self.conversations.clear()
         self.posts.clear()
         self.shares.clear()
+        self.seen_statsig.clear()
         self.records = collections.deque(maxlen=self.config.record_limit)
 
     # accounts -------------------------------------------------------------------------

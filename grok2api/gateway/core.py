@@ -26,7 +26,11 @@ log = logging.getLogger(__name__)
 # Never worth retrying on another account: the request itself is the problem.
 _NOT_RETRYABLE = frozenset({ErrorKind.MODERATED, ErrorKind.BAD_REQUEST})
 # Errors whose status the operator can exclude from failover with retry.retry_status_codes.
-_STATUS_OF = {ErrorKind.AUTH: 401, ErrorKind.CLOUDFLARE: 403, ErrorKind.RATE_LIMITED: 429}
+_STATUS_OF = {ErrorKind.AUTH: 401, ErrorKind.CLOUDFLARE: 403, ErrorKind.ANTI_BOT: 403, ErrorKind.STALE_PAGE: 403,
+              ErrorKind.RATE_LIMITED: 429}
+# Failures of one account (or one egress's identity) that another account avoids at once.
+_SWITCH_NOW = frozenset({ErrorKind.AUTH, ErrorKind.RATE_LIMITED, ErrorKind.CLOUDFLARE, ErrorKind.ANTI_BOT,
+                         ErrorKind.STALE_PAGE, ErrorKind.MODEL_UNAVAILABLE, ErrorKind.CONVERSATION_GONE})
 
 
 class MediaStore(Protocol):
@@ -59,7 +63,7 @@ def backoff_delay(err: UpstreamError, attempt: int, base: float, factor: float, 
                   rng: random.Random) -> float:
     """Wait before the next account. Account-specific failures switch at once; upstream-wide
     ones (5xx, network, timeout) back off with full jitter so a struggling upstream is not hammered."""
-    if err.kind in (ErrorKind.AUTH, ErrorKind.RATE_LIMITED, ErrorKind.CLOUDFLARE):
+    if err.kind in _SWITCH_NOW:
         return 0.0
     return rng.uniform(0, min(cap, base * factor ** (attempt - 1)))
 
@@ -82,6 +86,17 @@ def to_api_error(err: UpstreamError) -> errors.ApiError:
         return errors.InvalidRequest(f"Grok refused the content: {err.message}", code="content_policy_violation")
     if kind is ErrorKind.BAD_REQUEST:
         return errors.InvalidRequest(f"Grok rejected the request: {err.message}", code="upstream_bad_request")
+    if kind in (ErrorKind.ANTI_BOT, ErrorKind.STALE_PAGE):
+        return errors.ServiceUnavailable(
+            f"grok.com's anti-bot layer refused every x-statsig-id strategy tried ({err.message}); no account "
+            "was penalised. See network.statsig_strategies and the admin stats page.",
+            headers={"Retry-After": "60"}, code="upstream_anti_bot")
+    if kind is ErrorKind.TRANSIENT:
+        return errors.ServiceUnavailable(f"Grok is busy ({err.message}); retry shortly",
+                                         headers={"Retry-After": "5"}, code="upstream_busy")
+    if kind is ErrorKind.MODEL_UNAVAILABLE:
+        return errors.ServiceUnavailable(f"Grok does not serve this model to any eligible account now: {err.message}",
+                                         headers={"Retry-After": "60"}, code="model_unavailable")
     return errors.UpstreamFailed(f"Grok upstream error ({kind.value}): {err.message}")
 
 
@@ -183,16 +198,25 @@ class Gateway:
 
     async def _video_events(self, lease: Lease, job: VideoJob) -> AsyncIterator[Event]:
         token = lease.account.token
+        basic = lease.account.pool == "basic"
         # Basic accounts cannot render 720p: make 480p there and upscale it, as the predecessor did.
-        upscale = job.resolution == "720p" and lease.account.pool == "basic"
+        upscale = job.resolution == "720p" and basic
         resolution = "480p" if upscale else job.resolution
+        # grok.com answers 429 to free accounts for longer videos (C6): make the longest they may,
+        # say so, and do not burn the pool with 429s.
+        limit = self.settings().network.basic_video_max_seconds
+        seconds = min(job.seconds, limit) if basic else job.seconds
         image = (await self._upload_all(token, [job.image], for_imagine=True))[0] if job.image else None
         async for event in self.client.video(
-                token, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seconds=job.seconds,
+                token, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seconds=seconds,
                 resolution=resolution, preset=job.preset, image=image):
             if upscale and isinstance(event, VideoReady) and not event.moderated and event.url:
                 event.url = await self.client.upscale(token, event.video_id or event.url)
                 event.resolution = "720p"
+            if seconds != job.seconds and isinstance(event, VideoReady) and not event.moderated:
+                event.seconds = seconds
+                event.note = (f"This video is {seconds} s long: Grok makes videos of at most {limit} s on basic "
+                              f"accounts and no account with a higher tier was free ({job.seconds} s were asked for).")
             yield event
 
     async def _cache_media(self, event: Event, token: str) -> Event:

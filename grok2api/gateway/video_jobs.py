@@ -99,6 +99,9 @@ class VideoJobs:
                     else:
                         doc["_file"] = item.local
                         doc["_resolution"] = item.resolution
+                        if item.seconds:  # made shorter than asked (basic accounts, C6): say so
+                            doc["seconds"] = str(item.seconds)
+                            doc["note"] = item.note
             if doc["_file"]:
                 doc.update(status="completed", progress=100, completed_at=int(self.clock()), error=None)
             else:

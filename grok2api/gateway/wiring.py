@@ -43,18 +43,34 @@ log = logging.getLogger(__name__)
 
 # HTTP status a client saw for each failure kind (the gateway raises the matching ApiError).
 _STATUS_FOR_KIND = {"": 200, "no_account": 503, "rate_limited": 503, "timeout": 504, "moderated": 400,
-                    "bad_request": 400, "cancelled": 499, "internal": 500}
+                    "bad_request": 400, "cancelled": 499, "internal": 500, "anti_bot": 503, "stale_page": 503,
+                    "transient": 503, "model_unavailable": 503}
+
+
+def statsig_strategies(s: Settings) -> tuple[str, ...]:
+    """`network.statsig_strategies` with the seed's keys mapped onto it: a signer URL set while the
+    order is the default goes first (the seed's "takes precedence"); `chat.dynamic_statsig = false`
+    keeps only the fixed values (signer, manual), or `fallback` when nothing else is left."""
+    order = list(s.network.statsig_strategies)
+    if s.chat.statsig_signer_url and "signer" in order and s.sources.get("network.statsig_strategies") == "default":
+        order.remove("signer")
+        order.insert(0, "signer")
+    if not s.chat.dynamic_statsig:
+        fixed = [name for name in order if name in ("signer", "manual")]
+        order = fixed or ["fallback"]
+    return tuple(order)
 
 
 def upstream_config(s: Settings) -> UpstreamConfig:
-    statsig_mode = "signer" if s.chat.statsig_signer_url else "dynamic" if s.chat.dynamic_statsig else "static"
     return UpstreamConfig(
         grok_url=s.network.grok_url, assets_url=s.network.assets_url, accounts_url=s.network.accounts_url,
         livekit_url=s.voice.livekit_url or s.network.livekit_url, browser=s.security.browser,
         user_agent=s.security.user_agent, cf_clearance=s.security.cf_clearance, timeout=float(s.network.timeout),
         idle_timeout=s.timeout.stream_idle_timeout, chat_transport=s.chat.transport,
-        temporary=s.chat.temporary, disable_memory=s.chat.disable_memory, statsig_mode=statsig_mode,
+        temporary=s.chat.temporary, disable_memory=s.chat.disable_memory, statsig_strategies=statsig_strategies(s),
         statsig_value=s.chat.statsig_id, statsig_signer_url=s.chat.statsig_signer_url,
+        statsig_demote_seconds=float(s.network.statsig_demote_sec), legacy_media=s.network.legacy_media,
+        quality_images_rest=s.image.quality_rest,
         image_ws_nsfw=s.image.image_ws_nsfw, image_ws_blocked_seconds=float(s.image.image_ws_blocked_seconds),
         image_ws_final_min_bytes=s.image.image_ws_final_min_bytes,
         image_ws_medium_min_bytes=s.image.image_ws_medium_min_bytes,

@@ -13,8 +13,9 @@ from .options import CooldownRules
 
 # Errors another account could avoid; the request itself is at fault for the others.
 _RETRYABLE = frozenset({
-    ErrorKind.AUTH, ErrorKind.CLOUDFLARE, ErrorKind.RATE_LIMITED,
-    ErrorKind.UPSTREAM, ErrorKind.NETWORK, ErrorKind.TIMEOUT,
+    ErrorKind.AUTH, ErrorKind.CLOUDFLARE, ErrorKind.ANTI_BOT, ErrorKind.STALE_PAGE, ErrorKind.RATE_LIMITED,
+    ErrorKind.UPSTREAM, ErrorKind.NETWORK, ErrorKind.TIMEOUT, ErrorKind.TRANSIENT, ErrorKind.MODEL_UNAVAILABLE,
+    ErrorKind.CONVERSATION_GONE,
 })
 
 
@@ -74,8 +75,9 @@ def cooldown_for(error: UpstreamError, account: Account, bucket: str, now: float
     bucket's known reset, else one window of the bucket, else `rate_limited_empty_sec`; with
     quota left (a burst limit) `rate_limited_sec`. UPSTREAM and TIMEOUT: a brief
     `upstream_sec`, so the next requests spread over other accounts. AUTH: no cooldown (it
-    counts toward the failure threshold instead). CLOUDFLARE and NETWORK blame the egress,
-    MODERATED and BAD_REQUEST the request: no cooldown.
+    counts toward the failure threshold instead). CLOUDFLARE, ANTI_BOT, STALE_PAGE and NETWORK
+    blame the egress, MODERATED and BAD_REQUEST the request, TRANSIENT (a concurrency or global
+    limit), MODEL_UNAVAILABLE and CONVERSATION_GONE nobody: no cooldown.
     """
     kind = error.kind
     if kind is ErrorKind.RATE_LIMITED:
@@ -101,7 +103,7 @@ def on_failure(account: Account, error: UpstreamError, threshold: int, now: floa
     AUTH: fail_count + 1; at `threshold` the account becomes invalid (never chosen again).
     RATE_LIMITED: cooling until now + cooldown_for(); the bucket drops to 0 (reset at the end
     of the cooldown) when the upstream said nothing is left. UPSTREAM/TIMEOUT: a short
-    cooling. CLOUDFLARE, NETWORK, MODERATED, BAD_REQUEST: no change.
+    cooling. Anything else (CLOUDFLARE, ANTI_BOT, STALE_PAGE, NETWORK, TRANSIENT, MODERATED, ...): no change.
     """
     kind = error.kind
     reason = f"{kind.value}: {error.message}"[:200]

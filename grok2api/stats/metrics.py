@@ -7,6 +7,8 @@ Series:
 - grok2api_requests_total{model,status,kind}, grok2api_request_latency_seconds{model},
   grok2api_time_to_first_token_seconds{model}, grok2api_upstream_errors_total{kind}
   (every RequestRecord given to the Recorder: chat/media requests and rejected 401/403/413/429).
+- grok2api_statsig_total{strategy,path,outcome}: x-statsig-id values by strategy, signed path and what
+  grok.com made of them (ok, refused = anti-bot C1, stale = stale page C3, unavailable = no value).
 - grok2api_gateway_overhead_seconds (time to response headers as the gateway saw it, Server-Timing).
 - grok2api_accounts{pool,status} (from the pool view at scrape time; every worker's view is the
   same storage, so it is answered by the scraped worker).
@@ -36,7 +38,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..keys import METRICS, POOL, RECORDER, STARTED_AT_REQ
+from ..keys import GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ
 from .recorder import RequestRecord
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
@@ -74,6 +76,8 @@ class Metrics:
                               ["model"], buckets=TTFT_BUCKETS, registry=r)
         self.upstream_errors = Counter("grok2api_upstream_errors", "Upstream failures by kind.", ["kind"],
                                        registry=r)
+        self.statsig = Counter("grok2api_statsig", "x-statsig-id values by strategy, path and outcome.",
+                               ["strategy", "path", "outcome"], registry=r)
         self.overhead = Histogram("grok2api_gateway_overhead_seconds",
                                   "Time from arrival to response headers (the Server-Timing value).",
                                   buckets=OVERHEAD_BUCKETS, registry=r)
@@ -183,5 +187,8 @@ def setup(app: web.Application) -> None:
     app[METRICS] = m = Metrics()
     if RECORDER in app:
         app[RECORDER].listeners.append(m.on_record)
+    if GROK_CLIENT in app:
+        app[GROK_CLIENT].statsig.listeners.append(
+            lambda strategy, path, outcome: m.statsig.labels(strategy, path, outcome).inc())
     app.on_response_prepare.append(_overhead)
     app.router.add_get("/metrics", metrics_handler, name="metrics")

@@ -49,7 +49,8 @@ async def download(transport: Transport, token: str, url: str, *, proxy: str | N
 
 
 def list_url(config: UpstreamConfig, page_token: str = "") -> str:
-    query = {"pageSize": "50", "orderBy": "ORDER_BY_LAST_USE_TIME", "source": "SOURCE_ANY", "isLatest": "true"}
+    """The browser's query today (C12): 40 per page, newest first, every Imagine asset."""
+    query = {"pageSize": "40", "orderBy": "ORDER_BY_CREATE_TIME", "workspaceKind": "WORKSPACE_KIND_IMAGINE_ALL"}
     if page_token:
         query["pageToken"] = page_token
     return f"{config.grok_url}{LIST_PATH}?{urlencode(query)}"
@@ -61,7 +62,8 @@ async def list_assets(transport: Transport, token: str, *, proxy: str | None = N
     out: list[dict[str, Any]] = []
     page, seen = "", set()
     for _ in range(MAX_PAGES):
-        headers = rest_headers(config, origin=config.grok_url, referer=config.grok_url + "/files", content_type="")
+        headers = rest_headers(config, origin=config.grok_url, referer=config.grok_url + "/imagine/saved",
+                               content_type="")
         data = (await transport.request("GET", list_url(config, page), Call(token, proxy, statsig_path=LIST_PATH),
                                         headers)).json()
         if not isinstance(data, dict):

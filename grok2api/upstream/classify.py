@@ -21,6 +21,24 @@ _BLOCKED_MARKERS = ("blocked-user", "user is blocked")
 _CLOUDFLARE_MARKERS = ("just a moment", "challenge-platform", "__cf_chl", "cf-chl-", "cf-mitigated",
                        "attention required! | cloudflare")
 _ANTI_BOT_MARKERS = ("anti-bot", "anti_bot")
+_STALE_MARKERS = ("page is out of date", "reload to continue")
+_MEDIA_CREDIT_MARKERS = ("media generation credits", "usagepoolexhausted", "usage pool exhausted")
+_CONVERSATION_GONE = ("conversation_not_found", "conversation not found", "session_not_found",
+                      "conversation_expired", "response_not_found")
+# Typed in-stream errors (C9), matched on the kind with everything but letters removed, so
+# `STREAM_ERROR_KIND_USAGE_POOL_EXHAUSTED`, `usagePoolExhausted` and `usage-pool-exhausted` agree.
+_TYPED_KINDS: tuple[tuple[str, ErrorKind], ...] = (
+    ("usagepoolexhausted", ErrorKind.RATE_LIMITED),
+    ("usagelimitreached", ErrorKind.RATE_LIMITED),
+    ("usagelimit", ErrorKind.RATE_LIMITED),
+    ("concurrencylimit", ErrorKind.TRANSIENT),
+    ("globalratelimit", ErrorKind.TRANSIENT),
+    ("contentmoderated", ErrorKind.MODERATED),
+    ("moderated", ErrorKind.MODERATED),
+    ("modelnotavailable", ErrorKind.MODEL_UNAVAILABLE),
+    ("modelunavailable", ErrorKind.MODEL_UNAVAILABLE),
+)
+_TYPED_FIELDS = ("kind", "type", "errorKind", "error_kind", "streamErrorKind")
 _SAFETY_MARKERS = ("content violates usage guidelines", "safety_check_type")
 _USAGE_LIMIT_MARKERS = ("usage limit", "usage quota", "too many requests", "rate limit", "rate_limit")
 _MAX_MESSAGE = 300
@@ -141,14 +159,51 @@ def _classify_403(body_text: str, headers: Mapping[str, str] | None, message: st
         return UpstreamError(ErrorKind.MODERATED, message, status=403)
     if not body_text.strip() or _has(body_text, _CLOUDFLARE_MARKERS) or _header(headers, "cf-mitigated"):
         return UpstreamError(ErrorKind.CLOUDFLARE, "Cloudflare challenge (HTTP 403)", status=403)
-    if _has(body_text, _ANTI_BOT_MARKERS):
-        # x-statsig-id / fingerprint rejected: fixable by the egress (new signature, new
-        # clearance), never the account's fault, so it is handled exactly like a challenge.
-        return UpstreamError(ErrorKind.CLOUDFLARE, message, status=403)
-    if _json(body_text) is None:
+    if _has(body_text, _STALE_MARKERS):
+        # C3: a replayed x-statsig-id; a fresh value passes. Never the account's fault.
+        return UpstreamError(ErrorKind.STALE_PAGE, message, status=403)
+    data = _json(body_text)
+    if _has(body_text, _ANTI_BOT_MARKERS) or _code(data) == 7:
+        # C1: any other code 7 is the anti-bot layer refusing the x-statsig-id / fingerprint:
+        # fixable by the egress (another strategy, new clearance), never the account's fault.
+        return UpstreamError(ErrorKind.ANTI_BOT, message, status=403)
+    if data is None:
         # Any other HTML/text 403 comes from the edge (WAF block pages), not from grok.com's API.
         return UpstreamError(ErrorKind.CLOUDFLARE, f"edge refused the request (HTTP 403): {message}", status=403)
     return UpstreamError(ErrorKind.UPSTREAM, message, status=403)
+
+
+def _code(data: Any) -> Any:
+    """`error.code` (or a top-level `code`) of a JSON error body."""
+    if not isinstance(data, dict):
+        return None
+    err = data.get("error")
+    code: Any = err.get("code") if isinstance(err, dict) else data.get("code")
+    if isinstance(code, (int, str)) and not isinstance(code, bool):
+        try:
+            return int(code)
+        except ValueError:
+            return code
+    return code
+
+
+def _letters(value: Any) -> str:
+    return "".join(ch for ch in str(value).lower() if ch.isalpha())
+
+
+def typed_kind(error: Any) -> ErrorKind | None:
+    """The kind of a typed stream error (C9) from its `kind`-like field, or None."""
+    if not isinstance(error, dict):
+        return None
+    for field in _TYPED_FIELDS:
+        value = error.get(field)
+        if not value:
+            continue
+        letters = _letters(value)
+        for marker, kind in _TYPED_KINDS:
+            if marker in letters:
+                return kind
+    return None
 
 
 def classify_inband(error: Any, *, status: int = 200) -> UpstreamError:
@@ -165,13 +220,22 @@ def classify_inband(error: Any, *, status: int = 200) -> UpstreamError:
         return UpstreamError(ErrorKind.AUTH, text, status=status)
     if _has(blob, _BLOCKED_MARKERS):
         return UpstreamError(ErrorKind.AUTH, text, status=status)
-    if code in (8, "8") or _has(blob, _USAGE_LIMIT_MARKERS) or code_text == "resource_exhausted":
+    typed = typed_kind(error)
+    if typed is not None:
+        wait = _number(error, "waitTimeSeconds", "retryAfterSeconds") or 0.0
+        return UpstreamError(typed, text, status=status, retry_after=wait if typed is ErrorKind.RATE_LIMITED else 0.0)
+    if _has(blob, _CONVERSATION_GONE):
+        return UpstreamError(ErrorKind.CONVERSATION_GONE, text, status=status)
+    if (code in (8, "8") or _has(blob, _USAGE_LIMIT_MARKERS) or _has(blob, _MEDIA_CREDIT_MARKERS)
+            or code_text == "resource_exhausted"):
         wait = _number(error, "waitTimeSeconds", "retryAfterSeconds") or 0.0
         return UpstreamError(ErrorKind.RATE_LIMITED, text, status=status, retry_after=wait)
     if _has(blob, _SAFETY_MARKERS) or "moderat" in blob or "content_policy" in blob:
         return UpstreamError(ErrorKind.MODERATED, text, status=status)
+    if _has(blob, _STALE_MARKERS):
+        return UpstreamError(ErrorKind.STALE_PAGE, text, status=status)
     if _has(blob, _ANTI_BOT_MARKERS) or code in (7, "7"):
-        return UpstreamError(ErrorKind.CLOUDFLARE, text, status=status)
+        return UpstreamError(ErrorKind.ANTI_BOT, text, status=status)
     if code in (3, "3") or code_text == "invalid_request":
         return UpstreamError(ErrorKind.BAD_REQUEST, text, status=status)
     return UpstreamError(ErrorKind.UPSTREAM, text, status=status)

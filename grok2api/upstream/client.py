@@ -6,7 +6,7 @@ import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
 
-from . import account, assets, limits, mgw, rest_chat, uploads
+from . import account, assets, limits, mgw, modes, rest_chat, uploads
 from . import imagine as imagine_ws
 from . import media_gen as media
 from .chat import ChatRequest
@@ -14,18 +14,14 @@ from .errors import ErrorKind, UpstreamError
 from .events import Event
 from .headers import navigation_headers, normalize_token
 from .options import UpstreamConfig
-from .statsig import (
-    DynamicStatsig,
-    SignerStatsig,
-    StaticStatsig,
-    StatsigProvider,
-    extract_site_verification,
-    manual_statsig,
-)
+from .statsig import FallbackStrategy, ManualStrategy, SignerStrategy, Strategy, extract_site_verification
+from .statsig_chain import StatsigChain
+from .statsig_local import LocalStrategy
 from .transport import Call, ProxyPicker, Transport
 from .uploads import UploadedFile
 
 _UID_CACHE_SIZE = 10_000
+_ANY_STATUS = tuple(range(100, 600))  # the page is read whatever its status (C4: /index answers 404)
 
 
 class GrokClient:
@@ -35,36 +31,52 @@ class GrokClient:
     Every failure is a classified UpstreamError; CLOUDFLARE failures are also reported to the picker."""
 
     def __init__(self, config: UpstreamConfig, *, proxy_picker: ProxyPicker | None = None,
-                 statsig: StatsigProvider | None = None, rng: random.Random | None = None) -> None:
+                 statsig: StatsigChain | None = None, rng: random.Random | None = None) -> None:
         self.config = config
         self._rng = rng or random.Random()
         self.transport = Transport(config, statsig or self._statsig(config), proxy_picker)
         self._uids: OrderedDict[str, str] = OrderedDict()
 
-    def _statsig(self, config: UpstreamConfig) -> StatsigProvider:
-        if config.statsig_mode == "static":
-            return StaticStatsig(config.statsig_value)
-        if config.statsig_mode == "manual":
-            return manual_statsig(config.statsig_value)
-        if config.statsig_mode == "signer":
-            if not config.statsig_signer_url:
-                raise ValueError("statsig mode 'signer' needs a signer URL")
-            return SignerStatsig(self._fetch_meta, self._sign, ttl=config.statsig_cache_seconds, rng=self._rng)
-        return DynamicStatsig(self._rng)
+    @property
+    def statsig(self) -> StatsigChain:
+        """The x-statsig-id chain: its order per path and egress, its counters, one strategy by name."""
+        return self.transport.statsig
 
-    async def _fetch_meta(self) -> str:
-        """The signer's input: the grok-site-verification meta of /index (fallback /), fetched without an account."""
+    def _statsig(self, config: UpstreamConfig) -> StatsigChain:
+        built: dict[str, Strategy] = {
+            "local": LocalStrategy(self.page, ttl=config.statsig_page_seconds, rng=self._rng),
+            "signer": SignerStrategy(config.statsig_signer_url, self._fetch_meta, self._sign,
+                                     ttl=config.statsig_cache_seconds),
+            "manual": ManualStrategy(config.statsig_value),
+            "fallback": FallbackStrategy(self._rng),
+        }
+        return StatsigChain([built[name] for name in config.statsig_strategies],
+                            demote_seconds=config.statsig_demote_seconds)
+
+    async def page(self, egress: str) -> str:
+        """The HTML the signer and `local` read: /index whatever its status (C4), / when it has no meta."""
         config = self.config
+        last = ""
         for path in ("/index", "/"):
             headers = navigation_headers(config, origin="", referer="")
             try:
-                page = await self.transport.request("GET", config.grok_url + path, Call(""), headers, ok=(404,))
+                page = await self.transport.request("GET", config.grok_url + path, Call("", egress), headers,
+                                                    ok=_ANY_STATUS)
             except UpstreamError:
                 continue
-            meta = extract_site_verification(page.text)
-            if meta:
-                return meta
-        raise UpstreamError(ErrorKind.UPSTREAM, "grok.com page carries no grok-site-verification meta")
+            last = page.text
+            if extract_site_verification(last):
+                return last
+        if last:
+            return last
+        raise UpstreamError(ErrorKind.UPSTREAM, "grok.com's page could not be read")
+
+    async def _fetch_meta(self, egress: str) -> str:
+        """The signer's input: the grok-site-verification meta of /index (fallback /)."""
+        meta = extract_site_verification(await self.page(egress))
+        if not meta:
+            raise UpstreamError(ErrorKind.UPSTREAM, "grok.com page carries no grok-site-verification meta")
+        return meta
 
     async def _sign(self, meta: str, method: str, path: str) -> str:
         body = {"method": method, "path": path, "environment": {"metaContent": meta}}
@@ -108,6 +120,8 @@ class GrokClient:
         """One chat turn over the mgw WebSocket (G3) or REST conversations/new (G1/G2)."""
         dialect = request.dialect(self.config.chat_transport)
         if dialect == "mgw":
+            # C13: the session probe and the socket leave through one egress (clearance is bound to it).
+            proxy = await self.transport.egress(proxy)
             uid = await self.user_id(token, proxy=proxy)
             try:
                 async for event in mgw.chat_mgw(self.transport, token, request, uid, proxy):
@@ -123,7 +137,12 @@ class GrokClient:
     # -- media -------------------------------------------------------------
     async def imagine(self, token: str, prompt: str, n: int = 1, aspect_ratio: str = "2:3", nsfw: bool | None = None,
                       *, pro: bool = False, proxy: str | None = None) -> AsyncIterator[Event]:
-        """n images over the Imagine WebSocket."""
+        """n images: over the Imagine WebSocket, or quality ("pro") ones through REST textToImage (C12)."""
+        if pro and self.config.quality_images_rest:
+            async for event in media.quality_images(self.transport, token, prompt, n=n, aspect_ratio=aspect_ratio,
+                                                    proxy=proxy):
+                yield event
+            return
         async for event in imagine_ws.imagine(
                 self.transport, token, prompt, n=n, aspect_ratio=aspect_ratio,
                 nsfw=self.config.image_ws_nsfw if nsfw is None else nsfw, pro=pro, proxy=proxy):
@@ -167,6 +186,10 @@ class GrokClient:
 
     async def quota_info(self, token: str, *, proxy: str | None = None) -> dict[str, limits.ProductQuota | None]:
         return await limits.quota_info(self.transport, token, proxy=proxy)
+
+    async def modes(self, token: str, *, proxy: str | None = None) -> list[modes.UpstreamMode]:
+        """The modes grok.com offers this account and the tier each needs (C10)."""
+        return await modes.fetch_modes(self.transport, token, proxy=proxy)
 
     # -- account settings ----------------------------------------------------
     async def accept_tos(self, token: str, *, proxy: str | None = None) -> None:

@@ -10,10 +10,15 @@ class ErrorKind(str, enum.Enum):
 
     AUTH = "auth"  # 401: the account's fault
     CLOUDFLARE = "cloudflare"  # 403 challenge page: the egress's fault, never the account's
+    ANTI_BOT = "anti_bot"  # 403 code 7 "rejected by anti-bot rules": the x-statsig-id / egress, never the account
+    STALE_PAGE = "stale_page"  # 403 code 7 "This page is out of date": a replayed x-statsig-id (C3)
     RATE_LIMITED = "rate_limited"  # 429: cool the account until `retry_after`
     MODERATED = "moderated"  # content refused
     BAD_REQUEST = "bad_request"  # 400: our request is wrong; retrying elsewhere will not help
     UPSTREAM = "upstream"  # 5xx or a malformed stream
+    TRANSIENT = "transient"  # concurrency / global rate limit in the stream (C9): elsewhere, no penalty
+    MODEL_UNAVAILABLE = "model_unavailable"  # the mode is not served to this account now (C9): route elsewhere
+    CONVERSATION_GONE = "conversation_gone"  # mgw conversation_not_found and friends: start afresh elsewhere
     NETWORK = "network"  # connection refused/reset, TLS, proxy
     TIMEOUT = "timeout"  # first byte or idle timeout
 

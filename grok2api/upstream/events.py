@@ -45,6 +45,8 @@ class VideoReady:
     resolution: str = ""
     moderated: bool = False
     local: str = ""  # file name in the local media cache, filled by the gateway
+    seconds: int = 0  # the length made, when it differs from the one asked for (0 = as asked)
+    note: str = ""  # why the video differs from the request, for the client
 
 
 @dataclass(slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import uuid
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from .options import UpstreamConfig
@@ -28,12 +29,16 @@ def normalize_token(raw: str) -> str:
     return token.split(";", 1)[0].strip()
 
 
-def cookie_header(token: str, cf_clearance: str = "", user_id: str = "") -> str:
-    """`sso` and `sso-rw` always carry the same value (§2.2); mgw adds `x-userid`."""
+def cookie_header(token: str, cf_clearance: str = "", user_id: str = "",
+                  edge_cookies: Mapping[str, str] | None = None) -> str:
+    """`sso` and `sso-rw` always carry the same value (§2.2); then the Cloudflare cookies (those the
+    edge set on this egress for this account win over the configured clearance, C5); mgw adds `x-userid`."""
     sso = normalize_token(token)
-    parts = [f"sso={sso}", f"sso-rw={sso}"]
-    if cf_clearance:
+    parts = [f"sso={sso}", f"sso-rw={sso}"] if sso else []  # the page read for x-statsig-id has no account
+    cf = dict(edge_cookies or {})
+    if cf_clearance and "cf_clearance" not in cf:
         parts.append(f"cf_clearance={cf_clearance}")
+    parts += [f"{name}={value}" for name, value in cf.items()]
     if user_id:
         parts.append(f"x-userid={user_id}")
     return "; ".join(parts)
@@ -45,8 +50,52 @@ def request_id() -> str:
 
 
 def client_hints(user_agent: str, browser: str = "") -> dict[str, str]:
-    """Sec-Ch-Ua* derived from the UA (brand, major, platform, arch), as PY-A does; {} for non-Chromium UAs."""
+    """The low-entropy Sec-CH-UA* hints a Chromium browser sends unasked (C11); {} for non-Chromium UAs."""
     return dict(_client_hints(user_agent, browser))
+
+
+def high_entropy_hints(user_agent: str, asked: frozenset[str]) -> dict[str, str]:
+    """The high-entropy hints the edge asked for with Accept-CH (and only those)."""
+    if not asked or not _CHROME_MAJOR.search(user_agent):
+        return {}
+    ua = user_agent.lower()
+    x86 = any(m in ua for m in ("intel", "x86_64", "win64", "x64", "wow64"))
+    major = _CHROME_MAJOR.search(user_agent)
+    full = f"{major.group(1)}.0.0.0" if major else ""
+    brands = _brand_list(int(major.group(1)), _brand(user_agent), full) if major else ""
+    offered = {
+        "sec-ch-ua-arch": ("Sec-Ch-Ua-Arch", '"x86"' if x86 else '"arm"'),
+        "sec-ch-ua-bitness": ("Sec-Ch-Ua-Bitness", '"64"'),
+        "sec-ch-ua-model": ("Sec-Ch-Ua-Model", '""'),
+        "sec-ch-ua-full-version-list": ("Sec-Ch-Ua-Full-Version-List", brands),
+    }
+    return {name: value for key, (name, value) in offered.items() if key in asked and value}
+
+
+def _brand(user_agent: str) -> str:
+    if "Edg/" in user_agent:
+        return "Microsoft Edge"
+    if "Chrome/" in user_agent or "CriOS/" in user_agent:
+        return "Google Chrome"
+    return "Chromium"
+
+
+# Chromium's GREASE for the brand list (user_agent_utils.cc): the fake brand's two separator
+# characters, its version and the order of the three entries all follow from the major version,
+# so a UA claiming Chrome N must carry exactly Chrome N's list.
+_GREASE_CHARS = (" ", "(", ":", "-", ".", "/", ")", ";", "=", "?", "_")
+_GREASE_VERSIONS = ("8", "99", "24")
+_ORDERS = ((0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0))
+
+
+def _brand_list(major: int, brand: str, version: str = "") -> str:
+    grease = f"Not{_GREASE_CHARS[major % 11]}A{_GREASE_CHARS[(major + 1) % 11]}Brand"
+    grease_version = _GREASE_VERSIONS[major % 3] + (".0.0.0" if version else "")
+    own = version or str(major)
+    entries = [(grease, grease_version), ("Chromium", own)] + ([] if brand == "Chromium" else [(brand, own)])
+    # Entry i goes to position _ORDERS[major % 6][i]; with two entries their relative order is kept.
+    ranked = sorted(zip(_ORDERS[major % 6], entries))
+    return ", ".join(f'"{name}";v="{v}"' for _, (name, v) in ranked)
 
 
 @functools.lru_cache(maxsize=64)  # the UA is a setting: derive its hints once, not on every call
@@ -54,13 +103,7 @@ def _client_hints(user_agent: str, browser: str) -> tuple[tuple[str, str], ...]:
     match = _CHROME_MAJOR.search(user_agent) or _DIGITS.search(browser if "chrom" in browser.lower() else "")
     if not match:
         return ()
-    major = match.group(1)
-    if "Edg/" in user_agent:
-        brand = "Microsoft Edge"
-    elif "Chrome/" in user_agent or "CriOS/" in user_agent:
-        brand = "Google Chrome"
-    else:
-        brand = "Chromium"
+    major = int(match.group(1))
     ua = user_agent.lower()
     mobile = any(m in ua for m in ("mobile", "android", "iphone", "ipad"))
     if "android" in ua:
@@ -73,14 +116,10 @@ def _client_hints(user_agent: str, browser: str) -> tuple[tuple[str, str], ...]:
         platform = "macOS"
     else:
         platform = "Linux"
-    x86 = any(m in ua for m in ("intel", "x86_64", "win64", "x64", "wow64"))
     return (
-        ("Sec-Ch-Ua", f'"{brand}";v="{major}", "Chromium";v="{major}", "Not(A:Brand";v="24"'),
+        ("Sec-Ch-Ua", _brand_list(major, _brand(user_agent))),
         ("Sec-Ch-Ua-Mobile", "?1" if mobile else "?0"),
         ("Sec-Ch-Ua-Platform", f'"{platform}"'),
-        ("Sec-Ch-Ua-Arch", "x86" if x86 else "arm"),
-        ("Sec-Ch-Ua-Bitness", "64"),
-        ("Sec-Ch-Ua-Model", ""),
     )
 
 

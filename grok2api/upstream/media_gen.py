@@ -19,6 +19,8 @@ POST_CREATE_PATH = "/rest/media/post/create"
 UPSCALE_PATH = "/rest/media/video/upscale"
 EDIT_MODEL = "imagine-image-edit"
 VIDEO_MODEL = "imagine-video-gen"
+IMAGE_MODEL = "imagine-image-gen"
+QUALITY_PER_CALL = 4
 PRESET_FLAGS = {"fun": "extremely-crazy", "normal": "normal", "spicy": "extremely-spicy-or-crazy"}
 LEGACY_LENGTHS = (6, 10, 15)
 _VIDEO_ID = re.compile(r"/generated/([0-9a-fA-F-]{8,})/|/([0-9a-fA-F-]{8,})/generated_video")
@@ -51,6 +53,38 @@ def build_video_body(prompt: str, *, aspect_ratio: str, seconds: int, resolution
                                           "duration": max(1, min(15, int(seconds))),
                                           "resolutionName": resolution if resolution in ("480p", "720p") else "720p"}},
         "kind": "CONVERSATION_KIND_IMAGINE",
+    }
+
+
+def build_image_video_body(prompt: str, file_id: str, *, aspect_ratio: str, seconds: int, resolution: str,
+                           preset: str) -> dict[str, Any]:
+    """Image-to-video as the browser sends it (C7): `mediaGenInput.imageToVideo`, empty modelMap, no media post."""
+    mode = PRESET_FLAGS.get(preset, "custom")
+    spec: dict[str, Any] = {"inputAssets": [file_id], "aspectRatio": aspect_ratio or "1:1",
+                            "duration": max(1, min(15, int(seconds))),
+                            "resolutionName": resolution if resolution in ("480p", "720p") else "480p", "mode": mode}
+    if prompt.strip():
+        spec = {"prompt": prompt, **spec}
+    return {
+        "modelName": VIDEO_MODEL,
+        "message": f"{prompt} --mode={mode}".strip(),
+        "enableImageStreaming": True,
+        "enableSideBySide": True,
+        "sendFinalMetadata": True,
+        "responseMetadata": {"experiments": [], "modelConfigOverride": {"modelMap": {}}},
+        "mediaGenInput": {"imageToVideo": spec},
+        "kind": "CONVERSATION_KIND_IMAGINE",
+    }
+
+
+def build_quality_image_body(prompt: str, n: int, aspect_ratio: str) -> dict[str, Any]:
+    """Quality images over REST (C12): `mediaGenInput.textToImage` with mode "quality"."""
+    return {
+        "modelName": IMAGE_MODEL, "message": prompt, "enableImageStreaming": True, "enableSideBySide": True,
+        "sendFinalMetadata": True,
+        "mediaGenInput": {"textToImage": {"prompt": prompt, "numOfImages": max(1, min(QUALITY_PER_CALL, n)),
+                                          "aspectRatio": aspect_ratio or "1:1", "modelName": IMAGE_MODEL,
+                                          "mode": "quality"}},
     }
 
 
@@ -164,15 +198,48 @@ async def edit_image(transport: Transport, token: str, prompt: str, images: Sequ
     yield Done(meta=meta)
 
 
+async def quality_images(transport: Transport, token: str, prompt: str, *, n: int = 1, aspect_ratio: str = "1:1",
+                         proxy: str | None = None) -> AsyncIterator[Event]:
+    """Quality images through REST textToImage (C12); rounds of up to 4 until n came back."""
+    config = transport.config
+    n = max(1, n)
+    delivered, rounds, meta = 0, 0, {}
+    while delivered < n and rounds < n:
+        rounds += 1
+        body = build_quality_image_body(prompt, n - delivered, aspect_ratio)
+        got = 0
+        async for event in _media_stream(transport, token, body, proxy, config.timeout):
+            if isinstance(event, ImageReady):
+                if delivered + got >= n:
+                    continue
+                event = replace(event, slot=delivered + got)
+                got += 1
+            elif isinstance(event, ImageProgress):
+                event = replace(event, slot=delivered + event.slot)
+            elif isinstance(event, Done):
+                meta = event.meta
+                continue
+            yield event
+        if not got:
+            break
+        delivered += got
+    if not delivered:
+        raise UpstreamError(ErrorKind.UPSTREAM, "quality image generation finished without an image")
+    yield Done(meta=meta)
+
+
 async def video(transport: Transport, token: str, prompt: str, *, aspect_ratio: str = "16:9", seconds: int = 6,
                 resolution: str = "480p", preset: str = "normal", image: UploadedFile | None = None,
                 proxy: str | None = None) -> AsyncIterator[Event]:
-    """Generate a video: G4 text-to-video by default; image-to-video (never documented for G4) and
-    `legacy_media` use the G2 media-post shape."""
+    """Generate a video: `mediaGenInput` textToVideo (G4) or imageToVideo (C7), no media post;
+    `legacy_media` switches back to the G2 media-post shapes."""
     config = transport.config
     if image is None and not config.legacy_media:
         body = build_video_body(prompt, aspect_ratio=aspect_ratio, seconds=seconds, resolution=resolution,
                                 preset=preset)
+    elif image is not None and not config.legacy_media:
+        body = build_image_video_body(prompt, image.file_id, aspect_ratio=aspect_ratio, seconds=seconds,
+                                      resolution=resolution, preset=preset)
     else:
         post = ({"mediaType": "MEDIA_POST_TYPE_IMAGE", "mediaUrl": image.url} if image is not None
                 else {"mediaType": "MEDIA_POST_TYPE_VIDEO", "prompt": prompt})

@@ -154,7 +154,7 @@ class MgwParser:
             raise classify_inband(ev.get("error") or {})
         if kind == "session.ended" and not self.done:
             raise UpstreamError(ErrorKind.UPSTREAM, "mgw session ended before response.done")
-        return []  # pong, search results, unknown additions: nothing to show
+        return []  # pong, response.created, search results, unknown additions: nothing to show
 
     def _text(self, text: str) -> list[Event]:
         if not text:
@@ -167,7 +167,8 @@ class MgwParser:
         if isinstance(text, dict):
             channel = str(text.get("channel") or "").upper()
             value = str(text.get("text") or "")
-            if "ANALYSIS" in channel or "REASONING" in channel:
+            # Thinking: ANALYSIS / REASONING, and since 2026-10 also the NOTETAKER header channel (C8).
+            if "ANALYSIS" in channel or "REASONING" in channel or "NOTETAKER" in channel:
                 return [ReasoningDelta(value)] if self.thinking and value else []
             if channel in ("", "CHANNEL_ASSISTANT_RESPONSE"):
                 return self._text(value)

@@ -1,4 +1,4 @@
-"""`x-statsig-id` providers (§2.4): static, dynamic (the seed default), manual, external signer."""
+"""`x-statsig-id` strategies (§0.2 C1–C3, §2.4): signer, manual and fallback; `local` is in statsig_local.py."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-STATIC_TEXT = "e:TypeError: Cannot read properties of undefined (reading 'childNodes')"
-SIGNED_LENGTH = 70  # a real signature decodes to exactly 70 bytes
+# A value grok.com accepts decodes to 70 bytes (a signature) or 72 (a browser fallback text), C2.
+VALID_LENGTHS = (70, 72)
+SIGNED_LENGTH = 70
+# PY-A's prefix, rejected since 2026-06 (C1): no value whose text starts with it ever leaves grok2api.
+REJECTED_PREFIX = b"e:"
+X1_TEMPLATE = "x1:TypeError: Cannot read properties of undefined (reading '{}')"  # 10 letters -> 72 bytes
 _META = re.compile(
     r"""<meta\s+[^>]*name=["']grok-site-verification["'][^>]*content=["']([^"']*)["']"""
     r"""|<meta\s+[^>]*content=["']([^"']*)["'][^>]*name=["']grok-site-verification["']""",
@@ -26,12 +30,18 @@ _META = re.compile(
 _MAX_ENTRIES = 4096
 
 
-class StatsigProvider(Protocol):
-    """Gives the header value for one call; `invalidate` after an anti-bot rejection."""
+class StatsigUnavailable(Exception):
+    """A strategy cannot give a value now (no signer URL, no manual value, page unreadable ...)."""
 
-    async def value(self, method: str, path: str) -> str: ...
 
-    def invalidate(self, method: str, path: str) -> None: ...
+class Strategy(Protocol):
+    """One way to obtain a value; `invalidate` drops whatever it cached for a path on an egress."""
+
+    name: str
+
+    async def value(self, method: str, path: str, egress: str) -> str: ...
+
+    def invalidate(self, method: str, path: str, egress: str) -> None: ...
 
 
 def encode(text: str) -> str:
@@ -39,13 +49,25 @@ def encode(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
-def decoded_length(value: str) -> int:
-    """Bytes the value decodes to (padded or raw base64); -1 if it is not base64."""
+def decode(value: str) -> bytes | None:
+    """The bytes of a padded or raw base64 value; None when it is not base64."""
     raw = value.strip()
     try:
-        return len(base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True))
+        return base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
     except (binascii.Error, ValueError):
-        return -1
+        return None
+
+
+def decoded_length(value: str) -> int:
+    """Bytes the value decodes to (padded or raw base64); -1 if it is not base64."""
+    data = decode(value)
+    return -1 if data is None else len(data)
+
+
+def is_acceptable(value: str) -> bool:
+    """Whether grok.com's length rule could accept the value (C2) and it is not an `e:` fallback (C1)."""
+    data = decode(value)
+    return data is not None and len(data) in VALID_LENGTHS and not data.startswith(REJECTED_PREFIX)
 
 
 def is_signed(value: str) -> bool:
@@ -53,13 +75,9 @@ def is_signed(value: str) -> bool:
     return decoded_length(value) == SIGNED_LENGTH
 
 
-def dynamic_value(rng: random.Random) -> str:
-    """PY-A's per-request fallback: mimic the browser's error text when the Statsig SDK throws."""
-    if rng.random() < 0.5:
-        suffix = "".join(rng.choices(string.ascii_lowercase + string.digits, k=5))
-        return encode(f"e:TypeError: Cannot read properties of null (reading 'children['{suffix}']')")
-    suffix = "".join(rng.choices(string.ascii_lowercase, k=10))
-    return encode(f"e:TypeError: Cannot read properties of undefined (reading '{suffix}')")
+def fallback_value(rng: random.Random) -> str:
+    """The browser's fallback when its Statsig SDK throws, with PY-B's `x1:` prefix: 72 bytes (C1, C2)."""
+    return encode(X1_TEMPLATE.format("".join(rng.choices(string.ascii_lowercase, k=10))))
 
 
 def extract_site_verification(html: str) -> str:
@@ -68,62 +86,70 @@ def extract_site_verification(html: str) -> str:
     return (match.group(1) or match.group(2) or "") if match else ""
 
 
-class StaticStatsig:
-    """One fixed value for every call (PY-A `dynamic_statsig=false`, or the operator's manual value)."""
+class FallbackStrategy:
+    """A fresh `x1:` fallback text per call; never refused for being unavailable."""
 
-    def __init__(self, value: str = "") -> None:
-        self._value = value.strip() or encode(STATIC_TEXT)
-
-    async def value(self, method: str, path: str) -> str:
-        return self._value
-
-    def invalidate(self, method: str, path: str) -> None:
-        """A fixed value cannot be refreshed; the caller's retry uses it again."""
-
-
-def manual_statsig(value: str) -> StaticStatsig:
-    """The operator's value; warns when it does not look like a real signature."""
-    if not value.strip():
-        raise ValueError("statsig mode 'manual' needs a value")
-    if not is_signed(value):
-        log.warning("manual x-statsig-id does not decode to %d bytes; grok.com may reject it", SIGNED_LENGTH)
-    return StaticStatsig(value)
-
-
-class DynamicStatsig:
-    """A fresh random fallback value per call (the seed's default)."""
+    name = "fallback"
 
     def __init__(self, rng: random.Random | None = None) -> None:
         self._rng = rng or random.Random()
 
-    async def value(self, method: str, path: str) -> str:
-        return dynamic_value(self._rng)
+    async def value(self, method: str, path: str, egress: str) -> str:
+        return fallback_value(self._rng)
 
-    def invalidate(self, method: str, path: str) -> None:
+    def invalidate(self, method: str, path: str, egress: str) -> None:
         """Every call already gets a new value."""
 
 
-FetchMeta = Callable[[], Awaitable[str]]
+class ManualStrategy:
+    """The operator's value (`chat.statsig_id`); unavailable when empty or of a length grok.com refuses."""
+
+    name = "manual"
+
+    def __init__(self, value: str) -> None:
+        self._value = value.strip()
+        if self._value and not is_acceptable(self._value):
+            log.warning("chat.statsig_id does not decode to %s bytes (or is an e: fallback): it is not sent",
+                        " or ".join(map(str, VALID_LENGTHS)))
+
+    async def value(self, method: str, path: str, egress: str) -> str:
+        if not self._value:
+            raise StatsigUnavailable("no manual value configured (chat.statsig_id)")
+        if not is_acceptable(self._value):
+            raise StatsigUnavailable("the manual value does not decode to 70 or 72 bytes")
+        return self._value
+
+    def invalidate(self, method: str, path: str, egress: str) -> None:
+        """A fixed value cannot be refreshed; the chain demotes it instead."""
+
+
+FetchMeta = Callable[[str], Awaitable[str]]  # egress -> meta content
 Sign = Callable[[str, str, str], Awaitable[str]]  # (meta, method, path) -> value
 
 
-class SignerStatsig:
-    """Signatures from an external signer, cached per method+path for `ttl`; a stale one is reused
-    when refreshing fails, and the dynamic fallback is used only if nothing valid was ever obtained."""
+class SignerStrategy:
+    """Values from an external signer fed with the page's meta. `ttl` > 0 keeps a value per
+    (egress, method, path) that long; 0 (the default) asks per request, as the browser signs (C3)."""
 
-    def __init__(self, fetch_meta: FetchMeta, sign: Sign, *, ttl: float = 3600.0,
-                 clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None) -> None:
+    name = "signer"
+
+    def __init__(self, url: str, fetch_meta: FetchMeta, sign: Sign, *, ttl: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.url = url
         self._fetch_meta = fetch_meta
         self._sign = sign
         self._ttl = ttl
         self._clock = clock
-        self._fallback = DynamicStatsig(rng)
-        self._cache: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
-        self._meta = ""
-        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._cache: OrderedDict[tuple[str, str, str], tuple[str, float]] = OrderedDict()
+        self._meta: dict[str, str] = {}
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
 
-    async def value(self, method: str, path: str) -> str:
-        key = (method.upper(), path)
+    async def value(self, method: str, path: str, egress: str) -> str:
+        if not self.url:
+            raise StatsigUnavailable("no signer URL configured (chat.statsig_signer_url)")
+        key = (egress, method.upper(), path)
+        if self._ttl <= 0:
+            return await self._refresh(key)
         hit = self._cache.get(key)
         if hit and hit[1] > self._clock():
             return hit[0]
@@ -132,28 +158,28 @@ class SignerStatsig:
             hit = self._cache.get(key)
             if hit and hit[1] > self._clock():
                 return hit[0]
-            try:
-                fresh = await self._refresh(key)
-            except Exception as exc:  # the signer is a third-party service: never let it stop traffic
-                log.warning("statsig signer failed for %s %s: %s", key[0], key[1], exc)
-                if hit:
-                    return hit[0]
-                return await self._fallback.value(method, path)
+            fresh = await self._refresh(key)
             self._cache[key] = (fresh, self._clock() + self._ttl)
             self._cache.move_to_end(key)
             while len(self._cache) > _MAX_ENTRIES:
                 self._cache.popitem(last=False)
             return fresh
 
-    async def _refresh(self, key: tuple[str, str]) -> str:
-        if not self._meta:
-            self._meta = await self._fetch_meta()
-        value = await self._sign(self._meta, key[0], key[1])
-        if not is_signed(value):
-            self._meta = ""  # the page may have rotated its meta; read it again next time
-            raise ValueError(f"signer returned a value that does not decode to {SIGNED_LENGTH} bytes")
+    async def _refresh(self, key: tuple[str, str, str]) -> str:
+        egress, method, path = key
+        try:
+            meta = self._meta.get(egress) or await self._fetch_meta(egress)
+            self._meta[egress] = meta
+            value = await self._sign(meta, method, path)
+        except StatsigUnavailable:
+            raise
+        except Exception as exc:  # the signer is a third-party service: its failure is "unavailable"
+            raise StatsigUnavailable(f"signer failed: {exc}") from None
+        if not is_acceptable(value):
+            self._meta.pop(egress, None)  # the page may have rotated its meta; read it again next time
+            raise StatsigUnavailable("signer returned a value that does not decode to 70 or 72 bytes")
         return value
 
-    def invalidate(self, method: str, path: str) -> None:
-        self._cache.pop((method.upper(), path), None)
-        self._meta = ""
+    def invalidate(self, method: str, path: str, egress: str) -> None:
+        self._cache.pop((egress, method.upper(), path), None)
+        self._meta.pop(egress, None)

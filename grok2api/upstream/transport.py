@@ -1,5 +1,12 @@
 """The thin curl_cffi transport: sessions per proxy, cookies and headers, statsig, classified failures.
 
+x-statsig-id: a call that names a `statsig_path` gets a value from the strategy chain. When
+grok.com answers it with the anti-bot (C1) or stale-page (C3) 403, the chain demotes that
+strategy for the path and egress and the call is sent once more with the next strategy's
+value; a second refusal is raised (ANTI_BOT / STALE_PAGE: the egress's problem, never the
+account's). Cookies the edge sets (`__cf_bm`, `cf_clearance`, ...) are kept per egress and
+account and sent back; high-entropy client hints go out only after the edge asked (Accept-CH).
+
 Proxy rotation hook: pass `proxy_picker`, any object with `async current() -> str` ("" = direct)
 and `async on_cloudflare(proxy) -> None` (grok2api.egress.proxies.ProxyManager fits). Each call may also
 name its proxy explicitly; otherwise the picker's current proxy is used, else `config.proxy_url`.
@@ -24,9 +31,10 @@ from curl_cffi.requests.websockets import WebSocketClosed, WebSocketError
 
 from .classify import classify, classify_exception, upgrade_refused_status
 from .errors import ErrorKind, UpstreamError
-from .headers import ACCEPT_ENCODING, cookie_header
+from .headers import ACCEPT_ENCODING, cookie_header, high_entropy_hints, normalize_token
+from .identity import EgressIdentity
 from .options import UpstreamConfig
-from .statsig import StatsigProvider
+from .statsig_chain import NoStrategy, Signed, StatsigChain
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +81,18 @@ class Call:
     statsig_path: str = ""  # "" = no x-statsig-id on this call
 
 
+_REFUSED = (ErrorKind.ANTI_BOT, ErrorKind.STALE_PAGE)
+
+
 class Transport:
     """Sends requests and opens WebSockets as a browser on grok.com would, one AsyncSession per proxy."""
 
-    def __init__(self, config: UpstreamConfig, statsig: StatsigProvider,
+    def __init__(self, config: UpstreamConfig, statsig: StatsigChain,
                  proxy_picker: ProxyPicker | None = None) -> None:
         self.config = config
         self.statsig = statsig
         self.proxy_picker = proxy_picker
+        self.identity = EgressIdentity()
         self._sessions: dict[str, AsyncSession[Response]] = {}
         self._closed = False
 
@@ -124,10 +136,9 @@ class Transport:
             return await self.proxy_picker.current()
         return self.config.proxy_url
 
-    async def _failed(self, err: UpstreamError, proxy: str, method: str, call: Call) -> UpstreamError:
+    async def _failed(self, err: UpstreamError, proxy: str) -> UpstreamError:
         if err.kind is ErrorKind.CLOUDFLARE:
-            if call.statsig_path:
-                self.statsig.invalidate(method, call.statsig_path)
+            self.identity.forget(proxy)  # the clearance this egress held is no longer honoured
             if self.proxy_picker is not None:
                 try:
                     await self.proxy_picker.on_cloudflare(proxy)
@@ -135,12 +146,50 @@ class Transport:
                     log.exception("proxy picker failed on Cloudflare report")
         return err
 
-    async def _headers(self, method: str, call: Call, headers: Mapping[str, str]) -> dict[str, str]:
+    async def sign(self, method: str, path: str, proxy: str, tried: list[str]) -> Signed:
+        """A value from the chain for one call, not from a strategy this call already tried."""
+        try:
+            return await self.statsig.value(method, path, proxy, exclude=tried)
+        except NoStrategy as exc:
+            raise UpstreamError(ErrorKind.ANTI_BOT, f"no x-statsig-id strategy could give a value ({exc})",
+                                status=403) from None
+
+    def _headers(self, call: Call, proxy: str, headers: Mapping[str, str], signed: Signed | None) -> dict[str, str]:
         out = dict(headers)
-        out["Cookie"] = cookie_header(call.token, self.config.cf_clearance if call.cf_cookies else "", call.user_id)
-        if call.statsig_path:
-            out["x-statsig-id"] = await self.statsig.value(method, call.statsig_path)
+        ua = out.get("User-Agent", self.config.user_agent)
+        for name, value in high_entropy_hints(ua, self.identity.asked_hints(proxy)).items():
+            out.setdefault(name, value)
+        token = normalize_token(call.token) if call.token else ""
+        edge = self.identity.cookies(proxy, token) if call.cf_cookies else {}
+        out["Cookie"] = cookie_header(call.token, self.config.cf_clearance if call.cf_cookies else "", call.user_id,
+                                      edge)
+        if signed is not None:
+            out["x-statsig-id"] = signed.value
         return out
+
+    def _heard(self, call: Call, proxy: str, resp: Response) -> None:
+        """Keep what the edge told this egress: its cookies (for this account) and Accept-CH."""
+        if call.cf_cookies:
+            lines = [line for line in resp.headers.get_list("set-cookie") if line]
+            if lines:
+                self.identity.remember(proxy, normalize_token(call.token) if call.token else "", lines)
+        accept_ch = resp.headers.get("accept-ch")
+        if accept_ch:
+            self.identity.note_accept_ch(proxy, accept_ch)
+
+    def _settle_statsig(self, signed: Signed | None, err: UpstreamError | None, method: str, call: Call,
+                        proxy: str, tried: list[str]) -> bool:
+        """Credit the strategy with the answer; True when the call should be sent again (once)."""
+        if signed is None:
+            return False
+        if err is None:
+            self.statsig.passed(signed, call.statsig_path, proxy)
+            return False
+        if err.kind not in _REFUSED:
+            return False
+        self.statsig.refused(signed, method, call.statsig_path, proxy, stale=err.kind is ErrorKind.STALE_PAGE)
+        tried.append(signed.strategy)
+        return len(tried) == 1
 
     # -- HTTP --------------------------------------------------------------
     async def request(self, method: str, url: str, call: Call, headers: Mapping[str, str], *,
@@ -148,7 +197,6 @@ class Transport:
                       timeout: float | None = None, asset: bool = False, ok: tuple[int, ...] = ()) -> HttpResult:
         """One complete request; any status outside 2xx (and `ok`) raises a classified UpstreamError."""
         proxy = await self.egress(call.proxy, asset=asset)
-        sent = await self._headers(method, call, headers)
         kwargs: dict[str, Any] = {}
         if json_body is not None:
             kwargs["data"] = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -156,44 +204,63 @@ class Transport:
             kwargs["data"] = content
         if multipart is not None:
             kwargs["multipart"] = multipart
-        try:
-            resp = await self.session(proxy).request(
-                method, url, headers=sent, timeout=timeout or self.config.timeout,
-                accept_encoding=ACCEPT_ENCODING, **kwargs)
-        except (TimeoutError, CurlError, OSError) as exc:
-            raise await self._failed(classify_exception(exc), proxy, method, call) from None
-        headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
-        if 200 <= resp.status_code < 300 or resp.status_code in ok:
-            return HttpResult(resp.status_code, headers_out, resp.content)
-        err = classify(resp.status_code, resp.content.decode("utf-8", "replace"), headers_out)
-        raise await self._failed(err, proxy, method, call)
+        tried: list[str] = []
+        while True:
+            signed = await self.sign(method, call.statsig_path, proxy, tried) if call.statsig_path else None
+            sent = self._headers(call, proxy, headers, signed)
+            try:
+                resp = await self.session(proxy).request(
+                    method, url, headers=sent, timeout=timeout or self.config.timeout,
+                    accept_encoding=ACCEPT_ENCODING, **kwargs)
+            except (TimeoutError, CurlError, OSError) as exc:
+                raise await self._failed(classify_exception(exc), proxy) from None
+            self._heard(call, proxy, resp)
+            headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
+            if 200 <= resp.status_code < 300 or resp.status_code in ok:
+                self._settle_statsig(signed, None, method, call, proxy, tried)
+                return HttpResult(resp.status_code, headers_out, resp.content)
+            err = classify(resp.status_code, resp.content.decode("utf-8", "replace"), headers_out)
+            if self._settle_statsig(signed, err, method, call, proxy, tried):
+                continue
+            raise await self._failed(err, proxy)
 
     @contextlib.asynccontextmanager
     async def stream(self, method: str, url: str, call: Call, headers: Mapping[str, str], *,
                      json_body: Any = None, timeout: float | None = None) -> AsyncIterator[AsyncIterator[bytes]]:
         """A streamed 2xx response as an iterator of body lines, with first-byte and idle timeouts."""
         proxy = await self.egress(call.proxy)
-        sent = await self._headers(method, call, headers)
         data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode() if json_body is not None else None
         sess = self.session(proxy)
-        try:
-            async with asyncio.timeout(self.config.first_byte_timeout):
-                resp = await sess.request(method, url, headers=sent, data=data, stream=True,
-                                          timeout=timeout or self.config.timeout, accept_encoding=ACCEPT_ENCODING)
-        except TimeoutError:
-            raise await self._failed(UpstreamError(ErrorKind.TIMEOUT, "no response headers before the first-byte timeout"),
-                                     proxy, method, call) from None
-        except (CurlError, OSError) as exc:
-            raise await self._failed(classify_exception(exc), proxy, method, call) from None
-        try:
-            if not 200 <= resp.status_code < 300:
+        tried: list[str] = []
+        while True:
+            signed = await self.sign(method, call.statsig_path, proxy, tried) if call.statsig_path else None
+            sent = self._headers(call, proxy, headers, signed)
+            try:
+                async with asyncio.timeout(self.config.first_byte_timeout):
+                    resp = await sess.request(method, url, headers=sent, data=data, stream=True,
+                                              timeout=timeout or self.config.timeout, accept_encoding=ACCEPT_ENCODING)
+            except TimeoutError:
+                raise await self._failed(UpstreamError(ErrorKind.TIMEOUT, "no response headers before the first-byte timeout"),
+                                         proxy) from None
+            except (CurlError, OSError) as exc:
+                raise await self._failed(classify_exception(exc), proxy) from None
+            self._heard(call, proxy, resp)
+            if 200 <= resp.status_code < 300:
+                self._settle_statsig(signed, None, method, call, proxy, tried)
+                break
+            try:
                 try:
                     body = await asyncio.wait_for(resp.acontent(), self.config.first_byte_timeout)
                 except (TimeoutError, CurlError, OSError):
                     body = b""
                 headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
                 err = classify(resp.status_code, body.decode("utf-8", "replace"), headers_out)
-                raise await self._failed(err, proxy, method, call)
+            finally:
+                await _abort(sess, resp)
+            if self._settle_statsig(signed, err, method, call, proxy, tried):
+                continue
+            raise await self._failed(err, proxy)
+        try:
             yield self._lines(resp)
         finally:
             await _abort(sess, resp)
@@ -228,7 +295,7 @@ class Transport:
     async def websocket(self, url: str, call: Call, headers: Mapping[str, str]) -> AsyncIterator[WsConn]:
         """An open WebSocket; a refused handshake is classified like the HTTP answer it was."""
         proxy = await self.egress(call.proxy)
-        sent = await self._headers("GET", call, headers)
+        sent = self._headers(call, proxy, headers, None)  # no x-statsig-id on any WebSocket (§2.7)
         sess = self.session(proxy)
         raw_headers: list[bytes] = []
 
@@ -243,9 +310,14 @@ class Transport:
         except (TimeoutError, CurlError, OSError) as exc:
             status = upgrade_refused_status(exc)
             if not status:
-                raise await self._failed(classify_exception(exc), proxy, "GET", call) from None
+                raise await self._failed(classify_exception(exc), proxy) from None
             err = await self._refused(url, status, _parse_headers(raw_headers), sess, sent)
-            raise await self._failed(err, proxy, "GET", call) from None
+            raise await self._failed(err, proxy) from None
+        if call.cf_cookies:
+            set_cookie = [line.decode("latin-1").split(":", 1)[1].strip() for line in raw_headers
+                          if line.lower().startswith(b"set-cookie:")]
+            if set_cookie:
+                self.identity.remember(proxy, normalize_token(call.token) if call.token else "", set_cookie)
         conn = WsConn(ws, self.config.idle_timeout)
         try:
             yield conn

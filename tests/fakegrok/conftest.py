@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
+import string
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +16,12 @@ from curl_cffi.requests import AsyncSession
 
 from grok2api.fakegrok import FAKE_STATE, FakeConfig, FakeState, make_app
 
-SIGNED_STATSIG = base64.b64encode(bytes(range(70))).decode()
+
+def fresh_statsig() -> str:
+    """A value grok.com's length rule accepts (the browser's 72-byte `x1:` fallback, C1/C2), new on
+    every call so that media paths never see a replay (C3)."""
+    letters = "".join(secrets.choice(string.ascii_lowercase) for _ in range(10))
+    return base64.b64encode(f"x1:TypeError: Cannot read properties of undefined (reading '{letters}')".encode()).decode()
 
 
 class Fake:
@@ -40,7 +47,7 @@ class Fake:
 
     @staticmethod
     def headers(**extra: str) -> dict[str, str]:
-        return {"x-statsig-id": SIGNED_STATSIG, "Origin": "https://grok.com", "Referer": "https://grok.com/", **extra}
+        return {"x-statsig-id": fresh_statsig(), "Origin": "https://grok.com", "Referer": "https://grok.com/", **extra}
 
     async def post(self, path: str, body: Any, token: str | None = "tok-a", **kw: Any) -> Any:
         cookies = self.cookies(token) if token else {}

@@ -108,7 +108,9 @@ async def test_livekit_and_index(fake: Fake) -> None:
     token = (await fake.post("/rest/livekit/tokens", body)).json()["token"]
     assert token.count(".") == 2
     assert (await fake.post("/rest/livekit/tokens", dict(body, sessionPayload={"voice": "ara"}))).status_code == 400
-    for path in ("/index", "/"):
+    for path, status in (("/index", 404), ("/", 200)):  # C4: /index is a 404 that still carries the meta
         page = await fake.get(path, token=None)
         match = re.search(r'<meta name="grok-site-verification" content="([^"]+)">', page.text)
-        assert page.status_code == 200 and match and len(base64.b64decode(match.group(1))) == 48
+        assert page.status_code == status and match and len(base64.b64decode(match.group(1))) == 48
+    await fake.control("PATCH", "/config", {"index_404": False})
+    assert (await fake.get("/index", token=None)).status_code == 200

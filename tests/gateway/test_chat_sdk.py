@@ -152,7 +152,7 @@ async def test_image_through_chat_streams_progress(make_stack: MakeStack) -> Non
 
 async def test_video_through_chat_with_video_config(make_stack: MakeStack) -> None:
     stack = await make_stack()
-    await stack.add_tokens([BASIC])
+    await stack.add_tokens([SUPER], pool="super")  # basic accounts make at most 6 s (C6)
     result = await stack.sdk.chat.completions.create(
         model="grok-imagine-video", messages=[{"role": "user", "content": "a cat surfing"}],
         extra_body={"video_config": {"aspect_ratio": "16:9", "video_length": 10, "resolution_name": "480p"}})

@@ -75,7 +75,9 @@ async def test_image_to_video(stack: Stack) -> None:
     video = await stack.sdk.videos.create(prompt="animate it", input_reference=("in.png", png(), "image/png"))
     done = await stack.sdk.videos.poll(video.id, poll_interval_ms=50)
     assert done.status == "completed", done.error
-    assert await stack.fake_requests(path="/rest/media/post/create")  # image-to-video uses a media post
+    assert not await stack.fake_requests(path="/rest/media/post/create")  # no media post any more (C7)
+    sent = await stack.fake_requests(path="/rest/app-chat/conversations/new")
+    assert "imageToVideo" in sent[-1]["json"]["mediaGenInput"]
 
 
 async def test_lost_job_is_reported_failed(stack: Stack) -> None:

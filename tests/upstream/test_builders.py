@@ -27,6 +27,7 @@ from grok2api.upstream.headers import (
     cookie_header,
     fetch_site,
     grpc_headers,
+    high_entropy_hints,
     navigation_headers,
     normalize_token,
     rest_headers,
@@ -48,19 +49,8 @@ from grok2api.upstream.media_gen import (
     video_message,
 )
 from grok2api.upstream.options import UpstreamConfig, to_ws_url
-from grok2api.upstream.statsig import (
-    STATIC_TEXT,
-    DynamicStatsig,
-    SignerStatsig,
-    StaticStatsig,
-    decoded_length,
-    extract_site_verification,
-    is_signed,
-    manual_statsig,
-)
+from grok2api.upstream.statsig import extract_site_verification
 from grok2api.upstream.uploads import build_v1_body, parse_v1, parse_v2
-
-SIGNED = base64.b64encode(bytes(range(70))).decode()
 
 
 @pytest.mark.parametrize(("raw", "token"), [
@@ -75,19 +65,44 @@ def test_cookie_header() -> None:
     assert cookie_header("sso=T;x") == "sso=T; sso-rw=T"
     assert cookie_header("T", "CF") == "sso=T; sso-rw=T; cf_clearance=CF"
     assert cookie_header("T", "", "U") == "sso=T; sso-rw=T; x-userid=U"
+    # Cookies the edge set on this egress for this account go back, and its clearance wins (C5).
+    assert cookie_header("T", "CF", "U", {"__cf_bm": "B", "cf_clearance": "NEW"}) == \
+        "sso=T; sso-rw=T; __cf_bm=B; cf_clearance=NEW; x-userid=U"
 
 
 def test_client_hints_follow_the_user_agent() -> None:
-    mac = client_hints(UpstreamConfig().user_agent)
-    assert mac["Sec-Ch-Ua"] == '"Google Chrome";v="136", "Chromium";v="136", "Not(A:Brand";v="24"'
+    win = client_hints(UpstreamConfig().user_agent)
+    # Chrome 152's own brand list (what curl_cffi's chrome152 profile sends), low-entropy hints only (C11).
+    assert win == {"Sec-Ch-Ua": '"Chromium";v="152", "Not?A_Brand";v="24", "Google Chrome";v="152"',
+                   "Sec-Ch-Ua-Mobile": "?0", "Sec-Ch-Ua-Platform": '"Windows"'}
+    mac = client_hints("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+                       "Chrome/136.0.0.0 Safari/537.36")
+    assert mac["Sec-Ch-Ua"] == '"Chromium";v="136", "Google Chrome";v="136", "Not.A/Brand";v="99"'
     assert mac["Sec-Ch-Ua-Platform"] == '"macOS"' and mac["Sec-Ch-Ua-Mobile"] == "?0"
-    assert mac["Sec-Ch-Ua-Arch"] == "x86" and mac["Sec-Ch-Ua-Bitness"] == "64" and mac["Sec-Ch-Ua-Model"] == ""
     edge = client_hints("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/146.0.0.0 Safari/537.36 Edg/146.0.0.0")
-    assert edge["Sec-Ch-Ua"].startswith('"Microsoft Edge";v="146"') and edge["Sec-Ch-Ua-Platform"] == '"Windows"'
+    assert '"Microsoft Edge";v="146"' in edge["Sec-Ch-Ua"] and edge["Sec-Ch-Ua-Platform"] == '"Windows"'
     android = client_hints("Mozilla/5.0 (Linux; Android 14; Pixel) Chrome/140.0 Mobile Safari/537.36")
     assert android["Sec-Ch-Ua-Mobile"] == "?1" and android["Sec-Ch-Ua-Platform"] == '"Android"'
-    assert android["Sec-Ch-Ua-Arch"] == "arm"
     assert client_hints("Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0") == {}
+
+
+def test_high_entropy_hints_only_when_asked() -> None:
+    ua = UpstreamConfig().user_agent
+    assert high_entropy_hints(ua, frozenset()) == {}
+    asked = high_entropy_hints(ua, frozenset({"sec-ch-ua-arch", "sec-ch-ua-full-version-list"}))
+    assert asked == {"Sec-Ch-Ua-Arch": '"x86"',
+                     "Sec-Ch-Ua-Full-Version-List":
+                         '"Chromium";v="152.0.0.0", "Not?A_Brand";v="24.0.0.0", "Google Chrome";v="152.0.0.0"'}
+
+
+def test_default_identity_is_the_newest_chrome_of_the_installed_curl_cffi() -> None:
+    from curl_cffi.requests import BrowserType
+
+    config = UpstreamConfig()
+    majors = [int(b.value[6:].split("_")[0].rstrip("a")) for b in BrowserType
+              if b.value.startswith("chrome") and "android" not in b.value]
+    assert config.browser == f"chrome{max(majors)}" and config.browser in {b.value for b in BrowserType}
+    assert f"Chrome/{max(majors)}.0.0.0" in config.user_agent
 
 
 def test_rest_headers() -> None:
@@ -115,60 +130,6 @@ def test_grpc_navigation_and_ws_headers() -> None:
     w = ws_headers(config, "https://grok.com")
     assert w["Origin"] == "https://grok.com" and w["Cache-Control"] == "no-cache"
     assert "x-statsig-id" not in w and "x-xai-request-id" not in w
-
-
-async def test_statsig_static_dynamic_manual() -> None:
-    static = await StaticStatsig().value("POST", "/x")
-    assert base64.b64decode(static).decode() == STATIC_TEXT
-    assert await StaticStatsig("v").value("GET", "/y") == "v"
-    dyn = DynamicStatsig(random.Random(1))
-    texts = {base64.b64decode(await dyn.value("POST", "/x")).decode() for _ in range(40)}
-    assert len(texts) > 30
-    assert all(t.startswith("e:TypeError: Cannot read properties of ") for t in texts)
-    assert any("(reading 'children['" in t for t in texts) and any("of undefined (reading '" in t for t in texts)
-    assert await manual_statsig(SIGNED).value("POST", "/x") == SIGNED
-    with pytest.raises(ValueError):
-        manual_statsig(" ")
-    assert is_signed(SIGNED) and is_signed(SIGNED.rstrip("=")) and not is_signed(static)
-    assert decoded_length("@@") == -1
-
-
-async def test_signer_statsig_caches_per_method_and_path_and_reuses_stale() -> None:
-    now = [0.0]
-    calls: list[tuple[str, str, str]] = []
-    fail = [False]
-
-    async def fetch_meta() -> str:
-        return "META"
-
-    async def sign(meta: str, method: str, path: str) -> str:
-        calls.append((meta, method, path))
-        if fail[0]:
-            raise RuntimeError("signer down")
-        return base64.b64encode(bytes([len(calls)]) * 70).decode()
-
-    signer = SignerStatsig(fetch_meta, sign, ttl=10, clock=lambda: now[0])
-    a = await signer.value("post", "/rest/app-chat/conversations/new")
-    assert await signer.value("POST", "/rest/app-chat/conversations/new") == a
-    b = await signer.value("POST", "/rest/rate-limits")
-    assert a != b and calls == [("META", "POST", "/rest/app-chat/conversations/new"), ("META", "POST", "/rest/rate-limits")]
-    now[0] = 11
-    fail[0] = True
-    assert await signer.value("POST", "/rest/rate-limits") == b  # stale but valid beats nothing
-    signer.invalidate("POST", "/rest/rate-limits")
-    fallback = await signer.value("POST", "/rest/rate-limits")
-    assert base64.b64decode(fallback).startswith(b"e:TypeError")
-
-
-async def test_signer_rejects_values_of_the_wrong_length() -> None:
-    async def fetch_meta() -> str:
-        return "M"
-
-    async def sign(meta: str, method: str, path: str) -> str:
-        return base64.b64encode(b"short").decode()
-
-    value = await SignerStatsig(fetch_meta, sign).value("POST", "/p")
-    assert not is_signed(value) and base64.b64decode(value).startswith(b"e:")
 
 
 def test_site_verification_meta() -> None:
@@ -304,7 +265,10 @@ def test_assets_helpers() -> None:
     assert not download_allowed("file:///etc/passwd", config)
     assert content_type_of({"content-type": "image/png; q=1"}, "x") == "image/png"
     assert content_type_of({"content-type": "application/octet-stream"}, "a/generated_video.mp4") == "video/mp4"
-    assert "pageToken=t1" in list_url(config, "t1") and "orderBy=ORDER_BY_LAST_USE_TIME" in list_url(config)
+    # The browser's asset listing today (C12).
+    assert list_url(config) == ("https://grok.com/rest/assets?pageSize=40&orderBy=ORDER_BY_CREATE_TIME"
+                                "&workspaceKind=WORKSPACE_KIND_IMAGINE_ALL")
+    assert "pageToken=t1" in list_url(config, "t1")
 
 
 def test_frames_helpers() -> None:
@@ -347,6 +311,8 @@ def test_chat_request_from_route_and_config_validation() -> None:
     with pytest.raises(ValueError):
         UpstreamConfig(chat_transport="grpc")
     with pytest.raises(ValueError):
-        UpstreamConfig(statsig_mode="magic")
+        UpstreamConfig(statsig_strategies=("local", "magic"))
+    with pytest.raises(ValueError):
+        UpstreamConfig(statsig_strategies=("local", "local"))
     assert UpstreamConfig().max_clients >= 100
     assert to_ws_url("https://grok.com") == "wss://grok.com" and to_ws_url("http://h:1") == "ws://h:1"

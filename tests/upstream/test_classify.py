@@ -37,12 +37,17 @@ CF_HTML = ('<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</tit
     (403, "", {}, ErrorKind.CLOUDFLARE),
     (403, "   ", {}, ErrorKind.CLOUDFLARE),
     (403, '{"x":1}', {"cf-mitigated": "challenge"}, ErrorKind.CLOUDFLARE),
+    # C1: the anti-bot answer, and any other code 7 that is neither a block nor a safety refusal.
     (403, '{"error":{"code":7,"message":"Request rejected by anti-bot rules.","details":[]}}', {},
-     ErrorKind.CLOUDFLARE),
+     ErrorKind.ANTI_BOT),
+    (403, '{"error":{"code":7,"message":"permission denied"}}', {}, ErrorKind.ANTI_BOT),
+    # C3: a replayed x-statsig-id on a media path.
+    (403, '{"error":{"code":7,"message":"This page is out of date. Reload to continue."}}', {},
+     ErrorKind.STALE_PAGE),
     (403, "<html><title>Attention Required! | Cloudflare</title></html>", {}, ErrorKind.CLOUDFLARE),
     (403, '{"error":{"code":7,"message":"Content violates usage guidelines. [SAFETY_CHECK_TYPE_CSAM]"}}', {},
      ErrorKind.MODERATED),
-    (403, '{"error":{"code":7,"message":"permission denied"}}', {}, ErrorKind.UPSTREAM),
+    (403, '{"error":{"code":5,"message":"permission denied"}}', {}, ErrorKind.UPSTREAM),
     (429, '{"error":{"code":8,"message":"Too many requests","details":[]}}', {"Retry-After": "60"},
      ErrorKind.RATE_LIMITED),
     (400, '{"error":{"code":3,"message":"malformed"}}', {}, ErrorKind.BAD_REQUEST),
@@ -94,8 +99,15 @@ def test_retry_after_http_date() -> None:
     ({"message": "usage quota exceeded"}, ErrorKind.RATE_LIMITED),
     ({"code": 8, "message": "whatever"}, ErrorKind.RATE_LIMITED),
     ({"err_code": "rate_limit_exceeded", "err_msg": "Too many requests"}, ErrorKind.RATE_LIMITED),
-    ({"code": "anti_bot", "message": "anti-bot rejected"}, ErrorKind.CLOUDFLARE),
-    ({"code": 7, "message": "Request rejected by anti-bot rules.", "details": []}, ErrorKind.CLOUDFLARE),
+    ({"code": "anti_bot", "message": "anti-bot rejected"}, ErrorKind.ANTI_BOT),
+    ({"code": 7, "message": "Request rejected by anti-bot rules.", "details": []}, ErrorKind.ANTI_BOT),
+    ({"code": 7, "message": "This page is out of date. Reload to continue."}, ErrorKind.STALE_PAGE),
+    # mgw session errors (§4): the conversation is gone; a fresh one elsewhere serves the request.
+    ({"code": "conversation_not_found", "message": "conversation not found"}, ErrorKind.CONVERSATION_GONE),
+    ({"code": "not_found", "message": "conversation not found"}, ErrorKind.CONVERSATION_GONE),
+    # Peers' markers inside a 200 stream (C9).
+    ({"message": "You have run out of media generation credits."}, ErrorKind.RATE_LIMITED),
+    ({"code": "usagePoolExhausted", "message": "pool"}, ErrorKind.RATE_LIMITED),
     ({"code": 7, "message": "blocked-user"}, ErrorKind.AUTH),
     ({"code": 16, "message": "unauthenticated"}, ErrorKind.AUTH),
     ({"message": "invalid-credentials"}, ErrorKind.AUTH),
@@ -112,6 +124,29 @@ def test_classify_inband(error: object, kind: ErrorKind) -> None:
     assert classify_inband(error).kind is kind
 
 
+# C9: typed StreamErrors, exactly as fakegrok sends them (REST modelResponse.streamErrors[0], mgw
+# response.grok.output.stream_error) and in the other spellings peers report.
+@pytest.mark.parametrize(("error", "kind"), [
+    ({"kind": "STREAM_ERROR_KIND_USAGE_POOL_EXHAUSTED", "severity": "STREAM_ERROR_SEVERITY_ERROR",
+      "message": "Your usage pool is exhausted."}, ErrorKind.RATE_LIMITED),
+    ({"kind": "STREAM_ERROR_KIND_USAGE_LIMIT_REACHED", "severity": "STREAM_ERROR_SEVERITY_ERROR",
+      "message": "You've reached your usage limit."}, ErrorKind.RATE_LIMITED),
+    ({"kind": "STREAM_ERROR_KIND_CONCURRENCY_LIMIT", "severity": "STREAM_ERROR_SEVERITY_ERROR",
+      "message": "Too many concurrent requests."}, ErrorKind.TRANSIENT),
+    ({"kind": "STREAM_ERROR_KIND_GLOBAL_RATE_LIMIT", "severity": "STREAM_ERROR_SEVERITY_ERROR",
+      "message": "Grok is experiencing high demand."}, ErrorKind.TRANSIENT),
+    ({"kind": "STREAM_ERROR_KIND_CONTENT_MODERATED", "severity": "STREAM_ERROR_SEVERITY_ERROR",
+      "message": "This content was moderated."}, ErrorKind.MODERATED),
+    ({"kind": "STREAM_ERROR_KIND_MODEL_NOT_AVAILABLE", "severity": "STREAM_ERROR_SEVERITY_ERROR",
+      "message": "This model is not available right now."}, ErrorKind.MODEL_UNAVAILABLE),
+    ({"type": "concurrencyLimit", "message": "busy"}, ErrorKind.TRANSIENT),
+    ({"errorKind": "model-not-available", "message": "x"}, ErrorKind.MODEL_UNAVAILABLE),
+])
+def test_typed_stream_errors(error: dict[str, str], kind: ErrorKind) -> None:
+    err = classify_inband(error)
+    assert err.kind is kind and err.message == error["message"]
+
+
 @pytest.mark.parametrize(("status", "kind"), [
     (16, ErrorKind.AUTH), (8, ErrorKind.RATE_LIMITED), (3, ErrorKind.BAD_REQUEST), (4, ErrorKind.UPSTREAM),
     (14, ErrorKind.UPSTREAM), (13, ErrorKind.UPSTREAM),
@@ -122,7 +157,7 @@ def test_classify_grpc(status: int, kind: ErrorKind) -> None:
 
 def test_grpc_7_follows_the_message() -> None:
     assert classify_grpc(7, "blocked-user").kind is ErrorKind.AUTH
-    assert classify_grpc(7, "Request rejected by anti-bot rules.").kind is ErrorKind.CLOUDFLARE
+    assert classify_grpc(7, "Request rejected by anti-bot rules.").kind is ErrorKind.ANTI_BOT
     assert [grpc_to_http(s) for s in (0, 16, 7, 8, 4, 14, 2)] == [200, 401, 403, 429, 504, 503, 502]
 
 

@@ -148,7 +148,7 @@ def test_moderated_video() -> None:
     ('{"result":{"conversation":{"conversationId":"c"}}}\n'
      '{"result":{"response":{"error":{"message":"You\'ve reached your usage limit. Please try again later."}}}}',
      ErrorKind.RATE_LIMITED),
-    ('{"error":{"message":"Request rejected by anti-bot rules.","code":7,"details":[]}}', ErrorKind.CLOUDFLARE),
+    ('{"error":{"message":"Request rejected by anti-bot rules.","code":7,"details":[]}}', ErrorKind.ANTI_BOT),
     ('{"result":{"response":{"modelResponse":{"responseId":"R","streamErrors":["boom"]}}}}', ErrorKind.UPSTREAM),
     ('{"result":{"response":{"modelResponse":{"streamErrors":[{"message":"usage limit","code":8}]}}}}',
      ErrorKind.RATE_LIMITED),

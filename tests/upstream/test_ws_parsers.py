@@ -92,7 +92,7 @@ def test_mgw_session_created_for_another_event_is_ignored() -> None:
 
 
 @pytest.mark.parametrize(("frame", "kind"), [
-    (env({"type": "error", "error": {"code": "anti_bot", "message": "anti-bot rejected"}}), ErrorKind.CLOUDFLARE),
+    (env({"type": "error", "error": {"code": "anti_bot", "message": "anti-bot rejected"}}), ErrorKind.ANTI_BOT),
     (env({"type": "error", "error": {"code": 8, "message": "Too many requests"}}), ErrorKind.RATE_LIMITED),
     (env({"type": "response.grok.output", "output": {"stream_error": {"message": "boom", "code": 13}}}),
      ErrorKind.UPSTREAM),
