@@ -101,7 +101,7 @@ async def test_thinking_blocks(claude: anthropic.AsyncAnthropic, streamed: bool)
 
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_tool_use_round_trip(claude: anthropic.AsyncAnthropic, streamed: bool) -> None:
-    ask: Any = [{"role": "user", "content": "What's the weather in Paris?"}]
+    ask: Any = [{"role": "user", "content": "Use get_weather: what's the weather in Paris?"}]
     kw: Any = {"model": "grok-4", "max_tokens": 512, "tools": [WEATHER]}
     if streamed:
         async with claude.messages.stream(messages=ask, **kw) as stream:

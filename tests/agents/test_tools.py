@@ -9,12 +9,12 @@ import pytest
 from grok2api.api.tools import (
     ToolCall,
     ToolChoice,
-    ToolSieve,
     ToolSpec,
     parse_tool_choice,
     parse_tools,
     tool_prompt,
 )
+from grok2api.api.toolsieve import ToolSieve
 from grok2api.errors import InvalidRequest
 
 TOOLS = [ToolSpec("get_weather", "Weather for a city", {"type": "object"}), ToolSpec("add")]
