@@ -5,8 +5,9 @@ function_call, custom_tool_call) and every step yields the stream events that de
 non-streaming path simply drops the events. Item ids are `rs_…`, `msg_…`, `fc_…` and `ctc_…`; a
 tool call's `call_id` is the ToolCall id. A namespace member's call carries its own `name` and its
 `namespace`; a custom tool's call carries its free text as `input`
-(`response.custom_tool_call_input.delta` / `.done` in streams). Whitespace-only text opens no message item (models often put a newline
-before a call block); an answer with neither text nor calls still gets an empty message item.
+(`response.custom_tool_call_input.delta` / `.done` in streams). Whitespace-only text opens no
+message item (models often put a newline before a call block); an answer with neither text nor
+calls still gets an empty message item.
 """
 
 from __future__ import annotations

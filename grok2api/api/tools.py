@@ -164,9 +164,9 @@ def parse_tool_choice(value: Any, tools: list[ToolSpec], param: str = "tool_choi
         return ToolChoice(mode)
     if isinstance(value, dict):
         kind = value.get("type")
-        if kind in ("auto", "none", "any", "required"):
+        if isinstance(kind, str) and kind in ("auto", "none", "any", "required"):
             return ToolChoice({"any": "required"}.get(kind, kind))
-        fn = value.get("function") if isinstance(value.get("function"), dict) else value
+        fn: dict[str, Any] = value["function"] if isinstance(value.get("function"), dict) else value
         name = fn.get("name")
         if kind in ("function", "tool", "custom") and isinstance(name, str):
             namespace = fn.get("namespace")
@@ -215,8 +215,8 @@ def tool_prompt(tools: list[ToolSpec], choice: ToolChoice) -> str:
     ]
     if any(t.kind == "custom" for t in tools):
         lines += [
-            'A tool of "type": "custom" takes free text instead of JSON arguments; call it with this block, '
-            "the text on its own lines, written exactly as the tool's format (its grammar, when one is given) requires:",
+            'A tool of "type": "custom" takes free text instead of JSON arguments; call it with this block, the text '
+            "on its own lines, written exactly as the tool's format (its grammar, when one is given) requires:",
             f'{CUSTOM_OPEN} name="TOOL_NAME">',
             "TEXT",
             CUSTOM_CLOSE,

@@ -89,7 +89,7 @@ def _custom_input(args: Any) -> str | None:
 def _call_from_obj(obj: Any, tools: Declared) -> ToolCall | None:
     if not isinstance(obj, dict):
         return None
-    fn = obj.get("function") if isinstance(obj.get("function"), dict) else obj
+    fn: dict[str, Any] = obj["function"] if isinstance(obj.get("function"), dict) else obj
     spec = tools.get(fn.get("name", fn.get("tool_name", obj.get("name"))))
     if spec is None:
         return None

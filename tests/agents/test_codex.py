@@ -112,7 +112,7 @@ async def test_custom_tool_call_streamed(cstack: Stack) -> None:
     assert added.item.type == "custom_tool_call" and added.item.input == ""  # type: ignore[union-attr]
     item_id = added.item.id  # type: ignore[union-attr]
     assert delta.item_id == item_id and done.item_id == item_id  # type: ignore[union-attr]
-    assert "".join([delta.delta]) == PATCH and done.input == PATCH  # type: ignore[union-attr]
+    assert delta.delta == PATCH and done.input == PATCH  # type: ignore[union-attr]
     assert item_done.item.input == PATCH and item_done.output_index == 0  # type: ignore[union-attr]
     final = events[-1].response  # type: ignore[union-attr]
     assert [(o.type, o.input) for o in final.output] == [("custom_tool_call", PATCH)]  # type: ignore[union-attr]
@@ -137,7 +137,7 @@ async def test_namespace_tool_round_trip(cstack: Stack) -> None:
     first = await sdk.responses.create(model="grok-4", input=ask, tools=[SHELL, AGENTS])
     [call] = first.output
     assert call.type == "function_call" and call.name == "spawn_agent"
-    assert call.namespace == "multi_agent_v1"  # type: ignore[union-attr]
+    assert call.namespace == "multi_agent_v1"
     assert json.loads(call.arguments) == {"message": "review the diff", "reasoning_effort": "high"}
     prompt = (await prompts_sent(cstack))[-1]
     assert '"name":"multi_agent_v1.spawn_agent"' in prompt and '"name":"multi_agent_v1.wait_agent"' in prompt
@@ -147,10 +147,9 @@ async def test_namespace_tool_round_trip(cstack: Stack) -> None:
     replayed = (await prompts_sent(cstack))[-1]
     assert '"name": "multi_agent_v1.spawn_agent"' in replayed and "tool (multi_agent_v1.spawn_agent)" in replayed
     # tool_choice names a member with its namespace.
-    forced = await sdk.responses.create(
-        model="grok-4", input="wait for them", tools=[AGENTS],
-        tool_choice={"type": "function", "name": "wait_agent", "namespace": "multi_agent_v1"})  # type: ignore[typeddict-unknown-key]
+    choice: Any = {"type": "function", "name": "wait_agent", "namespace": "multi_agent_v1"}
+    forced = await sdk.responses.create(model="grok-4", input="wait for them", tools=[AGENTS], tool_choice=choice)
     [wait] = forced.output
-    assert (wait.name, wait.namespace, json.loads(wait.arguments)) == (  # type: ignore[union-attr]
-        "wait_agent", "multi_agent_v1", {"targets": []})
+    assert wait.type == "function_call"
+    assert (wait.name, wait.namespace, json.loads(wait.arguments)) == ("wait_agent", "multi_agent_v1", {"targets": []})
     assert "MUST call the tool `multi_agent_v1.wait_agent`" in (await prompts_sent(cstack))[-1]

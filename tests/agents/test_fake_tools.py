@@ -24,7 +24,8 @@ TURN_CASES = [
      "system: tools\n\nuser: hello there\n\nsystem: # Environment\n\nPlatform: linux\n\nsay \"x\"",
      [("system", "tools"), ("user", "hello there"), ("system", "# Environment\n\nPlatform: linux\n\nsay \"x\"")]),
     ("mid-conversation system turn then a bare user",
-     "user: a\n\nassistant: b\n\nsystem: note\n\nd", [("user", "a"), ("assistant", "b"), ("system", "note"), ("user", "d")]),
+     "user: a\n\nassistant: b\n\nsystem: note\n\nd",
+     [("user", "a"), ("assistant", "b"), ("system", "note"), ("user", "d")]),
     ("a bare message", "just\n\nwords", [("user", "just\n\nwords")]),
 ]
 
