@@ -10,6 +10,8 @@ from aiohttp import web
 
 from .config import settings as settings_mod
 from .config.settings import Settings
+from .fakegrok import FakeConfig
+from .fakegrok import make_app as make_fake
 from .keys import LIVE_SETTINGS, POOL, STORAGE
 from .pool.ops import import_tokens
 
@@ -40,19 +42,16 @@ def demo_settings(settings: Settings) -> Settings:
     return settings_mod.load(server, env)
 
 
-def mount(app: web.Application, settings: Settings) -> None:
-    from .fakegrok import FakeConfig
-    from .fakegrok import make_app as make_fake
-
+def fake_app(settings: Settings) -> web.Application:
+    """The simulated grok.com, to be mounted under PREFIX (settings from demo_settings)."""
     base = settings.network.grok_url
     # A little pacing so the demo streams visibly, like the real site.
-    fake = make_fake(FakeConfig(first_frame_delay=0.2, token_interval=0.03, assets_origin=base,
+    return make_fake(FakeConfig(first_frame_delay=0.2, token_interval=0.03, assets_origin=base,
                                 imagine_origin=base, livekit_url=settings.network.livekit_url))
-    app.add_subapp(PREFIX + "/", fake)
-    app.cleanup_ctx.append(demo_ctx)
 
 
 async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Imports the demo accounts into storage, then tells the operator this is a simulation."""
     s = app[LIVE_SETTINGS].current
     for pool, tokens in DEMO_TOKENS.items():
         await import_tokens(app[STORAGE], "\n".join(tokens), default_pool=pool)

@@ -61,10 +61,9 @@ SIZE_RATIOS: dict[str, float] = {
 IMAGE_MODEL, EDIT_MODEL = "grok-imagine-1.0", "grok-imagine-1.0-edit"
 
 
-def setup(app: web.Application) -> None:
-    """Routes plus the media concurrency limiter (call from make_app)."""
+def provide(app: web.Application) -> None:
+    """Put the media concurrency limiter under MEDIA_SLOTS (sized from the settings at build time)."""
     app[MEDIA_SLOTS] = asyncio.Semaphore(app[LIVE_SETTINGS].current.performance.media_max_concurrent)
-    app.router.add_routes(routes)
 
 
 def aspect_for_size(size: Any, default: str = "1:1") -> str:

@@ -15,6 +15,7 @@ answers with an `openai-poll-after-ms` header while the job runs; `/content` ser
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -46,17 +47,16 @@ PRESETS = ("fun", "normal", "spicy", "custom")
 POLL_AFTER_MS = "1000"
 
 
-def setup(app: web.Application) -> None:
-    """Routes plus the job runner (call from make_app, after STORAGE is set)."""
+def provide(app: web.Application) -> None:
+    """Put the video job runner under VIDEO_JOBS (no I/O; needs STORAGE and WORKER_ID)."""
     app[VIDEO_JOBS] = VideoJobs(app[STORAGE], app[WORKER_ID],
                                 lambda: idle_timeout(app[LIVE_SETTINGS].current, "video"))
 
-    async def jobs_ctx(app: web.Application) -> Any:
-        yield
-        await app[VIDEO_JOBS].close()
 
-    app.cleanup_ctx.append(jobs_ctx)
-    app.router.add_routes(routes)
+async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Cancels the video jobs still running in this worker at shutdown."""
+    yield
+    await app[VIDEO_JOBS].close()
 
 
 def _size(value: Any) -> tuple[float, float] | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -62,14 +61,6 @@ class ChangeWatcher:
                 except Exception:  # one bad listener must not stop the others
                     log.exception("change listener failed for topic %s", topic)
         return moved
-
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.poll_once()
-            except Exception as exc:  # storage briefly unreachable: try again next tick
-                log.warning("change watcher: %s", exc)
 
 
 async def settings_listener(live: LiveSettings, storage: Storage) -> Listener:

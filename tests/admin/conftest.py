@@ -1,4 +1,4 @@
-"""Admin fixtures: the real application (make_app + setup_admin) with a known admin password."""
+"""Admin fixtures: the real application (make_app) with a known admin password."""
 
 from __future__ import annotations
 
