@@ -14,6 +14,7 @@ from .. import errors
 from ..upstream.errors import ErrorKind, UpstreamError
 from ..upstream.events import Event, ImageReady, VideoReady
 from .jobs import Attachment, CallContext, ChatJob, EditJob, ImageJob, VideoJob, VideoOptions
+from .retry import backoff_delay, should_retry
 
 if TYPE_CHECKING:
     from ..catalog import Catalog, ModelRoute
@@ -22,11 +23,6 @@ if TYPE_CHECKING:
     from ..upstream.client import GrokClient
 
 log = logging.getLogger(__name__)
-
-# Never worth retrying on another account: the request itself is the problem.
-_NOT_RETRYABLE = frozenset({ErrorKind.MODERATED, ErrorKind.BAD_REQUEST})
-# Errors whose status the operator can exclude from failover with retry.retry_status_codes.
-_STATUS_OF = {ErrorKind.AUTH: 401, ErrorKind.CLOUDFLARE: 403, ErrorKind.RATE_LIMITED: 429}
 
 
 class MediaStore(Protocol):
@@ -45,23 +41,6 @@ class Outcome:
 
 class RecordHook(Protocol):
     def __call__(self, ctx: CallContext, model: str, outcome: Outcome, started: float) -> None: ...
-
-
-def should_retry(err: UpstreamError, retry_status_codes: list[int]) -> bool:
-    """Fail over to another account? Only for errors another account could avoid."""
-    if err.kind in _NOT_RETRYABLE:
-        return False
-    status = _STATUS_OF.get(err.kind)
-    return status is None or status in retry_status_codes
-
-
-def backoff_delay(err: UpstreamError, attempt: int, base: float, factor: float, cap: float,
-                  rng: random.Random) -> float:
-    """Wait before the next account. Account-specific failures switch at once; upstream-wide
-    ones (5xx, network, timeout) back off with full jitter so a struggling upstream is not hammered."""
-    if err.kind in (ErrorKind.AUTH, ErrorKind.RATE_LIMITED, ErrorKind.CLOUDFLARE):
-        return 0.0
-    return rng.uniform(0, min(cap, base * factor ** (attempt - 1)))
 
 
 def wants_capable_account(job: VideoJob) -> bool:
