@@ -10,8 +10,6 @@ from aiohttp import web
 
 from .config import settings as settings_mod
 from .config.settings import Settings
-from .fakegrok import FakeConfig
-from .fakegrok import make_app as make_fake
 from .keys import LIVE_SETTINGS, POOL, STORAGE
 from .pool.ops import import_tokens
 
@@ -44,6 +42,10 @@ def demo_settings(settings: Settings) -> Settings:
 
 def fake_app(settings: Settings) -> web.Application:
     """The simulated grok.com, to be mounted under PREFIX (settings from demo_settings)."""
+    # Optional, like a storage driver: only `serve --demo` loads the simulator.
+    from .fakegrok import FakeConfig
+    from .fakegrok import make_app as make_fake
+
     base = settings.network.grok_url
     # A little pacing so the demo streams visibly, like the real site.
     return make_fake(FakeConfig(first_frame_delay=0.2, token_interval=0.03, assets_origin=base,

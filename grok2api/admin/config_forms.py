@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin, get_type_hints
 
+from ..config import paths
 from ..config import settings as settings_mod
 from ..config.schema import SECTIONS
 from ..config.settings import ConfigError, Settings
@@ -59,8 +60,6 @@ def _shown(value: Any) -> str:
 
 def field_help() -> dict[str, str]:
     """The comment above each key in the packaged defaults (the documentation of that key)."""
-    from ..config import paths
-
     helps: dict[str, str] = {}
     section = ""
     comment: list[str] = []

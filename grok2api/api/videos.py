@@ -23,6 +23,7 @@ from aiohttp import web
 from ..edge.api_auth import check_model_allowed
 from ..errors import ApiError, InvalidRequest, NotFound
 from ..gateway.jobs import Attachment, VideoJob
+from ..gateway.pump import EventPump
 from ..gateway.video_jobs import VideoJobs, public
 from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, VIDEO_JOBS, WORKER_ID
 from .answer import Answer, idle_timeout, no_client_retry, read_json
@@ -38,7 +39,6 @@ from .images import (
     read_form,
     sniff_image,
 )
-from .pump import EventPump
 
 routes = web.RouteTableDef()
 VIDEO_MODEL = "grok-imagine-1.0-video"

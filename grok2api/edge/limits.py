@@ -80,6 +80,7 @@ class Limiter:
         self._pool: Any = None
         self.storage: LimitsStorage
         if self.shared:
+            # An optional storage driver, like storage's: a SQLite deployment never pays its import.
             from redis.asyncio import ConnectionPool, Redis
 
             self._pool = ConnectionPool.from_url(storage_url, max_connections=64)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import errors
+from ..pool.pool import NoAccountAvailable
+from ..upstream.chat import ChatRequest, flatten_messages
 from ..upstream.errors import ErrorKind, UpstreamError
 from ..upstream.events import Event, ImageReady, VideoReady
 from .jobs import Attachment, CallContext, ChatJob, EditJob, ImageJob, VideoJob, VideoOptions
@@ -117,8 +119,6 @@ class Gateway:
             self.client.upload(token, f.data, f.mime, f.name, for_imagine=for_imagine) for f in files)))
 
     async def _chat_call(self, lease: Lease, route: ModelRoute, job: ChatJob) -> AsyncIterator[Event]:
-        from ..upstream.chat import ChatRequest, flatten_messages
-
         s = self.settings()
         token = lease.account.token
         if route.kind in ("image", "video"):
@@ -199,8 +199,6 @@ class Gateway:
         """Events of the first account that succeeds. With `hold`, events are kept until the call
         ends: a non-streaming answer reaches the client only whole, so a cut midway can still
         fail over to another account."""
-        from ..pool.pool import NoAccountAvailable
-
         s = self.settings()
         started = time.monotonic()
         outcome = Outcome()

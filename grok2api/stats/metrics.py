@@ -33,6 +33,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client import multiprocess as mp
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -154,8 +155,6 @@ async def observe_overhead(request: web.Request, response: web.StreamResponse) -
 async def metrics_handler(request: web.Request) -> web.Response:
     app = request.app
     if multiprocess():
-        from prometheus_client import multiprocess as mp
-
         registry = CollectorRegistry()
         mp.MultiProcessCollector(registry)
     else:
@@ -174,8 +173,6 @@ def _pool_registry(app: web.Application) -> CollectorRegistry:
 def mark_dead_worker(pid: int) -> None:
     """Call from the process supervisor when a worker exits (multiprocess mode only)."""
     if multiprocess():
-        from prometheus_client import multiprocess as mp
-
         mp.mark_process_dead(pid)
 
 
