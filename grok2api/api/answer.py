@@ -26,9 +26,9 @@ from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, REQUE
 from ..upstream.events import Event
 from .attachments import fetch_policy, load_attachments
 from .chat_render import CompletionRenderer, MediaLinks, Piece
-from .chat_request import AttachmentRef
 from .tokens import count_prompt
 from .tools import ToolChoice, ToolSpec, tool_prompt
+from .validate import AttachmentRef
 
 HELD_IDLE = 6 * 3600.0
 

@@ -20,7 +20,6 @@ from ..keys import API_KEY, LIVE_SETTINGS, REQUEST_ID, STORAGE
 from . import responses_store as store
 from . import sse
 from .answer import Answer, Ask, no_client_retry, open_answer, read_json
-from .chat_request import AttachmentRef
 from .responses_output import Event, OutputBuilder, error_object
 from .responses_request import (
     ResponsesRequest,
@@ -28,6 +27,7 @@ from .responses_request import (
     parse_responses_request,
     to_messages,
 )
+from .validate import AttachmentRef
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
