@@ -11,7 +11,6 @@ from ..config import paths
 from ..config import settings as settings_mod
 from ..config.schema import SECTIONS
 from ..config.settings import ConfigError, Settings
-from ..storage.base import Storage
 from .view_models import AdminInputError
 
 # Shown in a secret field that has a value; posting it back unchanged keeps the stored secret.
@@ -210,11 +209,5 @@ def redacted_config(s: Settings) -> dict[str, dict[str, Any]]:
         out.setdefault(section, {})[key] = {"value": shown, "source": s.sources.get(dotted, "default")}
     return out
 
-
-async def save_config(storage: Storage, live: Any, change: ConfigChange) -> None:
-    """Store the overrides (bumps the config counter: every worker applies them within a second)
-    and apply them in this worker right away so the next page shows the new values."""
-    await storage.set_config_overrides(change.values)
-    await live.apply_overrides(storage)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ..storage.base import TOPIC_CONFIG, Storage
 from . import settings as settings_mod
@@ -61,6 +62,13 @@ class ChangeWatcher:
                 except Exception:  # one bad listener must not stop the others
                     log.exception("change listener failed for topic %s", topic)
         return moved
+
+
+async def save_overrides(storage: Storage, live: LiveSettings, values: dict[str, Any]) -> None:
+    """Store admin-saved values (validated by the caller) and apply them in this worker at once; storing
+    bumps the config counter, so every other worker's watcher applies them within a second."""
+    await storage.set_config_overrides(values)
+    await live.apply_overrides(storage)
 
 
 async def settings_listener(live: LiveSettings, storage: Storage) -> Listener:
