@@ -230,8 +230,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
             return 0
         for rec in await apikeys.list_keys(storage):
             state = "enabled" if rec.enabled else "disabled"
-            models = ",".join(rec.allowed_models) or "*"
-            print(f"{rec.id}  {rec.prefix:<12} {rec.name:<20} {state:<8} rpm={rec.rpm or '-'} models={models}")
+            shown = ",".join(rec.allowed_models) or "*"
+            print(f"{rec.id}  {rec.prefix:<12} {rec.name:<20} {state:<8} rpm={rec.rpm or '-'} models={shown}")
         return 0
 
     return with_storage(settings, run)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from ..access import api_keys as apikeys
 from ..storage.base import Storage
@@ -42,7 +42,7 @@ async def keys_page(request: web.Request) -> web.StreamResponse:
                        fragment="admin/_keys_table.html")
 
 
-def _form_data(form: MultiDictProxy[str | web.FileField]) -> dict[str, object]:
+def _form_data(form: Mapping[str, object]) -> dict[str, object]:
     data: dict[str, object] = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
     if "expires_at" in data and data["expires_at"] == "":
         data["expires_at"] = ""

@@ -70,7 +70,8 @@ def parse_tools(value: Any, param: str = "tools") -> list[ToolSpec]:
         if not isinstance(raw, dict):
             raise InvalidRequest(f"`{p}` must be an object.", param=p)
         kind = raw.get("type", "function")
-        fn = raw.get("function") if isinstance(raw.get("function"), dict) else raw
+        inner = raw.get("function")
+        fn: dict[str, Any] = inner if isinstance(inner, dict) else raw
         if kind not in ("function", "custom", None) and "input_schema" not in raw:
             continue
         name = fn.get("name")
@@ -80,7 +81,8 @@ def parse_tools(value: Any, param: str = "tools") -> list[ToolSpec]:
         schema = fn.get("parameters", fn.get("input_schema")) or {}
         if not isinstance(schema, dict):
             raise InvalidRequest(f"`{p}` parameters must be a JSON schema object.", param=p)
-        description = fn.get("description") if isinstance(fn.get("description"), str) else ""
+        description = fn.get("description")
+        description = description if isinstance(description, str) else ""
         specs.append(ToolSpec(name=name, description=description, parameters=schema))
     return specs
 
@@ -99,8 +101,9 @@ def parse_tool_choice(value: Any, tools: list[ToolSpec], param: str = "tool_choi
     if isinstance(value, dict):
         kind = value.get("type")
         if kind in ("auto", "none", "any", "required"):
-            return ToolChoice({"any": "required"}.get(kind, kind))
-        fn = value.get("function") if isinstance(value.get("function"), dict) else value
+            return ToolChoice("required" if kind == "any" else kind)
+        inner = value.get("function")
+        fn: dict[str, Any] = inner if isinstance(inner, dict) else value
         name = fn.get("name")
         if kind in ("function", "tool") and isinstance(name, str):
             if name not in {t.name for t in tools}:
@@ -174,7 +177,8 @@ def _loads_object(text: str) -> dict[str, Any] | None:
 def _call_from_obj(obj: Any, names: set[str]) -> ToolCall | None:
     if not isinstance(obj, dict):
         return None
-    fn = obj.get("function") if isinstance(obj.get("function"), dict) else obj
+    inner = obj.get("function")
+    fn: dict[str, Any] = inner if isinstance(inner, dict) else obj
     name = fn.get("name", fn.get("tool_name", obj.get("name")))
     if not isinstance(name, str) or name not in names:
         return None

@@ -118,12 +118,12 @@ async def decorate_response(request: web.Request, response: web.StreamResponse) 
     origin = request.headers.get("Origin", "")
     if not origin or "Access-Control-Allow-Origin" in response.headers:
         return
-    value = allowed_origin(origin, request.config_dict[LIVE_SETTINGS].current.security.cors_allow_origins)
-    if value is None:
+    allowed = allowed_origin(origin, request.config_dict[LIVE_SETTINGS].current.security.cors_allow_origins)
+    if allowed is None:
         return
-    response.headers["Access-Control-Allow-Origin"] = value
+    response.headers["Access-Control-Allow-Origin"] = allowed
     response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
-    if value != "*":
+    if allowed != "*":
         response.headers["Access-Control-Allow-Credentials"] = "true"
         vary = response.headers.get("Vary")
         response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"

@@ -99,8 +99,10 @@ def _argument(schema: dict[str, Any], user: str, used: dict[str, int]) -> Any:
 
 
 def _arguments(tool: dict[str, Any], user: str) -> dict[str, Any]:
-    params = tool.get("parameters") if isinstance(tool.get("parameters"), dict) else {}
-    props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+    params = tool.get("parameters")
+    params = params if isinstance(params, dict) else {}
+    props = params.get("properties")
+    props = props if isinstance(props, dict) else {}
     used: dict[str, int] = {}
     return {name: _argument(schema if isinstance(schema, dict) else {}, user, used)
             for name, schema in props.items()}

@@ -211,7 +211,7 @@ class MediaCache:
         if total <= limit:
             return 0
         target = int(limit * ratio)
-        victims = []
+        victims: list[str] = []
         for f in sorted(files, key=lambda f: f.mtime):
             if total <= target or len(victims) >= max_delete:
                 break

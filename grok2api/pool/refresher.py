@@ -56,10 +56,10 @@ async def refresh_account(storage: Storage, account: Account, fetch_limits: Fetc
             reading = await fetch_limits(account.token, bucket)
         except UpstreamError as err:
             if err.kind is ErrorKind.AUTH:
-                change = on_failure(account, err, config.fail_threshold, now, rules=config.cooldowns)
-                if change:
-                    await storage.update_account(account.id, **change.fields())
-                return RefreshResult(account.id, False, f"{err.kind.value}: {err.message}", change or None)
+                failure = on_failure(account, err, config.fail_threshold, now, rules=config.cooldowns)
+                if failure:
+                    await storage.update_account(account.id, **failure.fields())
+                return RefreshResult(account.id, False, f"{err.kind.value}: {err.message}", failure or None)
             return RefreshResult(account.id, False, f"{err.kind.value}: {err.message}")
         if reading is not None:
             readings[bucket] = reading.to_quota(now)
