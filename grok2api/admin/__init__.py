@@ -1,4 +1,10 @@
-"""The admin: server-rendered HTMX pages under /admin and the JSON admin API under /api/v1/admin."""
+"""The admin: server-rendered HTMX pages under /admin and the JSON admin API under /api/v1/admin.
+Views parse input, call domain functions (access/, pool/ops.py, config/) and render; they never write
+storage themselves. make_app mounts the sub-apps that provide() builds.
+
+May import: access, pool, gateway.jobs, edge.client_ip, media, config, catalog, storage.base, upstream.errors,
+upstream.events, errors, keys.
+"""
 
 from __future__ import annotations
 
