@@ -21,7 +21,7 @@ from .api import videos as api_videos
 from .catalog import load_catalog
 from .config.live import ChangeWatcher, LiveSettings, settings_listener
 from .config.settings import Settings
-from .edge import api_auth, health, hygiene, limits
+from .edge import api_auth, health, hygiene, rate_limit
 from .edge.envelope import error_middleware, request_id_middleware
 from .gateway import wiring
 from .gateway.drain import Drain, begin_drain
@@ -77,20 +77,20 @@ def make_app(settings: Settings) -> web.Application:
     body_mb = settings.security.max_body_size_mb
     app = web.Application(
         middlewares=[  # outermost first
-            request_id_middleware,           # every answer, errors included, carries X-Request-Id
-            metrics.metrics_middleware,      # counts every request, rejected ones too
-            hygiene.edge_middleware,         # CORS preflight, client address, arrival time
-            error_middleware,                # domain errors -> the client's error envelope
-            limits.rate_limit_middleware,    # per-IP limits before any body is read
-            hygiene.body_limit_middleware,   # 413 before a handler reads the body
-            api_auth.api_key_middleware,     # innermost: the API key, its per-key limits and uses
+            request_id_middleware,               # every answer, errors included, carries X-Request-Id
+            metrics.metrics_middleware,          # counts every request, rejected ones too
+            hygiene.edge_middleware,             # CORS preflight, client address, arrival time
+            error_middleware,                    # domain errors -> the client's error envelope
+            rate_limit.rate_limit_middleware,    # per-IP limits before any body is read
+            hygiene.body_limit_middleware,       # 413 before a handler reads the body
+            api_auth.api_key_middleware,         # innermost: the API key, its per-key limits and uses
         ],
         client_max_size=body_mb * 1024 * 1024 if body_mb else 1024**4,
     )
     # Objects under their AppKeys, no I/O; later areas use what earlier ones put.
     provide(app, settings)
     api_auth.provide(app)
-    limits.provide(app)
+    rate_limit.provide(app)
     wiring.provide(app)
     metrics.provide(app)  # after wiring: it listens to the stats recorder
     api_images.provide(app)
@@ -105,7 +105,7 @@ def make_app(settings: Settings) -> web.Application:
         media_ctx,               # media cache cleanup
         api_auth.key_uses_ctx,   # API keys' use counters; flushed at shutdown while storage is open
         wiring.services_ctx,     # upstream sessions, pool, stats flush/prune, quota refresher
-        limits.limiter_ctx,      # the limiter's Redis connection
+        rate_limit.limiter_ctx,  # the limiter's Redis connection
         *([demo.demo_ctx] if demo_mode else []),  # demo accounts: needs storage and the pool
         api_videos.jobs_ctx,     # running video jobs cancelled first at shutdown
         admin.admin_ctx,         # admin batch jobs cancelled first at shutdown

@@ -48,7 +48,7 @@ TYPES_ONLY = frozenset({"keys"})
 # Function-level imports allowed: optional drivers loaded only when configured, and the CLI's commands.
 LAZY_IMPORTS_ALLOWED = {
     "storage": "the storage engines: only the configured one is imported",
-    "edge.limits": "the limiter's Redis driver: only with Redis storage",
+    "edge.rate_limit": "the limiter's Redis driver: only with Redis storage",
     "demo": "the simulated grok.com: only for `serve --demo`",
     "cli": "each command imports what it needs",
 }
