@@ -14,9 +14,10 @@ from .. import errors
 from ..pool.pool import NoAccountAvailable
 from ..upstream.chat import ChatRequest, flatten_messages
 from ..upstream.errors import ErrorKind, UpstreamError
-from ..upstream.events import Event, ImageReady, VideoReady
+from ..upstream.events import Dispatched, Event, ImageReady, VideoReady
 from .jobs import Attachment, CallContext, ChatJob, EditJob, ImageJob, VideoJob, VideoOptions
 from .retry import backoff_delay, should_retry
+from .spend import counted
 
 if TYPE_CHECKING:
     from ..catalog import Catalog, ModelRoute
@@ -82,7 +83,7 @@ class Gateway:
 
     def __init__(self, *, catalog: Catalog, pool: Pool, client: GrokClient, media: MediaStore,
                  settings: Callable[[], Settings], record: RecordHook | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, shutting_down: Callable[[], bool] = lambda: False) -> None:
         self.catalog = catalog
         self.pool = pool
         self.client = client
@@ -90,6 +91,7 @@ class Gateway:
         self.settings = settings
         self.record = record
         self.rng = rng or random.Random()
+        self.shutting_down = shutting_down  # SIGTERM's drain has begun: cut requests are the server's doing
 
     def route(self, model: str, kinds: tuple[str, ...]) -> ModelRoute:
         route = self.catalog.get(model)
@@ -214,6 +216,15 @@ class Gateway:
         return event
 
     # -- the failover loop ---------------------------------------------------
+    async def _finish_failed(self, lease: Lease, err: UpstreamError | None, *, dispatched: bool,
+                             output: bool) -> None:
+        """A failed or abandoned call: its unit stays spent when grok.com counted the request,
+        and goes back to the account when the request never reached grok.com or was refused."""
+        if counted(err, dispatched=dispatched, output=output):
+            lease.spend()
+        else:
+            await lease.release()
+
     async def _run(self, route: ModelRoute, ctx: CallContext, call: Callable[[Lease], AsyncIterator[Event]],
                    prefer_higher_tier: bool = False, hold: bool = False) -> AsyncIterator[Event]:
         """Events of the first account that succeeds. With `hold`, events are kept until the call
@@ -239,13 +250,17 @@ class Gateway:
                 outcome.account_id = lease.account.id
                 tried.add(lease.account.id)
                 yielded = False
+                dispatched = False  # the counted request has gone to grok.com: its unit is spent
+                output = False  # grok.com started answering
                 held: list[Event] | None = [] if hold else None
-                first = True
                 try:
                     async for event in call(lease):
+                        if isinstance(event, Dispatched):
+                            dispatched = True
+                            continue
                         event = await self._cache_media(event, lease.account.token)
-                        if first:
-                            first = False
+                        if not output:
+                            output = True
                             outcome.first_event_at = time.monotonic()
                         if held is not None:
                             held.append(event)
@@ -256,7 +271,7 @@ class Gateway:
                         yielded = True
                         yield event
                 except UpstreamError as err:
-                    await lease.release()
+                    await self._finish_failed(lease, err, dispatched=dispatched, output=output)
                     await self.pool.report_failure(lease, err)
                     last_error = err
                     outcome.error_kind = err.kind.value
@@ -272,8 +287,9 @@ class Gateway:
                         await asyncio.sleep(min(delay, max(0.0, s.retry.retry_budget - elapsed)))
                     continue
                 except BaseException:
-                    # Client went away (GeneratorExit/CancelledError) or a bug: the quota was not spent.
-                    await lease.release()
+                    # The client went away, the server is shutting down (GeneratorExit/CancelledError)
+                    # or a bug of ours: a request already sent was counted by grok.com all the same.
+                    await self._finish_failed(lease, None, dispatched=dispatched, output=output)
                     raise
                 await lease.settle()
                 await self.pool.report_success(lease)
@@ -282,7 +298,8 @@ class Gateway:
         except errors.ApiError:
             raise  # error_kind was set where it was raised
         except (GeneratorExit, asyncio.CancelledError):
-            outcome.error_kind = "cancelled"  # the client went away: not a success in the stats
+            # Not a success in the stats: the client went away, or shutdown cut the request.
+            outcome.error_kind = "server_shutdown" if self.shutting_down() else "cancelled"
             raise
         except BaseException:
             outcome.error_kind = "internal"  # a failure of ours, not Grok's

@@ -16,6 +16,7 @@ from ..egress.proxies import ProxyManager
 from ..keys import (
     API_KEYS,
     CATALOG,
+    DRAIN,
     GATEWAY,
     GROK_CLIENT,
     LIVE_SETTINGS,
@@ -45,8 +46,8 @@ PRUNE_EVERY_SEC = 60.0
 
 # HTTP status a client saw for each failure kind (the gateway raises the matching ApiError).
 _STATUS_FOR_KIND = {"": 200, "no_account": 503, "rate_limited": 503, "timeout": 504, "moderated": 400,
-                    "bad_request": 400, "cancelled": 499, "internal": 500, "anti_bot": 503, "stale_page": 503,
-                    "transient": 503, "model_unavailable": 503}
+                    "bad_request": 400, "cancelled": 499, "server_shutdown": 503, "internal": 500,
+                    "anti_bot": 503, "stale_page": 503, "transient": 503, "model_unavailable": 503}
 
 
 def statsig_strategies(s: Settings) -> tuple[str, ...]:
@@ -116,7 +117,8 @@ def provide(app: web.Application) -> None:
     # GrokClient opens its sessions in start(); the demo re-points it at the fake before that.
     app[GROK_CLIENT] = GrokClient(upstream_config(s), proxy_picker=app[PROXIES])
     app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=app[POOL], client=app[GROK_CLIENT], media=app[MEDIA],
-                           settings=lambda: live.current, record=_record_hook(app))
+                           settings=lambda: live.current, record=_record_hook(app),
+                           shutting_down=lambda: app[DRAIN].active)
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
