@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .catalog import Catalog
     from .config.live import ChangeWatcher, LiveSettings
     from .edge.api_auth import KeyAuthenticator
+    from .edge.key_limits import KeyLimits
     from .edge.rate_limit import Limiter
     from .egress.proxies import ProxyManager
     from .gateway.core import Gateway
@@ -46,6 +47,7 @@ DRAIN: web.AppKey[Drain] = web.AppKey("drain")
 
 # -- the request edge, stats and metrics
 API_KEYS: web.AppKey[KeyAuthenticator] = web.AppKey("api_keys")
+KEY_LIMITS: web.AppKey[KeyLimits] = web.AppKey("key_limits")
 LIMITER: web.AppKey[Limiter] = web.AppKey("limiter")
 RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

@@ -157,9 +157,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def prune_once(app: web.Application) -> None:
-    """Retention of stats, the request log and documents; only the worker holding the lock does it."""
+    """Retention of stats, the request log, documents and limit windows; only the worker holding the lock does it."""
     storage = app[STORAGE]
     s = app[LIVE_SETTINGS].current.stats
     if await storage.acquire_lock("stats-prune", app[WORKER_ID], 2 * PRUNE_EVERY_SEC):
         await app[RECORDER].prune(s.hourly_retention, s.daily_retention, s.log_max_entries)
         await storage.doc_prune()
+        await storage.prune_limits()

@@ -45,6 +45,8 @@ from .base import (
 #   logs                          zset     "{seq}|{json}" scored by ts; logs:seq its counter
 #   lock:{name}                   string   owner, expiring natively (PX)
 #   doc:{namespace}:{key}         string   JSON document, PX when it has a ttl
+#   limit:{name}                  string   a limit's counter, expiring natively (PEXPIREAT)
+#   slots:{name}                  zset     a limit's held slots, lease scored by its expiry
 #   tmp:filter                    zset     scratch of FILTER_IDS, never outlives the script
 #
 # Pool, status and tag filters are set intersections, paged inside Redis. `search`
@@ -140,6 +142,9 @@ class _Scripts:
         self.append_logs = r.register_script(lua.APPEND_LOGS)
         self.lock_acquire = r.register_script(lua.LOCK_ACQUIRE)
         self.lock_release = r.register_script(lua.LOCK_RELEASE)
+        self.hit_counter = r.register_script(lua.HIT_COUNTER)
+        self.raise_version = r.register_script(lua.RAISE_VERSION)
+        self.take_slot = r.register_script(lua.TAKE_SLOT)
 
 
 class RedisStorage:
@@ -202,7 +207,6 @@ class RedisStorage:
 
     @_guarded
     async def _check_schema(self) -> None:
-        # Version 1 is the first layout, so there is nothing to migrate from yet.
         await self._r.set(_SCHEMA, SCHEMA_VERSION, nx=True)
         stored = await self._r.get(_SCHEMA)
         try:
@@ -214,6 +218,10 @@ class RedisStorage:
                 f"redis at {self._where} holds schema version {version}, newer than this "
                 f"grok2api understands ({SCHEMA_VERSION}); upgrade grok2api or use another database"
             )
+        if version < SCHEMA_VERSION:
+            # Version 2 only added key families (limit:, slots:): nothing to rewrite. Never lowered
+            # when a newer worker raced us to it.
+            await self._lua.raise_version(keys=[_SCHEMA], args=[SCHEMA_VERSION])
 
     async def close(self) -> None:
         if self._redis is not None:
@@ -504,6 +512,25 @@ class RedisStorage:
     async def lock_owner(self, name: str) -> str | None:
         owner: str | None = await self._r.get(f"{PREFIX}lock:{name}")
         return owner
+
+    # -- limits ------------------------------------------------------------
+    @_guarded
+    async def hit_counter(self, name: str, limit: int, expires_at: float) -> bool:
+        at_ms = max(1, int(expires_at * 1000))
+        return bool(await self._lua.hit_counter(keys=[f"{PREFIX}limit:{name}"], args=[int(limit), at_ms]))
+
+    @_guarded
+    async def take_slot(self, name: str, lease: str, limit: int, expires_at: float) -> float | None:
+        wait = int(await self._lua.take_slot(keys=[f"{PREFIX}slots:{name}"],
+                                             args=[lease, int(limit), repr(float(expires_at)), repr(time.time())]))
+        return None if wait < 0 else wait / 1000
+
+    @_guarded
+    async def drop_slot(self, name: str, lease: str) -> None:
+        await self._r.zrem(f"{PREFIX}slots:{name}", lease)
+
+    async def prune_limits(self) -> int:
+        return 0  # Redis expires counters and slot sets itself; take_slot drops expired slots
 
     # -- documents ---------------------------------------------------------
     @_guarded

@@ -9,7 +9,9 @@ import textwrap
 from pathlib import Path
 
 from grok2api.edge.client_ip import is_trusted
+from grok2api.edge.key_limits import KeyLimits
 from grok2api.edge.rate_limit import Limiter, bucket_item
+from grok2api.storage import make_storage
 from grok2api.storage.base import ApiKeyRecord
 
 
@@ -28,13 +30,15 @@ def test_trusted_proxies_accept_addresses_and_networks() -> None:
     assert not is_trusted("11.0.0.1", trusted) and not is_trusted("", trusted) and not is_trusted("x", trusted)
 
 
-async def test_limits_fail_open_when_redis_is_down() -> None:
+async def test_limits_fail_open_when_their_storage_is_down() -> None:
     limiter = Limiter("redis", "redis://127.0.0.1:1/0")
+    down = make_storage("redis", "redis://127.0.0.1:1/0", Path("."))  # never opened: every call fails
+    key_limits = KeyLimits(down)
     key = ApiKeyRecord(id="k", name="k", key_hash="", prefix="", rpm=1, daily_quota=1, max_concurrent=1)
     for _ in range(3):
         await limiter.check_ip("203.0.113.1", 60, 1)
-        await limiter.check_key(key)
-        async with limiter.slot(key):
+        await key_limits.check(key)
+        async with key_limits.slot(key):
             pass
     await limiter.close()
 

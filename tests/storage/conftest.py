@@ -74,6 +74,32 @@ class Backend:
         finally:
             con.close()
 
+    async def drop_tables(self, tables: tuple[str, ...]) -> None:
+        """Drop tables behind the storage's back (an older schema); Redis has none."""
+        sql = f"DROP TABLE IF EXISTS {', '.join(tables)}"
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.data_dir / "grok2api.db") as db:
+                for table in tables:
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+        elif self.kind == "pgsql":
+            import asyncpg
+
+            con = await asyncpg.connect(self.url)
+            await con.execute(sql)
+            await con.close()
+        elif self.kind == "mysql":
+            await self._mysql(sql)
+
+    async def read_schema_version(self) -> int:
+        storage = await self.open()
+        try:
+            if self.kind == "redis":
+                return int(await storage._r.get(REDIS_SCHEMA_KEY))  # type: ignore[attr-defined]
+            async with storage._read() as c:  # type: ignore[attr-defined]
+                return int((await c.fetch("SELECT MAX(version) FROM schema_version"))[0][0])
+        finally:
+            await storage.close()
+
     async def write_schema_version(self, version: int) -> None:
         """Store a schema version the way each engine keeps it, behind the storage's back."""
         if self.kind == "sqlite":
