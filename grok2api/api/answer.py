@@ -22,7 +22,7 @@ from ..errors import ApiError, InvalidRequest, ModelNotFound, UpstreamTimeout
 from ..gateway.drain import Drain
 from ..gateway.jobs import CallContext, ChatJob, Message, VideoOptions
 from ..gateway.pump import END, EventPump
-from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
+from ..keys import API_KEY, CATALOG, CLIENT_IP, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
 from ..upstream.events import Event
 from .attachments import fetch_policy, load_attachments
 from .chat_render import CompletionRenderer, MediaLinks, Piece
@@ -94,7 +94,7 @@ async def open_answer(request: web.Request, ask: Ask) -> Answer:
     job = ChatJob(model=ask.model, messages=messages, attachments=attachments, thinking=thinking,
                   stream=ask.stream, ctx=CallContext(
                       request_id=request.get(REQUEST_ID, ""), key_id=key.id if key else "",
-                      key_name=key.name if key else "", client_ip=request.remote or "",
+                      key_name=key.name if key else "", client_ip=request.get(CLIENT_IP, ""),
                       path=request.path, stream=ask.stream), video=ask.video)
     think_tags = ask.think_tags
     if think_tags is None:

@@ -17,7 +17,7 @@ from aiohttp import web
 from ..edge.api_auth import check_model_allowed
 from ..errors import ApiError, InvalidRequest
 from ..gateway.jobs import Attachment, CallContext, EditJob, ImageJob
-from ..keys import API_KEY, CATALOG, GATEWAY, LIVE_SETTINGS, MEDIA_SLOTS, REQUEST_ID
+from ..keys import API_KEY, CATALOG, CLIENT_IP, GATEWAY, LIVE_SETTINGS, MEDIA_SLOTS, REQUEST_ID
 from ..upstream.events import Event
 from .answer import no_client_retry, read_json
 from .attachments import fetch_policy, load_attachments
@@ -56,7 +56,7 @@ def default_model(request: web.Request, kind: str, preferred: str) -> str:
 def ctx_for(request: web.Request, stream: bool) -> CallContext:
     key = request.get(API_KEY)
     return CallContext(request_id=request.get(REQUEST_ID, ""), key_id=key.id if key else "",
-                       key_name=key.name if key else "", client_ip=request.remote or "",
+                       key_name=key.name if key else "", client_ip=request.get(CLIENT_IP, ""),
                        path=request.path, stream=stream)
 
 
