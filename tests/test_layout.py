@@ -33,7 +33,8 @@ RULES: dict[str, tuple[str, ...]] = {
     "gateway": ("pool", "upstream", "egress", "media", "stats", "catalog", "config", "storage.base", "errors",
                 "keys", "periodic"),
     "api": ("gateway", "edge", "media", "config", "storage.base", "upstream.events", "errors", "keys"),
-    "admin": ("access", "pool", "gateway.jobs", "gateway.model_check", "edge.client_ip", "media", "config", "catalog",
+    "admin": ("access", "pool", "gateway.jobs", "gateway.model_check", "edge.client_ip", "edge.body", "media", "config",
+              "catalog",
               "storage.base", "upstream.errors", "upstream.events", "upstream.statsig_chain", "errors", "keys"),
     # cross-cutting root modules
     "errors": (),

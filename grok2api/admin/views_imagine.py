@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ..edge.body import read_object, read_form
 from ..edge.client_ip import client_ip
 from ..errors import ApiError
 from ..gateway.jobs import CallContext, ImageJob
@@ -214,14 +215,14 @@ async def zip_response(request: web.Request, names: list[str]) -> web.StreamResp
 
 @routes.post("/imagine/zip", name="admin.imagine_zip")
 async def imagine_zip(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     return await zip_response(request, [str(n) for n in form.getall("names", [])])
 
 
 @api_routes.post("/imagine/zip", name="api.imagine_zip")
 async def api_imagine_zip(request: web.Request) -> web.StreamResponse:
-    body = await request.json()
-    names = body.get("names") if isinstance(body, dict) else None
+    body = await read_object(request)
+    names = body.get("names")
     if not isinstance(names, list):
         raise AdminInputError('send {"names": ["<cached image name>", ...]}')
     return await zip_response(request, [str(n) for n in names])

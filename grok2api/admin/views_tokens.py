@@ -10,6 +10,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from ..catalog import TIERS
+from ..edge.body import read_form
 from ..keys import ADMIN_STATE
 from ..pool import ops as pool_ops
 from ..pool.options import PoolConfig
@@ -48,7 +49,7 @@ async def tokens_page(request: web.Request) -> web.StreamResponse:
 
 # -- import --------------------------------------------------------------------
 async def _import_text(request: web.Request) -> tuple[str, str]:
-    form = await request.post()
+    form = await read_form(request)
     pool = str(form.get("pool") or "basic")
     parts = [str(form.get("text") or "")]
     upload = form.get("file")
@@ -102,7 +103,7 @@ async def token_row_view(request: web.Request) -> web.StreamResponse:
 @routes.post("/tokens/{id}/edit", name="admin.tokens_save")
 async def token_save(request: web.Request) -> web.StreamResponse:
     aid = request.match_info["id"]
-    form = await request.post()
+    form = await read_form(request)
     note = str(form.get("note", "")).strip()
     if len(note) > 200:
         raise AdminInputError("the note is longer than 200 characters")
@@ -140,7 +141,7 @@ async def _selected_ids(request: web.Request, form: MultiDictProxy[Any]) -> list
 
 @routes.post("/tokens/batch", name="admin.tokens_batch")
 async def tokens_batch(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     job = await start_batch(request, str(form.get("action", "")), await _selected_ids(request, form))
     return render.fragment(request, "admin/_batch.html", {"job": job})
 
@@ -184,7 +185,7 @@ async def batch_cancel(request: web.Request) -> web.StreamResponse:
 @routes.post("/tokens/export", name="admin.tokens_export")
 async def tokens_export(request: web.Request) -> web.StreamResponse:
     """A download (never HTML): the export holds full tokens so it can be imported back."""
-    form = await request.post()
+    form = await read_form(request)
     ids = await _selected_ids(request, form)
     fmt = str(form.get("format", "json"))
     return await export_response(request, ids, fmt)

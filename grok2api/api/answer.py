@@ -8,17 +8,15 @@ as they arrive (`batches`). Each API surface only encodes pieces into its own wi
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
 from ..config.settings import Settings
 from ..edge.api_auth import check_model_allowed
-from ..errors import ApiError, InvalidRequest, ModelNotFound, UpstreamTimeout
+from ..errors import ApiError, ModelNotFound, UpstreamTimeout
 from ..gateway.drain import Drain
 from ..gateway.jobs import CallContext, ChatJob, Message, VideoOptions
 from ..gateway.pump import END, EventPump
@@ -31,13 +29,6 @@ from .tools import ToolChoice, ToolSpec, tool_prompt
 from .validate import AttachmentRef
 
 HELD_IDLE = 6 * 3600.0
-
-
-async def read_json(request: web.Request) -> Any:
-    try:
-        return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
 
 
 def no_client_retry(exc: ApiError) -> ApiError:

@@ -15,11 +15,12 @@ from typing import Any
 from aiohttp import web
 
 from ..edge.api_auth import check_model_allowed
+from ..edge.body import read_json
 from ..errors import ApiError, InvalidRequest
 from ..gateway.jobs import Attachment, CallContext, EditJob, ImageJob
 from ..keys import API_KEY, CATALOG, CLIENT_IP, GATEWAY, LIVE_SETTINGS, MEDIA_SLOTS, REQUEST_ID
 from ..upstream.events import Event
-from .answer import no_client_retry, read_json
+from .answer import no_client_retry
 from .attachments import fetch_policy, load_attachments
 from .images_fanout import Producer, plan_rounds
 from .images_render import ImagesRenderer
@@ -33,7 +34,7 @@ from .images_request import (
     read_form,
     sniff_image,
 )
-from .validate import json_object
+from .validate import IMAGES_FIELDS, check_fields, json_object
 
 routes = web.RouteTableDef()
 
@@ -63,6 +64,7 @@ def ctx_for(request: web.Request, stream: bool) -> CallContext:
 @routes.post("/v1/images/generations")
 async def generations(request: web.Request) -> web.StreamResponse:
     body = json_object(await read_json(request))
+    check_fields(body, IMAGES_FIELDS)
     if body.get("image"):  # the seed turns a generation with an image into an edit
         return await _edit(request, body, [])
     settings = request.app[LIVE_SETTINGS].current
@@ -101,6 +103,7 @@ async def edits(request: web.Request) -> web.StreamResponse:
         images = [sniff_image(att, name) for name, att in files if name in ("image", "image[]")]
         return await _edit(request, fields, images)
     body = json_object(await read_json(request))
+    check_fields(body, IMAGES_FIELDS)
     if body.get("mask"):
         raise InvalidRequest("`mask` is not supported by Grok image edits.", param="mask")
     return await _edit(request, body, [])

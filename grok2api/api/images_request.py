@@ -19,6 +19,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from ..edge.body import reading
 from ..gateway.jobs import Attachment
 from .validate import AttachmentRef, bad
 
@@ -115,17 +116,18 @@ async def read_form(request: web.Request) -> tuple[dict[str, Any], list[tuple[st
     """Multipart fields and files (files as (field name, Attachment)), size-bounded by client_max_size."""
     fields: dict[str, Any] = {}
     files: list[tuple[str, Attachment]] = []
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue
-        name = part.name or ""
-        if part.filename is not None:
-            data = await part.read(decode=True)
-            mime = (part.headers.get("Content-Type") or "application/octet-stream").split(";")[0].strip()
-            files.append((name, Attachment(data=bytes(data), mime=mime, name=part.filename)))
-        else:
-            fields[name] = await part.text()
+    async with reading(request):  # the body timeout; a truncated body is a 400, not a parser traceback
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            name = part.name or ""
+            if part.filename is not None:
+                data = await part.read(decode=True)
+                mime = (part.headers.get("Content-Type") or "application/octet-stream").split(";")[0].strip()
+                files.append((name, Attachment(data=bytes(data), mime=mime, name=part.filename)))
+            else:
+                fields[name] = await part.text()
     return fields, files
 
 

@@ -16,10 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ..edge.body import read_json
 from ..errors import ApiError, ServiceUnavailable, anthropic_error
 from ..keys import LIVE_SETTINGS, REQUEST_ID
 from . import sse
-from .answer import Answer, no_client_retry, open_answer, read_json, with_tool_prompt
+from .answer import Answer, no_client_retry, open_answer, with_tool_prompt
 from .chat_render import CONTENT, REASONING, TOOL, Piece
 from .messages_request import parse_messages_request
 from .tokens import count_prompt

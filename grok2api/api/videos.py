@@ -21,18 +21,19 @@ from typing import Any
 from aiohttp import web
 
 from ..edge.api_auth import check_model_allowed
+from ..edge.body import read_json
 from ..errors import ApiError, InvalidRequest, NotFound
 from ..gateway.jobs import Attachment, VideoJob
 from ..gateway.pump import EventPump
 from ..gateway.video_jobs import VideoJobs, public
 from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, VIDEO_JOBS, WORKER_ID
-from .answer import Answer, idle_timeout, no_client_retry, read_json
+from .answer import Answer, idle_timeout, no_client_retry
 from .attachments import fetch_policy, load_attachments
 from .chat import Completion
 from .chat_render import CompletionRenderer, MediaLinks
 from .images import ctx_for, default_model
 from .images_request import parse_bool, parse_prompt, read_form, sniff_image
-from .validate import AttachmentRef, bad, json_object
+from .validate import VIDEOS_FIELDS, AttachmentRef, bad, check_fields, json_object
 
 routes = web.RouteTableDef()
 VIDEO_MODEL = "grok-imagine-1.0-video"
@@ -109,7 +110,9 @@ def parse_video(body: dict[str, Any], request: web.Request) -> dict[str, Any]:
 async def read_body(request: web.Request) -> tuple[dict[str, Any], list[tuple[str, Attachment]]]:
     if request.content_type.startswith("multipart/"):
         return await read_form(request)
-    return json_object(await read_json(request)), []
+    body = json_object(await read_json(request))
+    check_fields(body, VIDEOS_FIELDS)
+    return body, []
 
 
 async def input_image(request: web.Request, body: dict[str, Any],
