@@ -53,6 +53,7 @@ class SecuritySection:
     rate_limit_per_minute: int = opt(min=1, max=1_000_000)
     rate_limit_burst: int = opt(min=1, max=1_000_000)
     rate_limit_exempt_paths: list[str] = opt()
+    admin_rate_limit_per_minute: int = opt(min=0, max=1_000_000)
     trusted_proxy_ips: list[str] = opt()
 
 
