@@ -222,11 +222,18 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    from .catalog import load_catalog
+
     settings = load_settings(args)
 
     async def run(storage: Storage) -> int:
         if args.action == "create":
-            models = [m.strip() for m in args.models.split(",") if m.strip()]
+            models = list(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
+            catalog = load_catalog(settings.server.data_dir)
+            unknown = [m for m in models if m not in catalog]
+            if unknown:
+                raise ValueError(f"unknown model(s) {', '.join(unknown)}: --models names models of the catalog "
+                                 "(`grok2api models check` and GET /v1/models list them)")
             expires = time.time() + args.expires_days * 86400 if args.expires_days > 0 else 0.0
             new = await apikeys.create_key(
                 storage, args.name, allowed_models=models, rpm=args.rpm,

@@ -68,9 +68,13 @@
     });
   });
 
-  // A successful htmx action clears a stale error message.
+  // A successful htmx action clears a stale error message; a form that made something starts empty again.
   document.addEventListener("htmx:afterRequest", function (ev) {
     var xhr = ev.detail && ev.detail.xhr;
+    var elt = ev.detail && ev.detail.elt;
+    if (xhr && xhr.status < 400 && elt instanceof HTMLFormElement && elt.hasAttribute("data-reset-on-success")) {
+      elt.reset();
+    }
     if (xhr && xhr.status < 400) {
       var flash = document.getElementById("flash");
       var target = ev.detail.target;

@@ -79,6 +79,11 @@ def test_keys_create_shows_key_once_and_stores_hash(tmp_path: Path) -> None:
     assert "ci" in listed.stdout and "rpm=30" in listed.stdout and "grok-4,grok-3" in listed.stdout
     assert key not in listed.stdout
     assert key.encode() not in (tmp_path / "grok2api.db").read_bytes()
+    unknown = run_cli(tmp_path, "keys", "create", "--name", "other", "--models", "grok-4,gpt-4o")
+    assert unknown.returncode == 2 and "unknown model(s) gpt-4o" in unknown.stderr
+    taken = run_cli(tmp_path, "keys", "create", "--name", "CI")
+    assert taken.returncode == 2 and "already exists" in taken.stderr
+    assert run_cli(tmp_path, "keys", "list").stdout.count("\n") == 1  # neither was created
 
 
 def test_admin_password_from_stdin(tmp_path: Path) -> None:

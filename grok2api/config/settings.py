@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from . import paths
 from .schema import (
+    PROXY_SCHEMES,
     SECTIONS,
     AppSection,
     CacheSection,
@@ -114,9 +115,13 @@ def redact(value: Any) -> Any:
     """Mask a secret value for display: short values fully, long ones keep 4 characters."""
     if not isinstance(value, str) or not value:
         return value
-    if "://" in value:  # a proxy URL: keep the scheme and host, hide credentials
+    if "://" in value:  # a proxy URL: keep the scheme, host and port, hide credentials
         parts = urlsplit(value)
         host = parts.hostname or ""
+        try:
+            host += f":{parts.port}" if parts.port else ""
+        except ValueError:
+            pass
         return f"{parts.scheme}://***@{host}" if parts.username or parts.password else f"{parts.scheme}://{host}"
     return "***" if len(value) < 12 else value[:4] + "***"
 
@@ -221,11 +226,47 @@ def validate_value(dotted: str, value: Any) -> Any:
     if lo is not None and typed < lo or hi is not None and typed > hi:
         bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
         raise ConfigError([f"{dotted} = {shown}: must be {bounds}"])
-    if meta.get("url") and typed:
-        parts = urlsplit(typed)
-        if not parts.scheme or not parts.netloc:
-            raise ConfigError([f"{dotted} = {shown}: must be an absolute URL like scheme://host[:port]"])
+    problem = ""
+    if meta.get("proxy") and typed:
+        problem = url_problem(typed, PROXY_SCHEMES, proxy=True)
+    elif meta.get("url") and typed:
+        problem = url_problem(typed, meta["url"])
+    elif meta.get("origins"):
+        problem = next((p for p in map(origin_problem, typed) if p), "")
+    if problem:
+        raise ConfigError([f"{dotted} = {shown}: {problem}"])
     return typed
+
+
+def url_problem(value: str, schemes: tuple[str, ...], *, proxy: bool = False) -> str:
+    """Why `value` is not an absolute URL with one of `schemes` (a proxy also needs a port and no
+    path), or "" when it is."""
+    allowed = ", ".join(f"{s}://" for s in schemes)
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in schemes:
+        return f"must start with {allowed}" if parts.scheme else f"must be an absolute URL starting with {allowed}"
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return "must not contain spaces or control characters"
+    try:
+        port = parts.port
+    except ValueError:
+        return "has an invalid port"
+    if not parts.hostname:
+        return f"names no host (expected {parts.scheme}://host[:port])"
+    if proxy and (port is None or parts.path not in ("", "/") or parts.query or parts.fragment):
+        return f"a proxy is {parts.scheme}://[user:password@]host:port, with a port and nothing after it"
+    return ""
+
+
+def origin_problem(origin: str) -> str:
+    """Why `origin` is not "*" nor a browser origin (scheme://host[:port], nothing else), or ""."""
+    if origin == "*":
+        return ""
+    problem = url_problem(origin, ("http", "https"))
+    parts = urlsplit(origin)
+    if not problem and (parts.path not in ("", "/") or parts.query or parts.fragment or parts.username):
+        problem = "has a path, query or user; an origin is only scheme://host[:port]"
+    return f"{origin!r} is not an origin like https://app.example.com or \"*\": {problem}" if problem else ""
 
 
 def build(
