@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,6 +175,26 @@ def log_json(e: LogEntry) -> dict[str, Any]:
     return dataclasses.asdict(e)
 
 
+@dataclass(frozen=True, slots=True)
+class KnownValues:
+    """What the log filters suggest: values seen in the last 30 days' stats, the catalog's models and
+    the keys' names (the filters match any text contained, so these are only suggestions)."""
+
+    models: list[str]
+    keys: list[str]
+    errors: list[str]
+
+
+async def known_values(request: web.Request) -> KnownValues:
+    storage = storage_of(request)
+    seen = await storage.query_stats("day", int(time.time()) - 30 * 86400)
+    catalog = optional_service(request, "CATALOG")
+    models = {d.model for d in seen if d.model} | ({r.id for r in catalog.all()} if catalog is not None else set())
+    keys = {d.key_name for d in seen if d.key_name} | {k.name for k in await storage.list_keys()}
+    errors = {d.error_kind for d in seen if d.error_kind}
+    return KnownValues(sorted(models), sorted(keys), sorted(errors))
+
+
 @routes.get("/logs", name="admin.logs")
 async def logs_page(request: web.Request) -> web.StreamResponse:
     q = dict(request.query)
@@ -182,6 +203,8 @@ async def logs_page(request: web.Request) -> web.StreamResponse:
     params = {k: v for k, v in q.items() if v and k != "page"}
     ctx = {"entries": entries, "total": total, "page": page, "pages": max(1, -(-total // LOG_PAGE_SIZE)),
            "q": q, "params": params, "fmt_time": fmt_time, "enabled": settings_of(request).stats.enabled}
+    if not render.is_htmx(request):
+        ctx["known"] = await known_values(request)
     return render.page(request, "admin/logs.html", ctx, fragment="admin/_logs_table.html")
 
 

@@ -17,6 +17,7 @@ crashed worker's leases expire instead of blocking the key forever.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import secrets
@@ -209,8 +210,10 @@ def _async_uri(url: str) -> str:
 
 
 
-# Rejections recorded into the stats/request log (the gateway records everything else).
-_RECORDED_STATUSES = frozenset({401, 403, 413, 429})
+# A refused request's body is read for its `model` only when the handler already read it or it is
+# small JSON: never for an unauthenticated, too large or rate-limited request.
+_BODY_UNREAD_STATUSES = frozenset({401, 413, 429})
+_MODEL_PEEK_BYTES = 1024 * 1024
 
 
 # ---------------------------------------------------------------- middleware
@@ -236,23 +239,40 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
             await limiter.check_ip(ip, s.rate_limit_per_minute, s.rate_limit_burst)
         return await handler(request)
     except ApiError as exc:
-        if exc.status in _RECORDED_STATUSES and request.path.startswith("/v1/"):
-            _record_rejection(request, ip, exc.status, exc.code or exc.type, exc.message)
+        if not exc.recorded and request.path.startswith("/v1/"):
+            exc.recorded = True
+            await _record_rejection(request, ip, exc)
         raise
 
 
-def _record_rejection(request: web.Request, ip: str, status: int, kind: str, detail: str) -> None:
+async def _requested_model(request: web.Request, status: int) -> str:
+    """The `model` a refused JSON request named (an unknown model is worth seeing in the log)."""
+    if (status in _BODY_UNREAD_STATUSES or request.content_type != "application/json"
+            or (request.content_length or 0) > _MODEL_PEEK_BYTES):
+        return ""
+    try:
+        body = json.loads(await request.read())  # the handler's read is cached: no second read
+    except (ValueError, UnicodeDecodeError, web.HTTPException, ConnectionError):
+        return ""
+    model = body.get("model") if isinstance(body, dict) else None
+    return model[:100] if isinstance(model, str) else ""
+
+
+async def _record_rejection(request: web.Request, ip: str, exc: ApiError) -> None:
+    """Every refused API request is one log line with its reason: bad JSON, an unknown model, `n > 1`,
+    a missing key, a limit... (the gateway records the failures of calls it made itself)."""
     recorder = request.app.get(RECORDER)
     if recorder is None:
         return
     key = request.get(API_KEY)
     started = request.get(STARTED_AT_REQ)
     latency = (time.perf_counter() - started) * 1000 if started else 0.0
+    model = await _requested_model(request, exc.status)
     with contextlib.suppress(Exception):
         recorder.record(RequestRecord(
             ts=time.time(), request_id=request.get(REQUEST_ID, ""), key_name=key.name if key else "",
-            model="", stream=False, status=status, error_kind=kind, latency_ms=latency, ttft_ms=0.0,
-            account="", client_ip=ip, path=request.path, detail=detail[:200]))
+            model=model, stream=False, status=exc.status, error_kind=exc.code or exc.type, latency_ms=latency,
+            ttft_ms=0.0, account="", client_ip=ip, path=request.path, detail=exc.message[:500]))
 
 
 async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -87,6 +87,11 @@ async def _fetch_text(url: str) -> str:
         return await resp.text()
 
 
+def _masked(text: str, token: str) -> str:
+    """Upstream error text for the log: the account's token never appears in full."""
+    return text.replace(token, mask_token(token)) if token and token in text else text
+
+
 def _record_hook(app: web.Application) -> Any:
     def record(ctx: CallContext, model: str, outcome: Outcome, started: float) -> None:
         pool = app[POOL]
@@ -97,7 +102,8 @@ def _record_hook(app: web.Application) -> Any:
             status=_STATUS_FOR_KIND.get(outcome.error_kind, 502), error_kind=outcome.error_kind,
             latency_ms=(now - started) * 1000,
             ttft_ms=(outcome.first_event_at - started) * 1000 if outcome.first_event_at else 0.0,
-            account=mask_token(account.token) if account else "", client_ip=ctx.client_ip, path=ctx.path))
+            account=mask_token(account.token) if account else "", client_ip=ctx.client_ip, path=ctx.path,
+            detail=_masked(outcome.error_detail, account.token if account else "")[:500]))
 
     return record
 
