@@ -46,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     fake = sub.add_parser("fake-grok", help="run the simulated grok.com used by tests, benchmarks and demos")
     fake.add_argument("--host", default="127.0.0.1")
-    fake.add_argument("--port", type=int, default=9000)
+    fake.add_argument("--port", type=int, default=9000, help="port (0 = any free one; the start line names it)")
+    fake.add_argument("--replay", metavar="DIR", help="answer requests matching recorded transcripts in DIR "
+                                                      "with the recorded answers (the rest is simulated)")
+    fake.add_argument("--strict", action="store_true", help="with --replay: 501 for requests nothing recorded matches")
+    fake.add_argument("--speed", type=float, default=1.0,
+                      help="with --replay: pace factor of recorded timing (1 = as recorded, 0 = no waiting)")
 
     config = sub.add_parser("config", help="show or check the effective configuration")
     _common_options(config)
@@ -159,8 +164,18 @@ def prepare_multiprocess_metrics(data_dir: Path) -> None:
 def cmd_fake_grok(args: argparse.Namespace) -> int:
     setup_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     from .fakegrok import run
+    from .fakegrok.replay import Replay
+    from .fakegrok.transcripts import TranscriptStore
 
-    run(args.host, args.port)
+    replay = None
+    if args.replay:
+        directory = Path(args.replay)
+        if not directory.is_dir():
+            raise ValueError(f"--replay {args.replay}: not a directory")
+        replay = Replay(TranscriptStore(directory), speed=args.speed, strict=args.strict)
+    elif args.strict or args.speed != 1.0:
+        raise ValueError("--strict and --speed only apply with --replay DIR")
+    run(args.host, args.port, replay=replay)
     return 0
 
 
