@@ -1,4 +1,4 @@
-"""Command line: serve (default), fake-grok, config, tokens, keys, admin, models."""
+"""Command line: serve (default), fake-grok, config, tokens, keys, admin, models, doctor."""
 
 from __future__ import annotations
 
@@ -96,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     msub = models.add_subparsers(dest="action", required=True)
     mcheck = msub.add_parser("check", help="compare the catalog's modes and tiers with grok.com's /rest/modes")
     mcheck.add_argument("--pool", choices=["basic", "super", "heavy"], help="ask with an account of this pool")
+
+    doctor = sub.add_parser("doctor", help="check one account against grok.com, step by step")
+    _common_options(doctor)
+    who = doctor.add_mutually_exclusive_group()
+    who.add_argument("--token", help="the SSO token to check ('-' reads it from standard input)")
+    who.add_argument("--pool", choices=("basic", "super", "heavy"),
+                     help="check the first active account of this pool (default: of any pool)")
+    doctor.add_argument("--only", default="", help="comma-separated steps or groups (egress, session, statsig, "
+                                                   "limits, modes, chat, upload, media)")
+    doctor.add_argument("--media", action="store_true", help="also generate one short video")
+    doctor.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    doctor.add_argument("--dry-run", action="store_true", help="list every request it would send, send none")
+    doctor.add_argument("--capture", metavar="DIR", help="write each upstream exchange, redacted, to DIR")
     return parser
 
 
@@ -305,6 +318,14 @@ def cmd_models(args: argparse.Namespace) -> int:
     return with_storage(settings, run)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """See cli_doctor.run: 0 all needed steps passed, 1 one failed, 4 no account."""
+    from . import cli_doctor
+
+    setup_logging(os.environ.get("LOG_LEVEL", "WARNING").upper())
+    return cli_doctor.run(args, load_settings(args))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
@@ -320,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         "keys": lambda: cmd_keys(args),
         "admin": lambda: cmd_admin(args),
         "models": lambda: cmd_models(args),
+        "doctor": lambda: cmd_doctor(args),
     }
     try:
         return handlers[args.command]()
