@@ -15,6 +15,10 @@ Anthropic errors carry no `param`, so every message names the offending path, e.
 - `thinking.type` "enabled" / "adaptive" shows reasoning as thinking blocks; without `thinking`
   (as in Anthropic's API) or with "disabled" none are shown; `budget_tokens` is checked but Grok
   has no thinking budget.
+- `output_config.format` (`json_schema`, as Claude Code sends for its title call; also the older
+  top-level `output_format`) is asked for in the prompt, like Responses' `text.format`: a system
+  turn after `system` asks for bare JSON matching the schema; the answer is not validated.
+  `output_config.effort` is checked and ignored (Grok has no effort levels), as is `task_budget`.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ from ..errors import InvalidRequest
 from ..gateway.jobs import Message
 from .answer import Ask
 from .chat_request import AttachmentRef
+from .jsonformat import json_format_prompt
 from .tools import call_block, parse_tool_choice, parse_tools
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
 MAX_STOP_SEQUENCES = 16
 
 
@@ -95,7 +101,9 @@ def parse_messages_request(body: Any, *, count_only: bool = False) -> MessagesRe
         raise _bad(f"stop_sequences: must be a list of at most {MAX_STOP_SEQUENCES} non-empty strings.")
     tools = parse_tools(body.get("tools"))
     attachments: list[AttachmentRef] = []
-    messages = _system(body.get("system")) + _turns(body.get("messages"), attachments)
+    output = _output_format(body.get("output_config"), body.get("output_format"))
+    formats = [Message(role="system", text=json_format_prompt(output))] if output else []
+    messages = _system(body.get("system")) + formats + _turns(body.get("messages"), attachments)
     thinking = parse_thinking(body.get("thinking"))
     # As with Anthropic's API, thinking blocks come only when asked for (clients read content[0]
     # as the text); a thinking model still thinks upstream, its reasoning is just not shown.
@@ -104,6 +112,28 @@ def parse_messages_request(body: Any, *, count_only: bool = False) -> MessagesRe
               tool_choice=parse_tool_choice(body.get("tool_choice"), tools), think_tags=False,
               show_reasoning=thinking is True)
     return MessagesRequest(ask=ask, stop_sequences=stops)
+
+
+def _output_format(config: Any, legacy: Any) -> dict[str, Any] | None:
+    """The JSON format asked for in `output_config.format` (or the older `output_format`)."""
+    if config is not None and not isinstance(config, dict):
+        raise _bad("output_config: must be an object.")
+    config = config or {}
+    effort = config.get("effort")
+    if effort is not None and effort not in EFFORTS:
+        raise _bad(f"output_config.effort: must be one of {', '.join(EFFORTS)}.")
+    if config.get("task_budget") is not None and not isinstance(config["task_budget"], dict):
+        raise _bad("output_config.task_budget: must be an object.")
+    fmt, where = (config.get("format"), "output_config.format")
+    if fmt is None and legacy is not None:
+        fmt, where = legacy, "output_format"
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        raise _bad(f'{where}.type: must be "json_schema".')
+    if not isinstance(fmt.get("schema"), dict):
+        raise _bad(f"{where}.schema: must be a JSON schema object.")
+    return fmt
 
 
 def _system(value: Any, param: str = "system") -> list[Message]:

@@ -21,13 +21,9 @@ from . import responses_store as store
 from . import sse
 from .answer import Answer, Ask, no_client_retry, open_answer, read_json
 from .chat_request import AttachmentRef
+from .jsonformat import json_format_prompt
 from .responses_output import Event, OutputBuilder, error_object
-from .responses_request import (
-    ResponsesRequest,
-    json_format_prompt,
-    parse_responses_request,
-    to_messages,
-)
+from .responses_request import ResponsesRequest, parse_responses_request, to_messages
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

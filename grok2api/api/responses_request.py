@@ -3,11 +3,15 @@
 Every rejection is a 400 whose `param` names the offending path, e.g. `input[2].content[0].image_url`.
 Decisions where the Responses API leaves room:
 - `input` items: messages (roles user, assistant, system, developer; parts `input_text`,
-  `output_text`, `refusal`, `input_image`, `input_file`), `function_call` and
-  `function_call_output`. `reasoning` items are skipped (Grok cannot resume a thought); any other
-  item type (hosted tool calls, `item_reference`, …) is refused with a 400 naming it.
-- Earlier `function_call` items are replayed as the `<tool_call>` blocks the model is asked to
-  write, merged into the assistant turn they belong to; their outputs become `tool` turns.
+  `output_text`, `refusal`, `input_image`, `input_file`), `function_call` /
+  `function_call_output` and `custom_tool_call` / `custom_tool_call_output`. `reasoning` items
+  are skipped (Grok cannot resume a thought); any other item type (hosted tool calls,
+  `item_reference`, …) is refused with a 400 naming it.
+- Earlier calls are replayed as the blocks the model is asked to write (`<tool_call>`, or
+  `<custom_tool_call>` for a custom tool; a namespaced function under `namespace.name`), merged
+  into the assistant turn they belong to; their outputs become `tool` turns.
+- `tools` may hold `custom` (free-text, e.g. Codex's `apply_patch`) and `namespace` tools
+  (see grok2api.api.tools); hosted tools (web_search, …) are ignored.
 - `text.format` `json_object` / `json_schema` is honoured in the prompt only (best effort, like
   tools): the model is asked for a bare JSON value; the answer is not validated.
 - `reasoning.effort: "none"` turns thinking off; other efforts and `reasoning.summary` are
@@ -18,14 +22,13 @@ Decisions where the Responses API leaves room:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidRequest
 from ..gateway.jobs import Message
 from .chat_request import MAX_ATTACHMENTS, AttachmentRef
-from .tools import ToolChoice, ToolSpec, call_block, parse_tool_choice, parse_tools
+from .tools import ToolChoice, ToolSpec, call_block, custom_call_block, parse_tool_choice, parse_tools
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
@@ -108,7 +111,7 @@ def parse_responses_request(body: Any) -> ResponsesRequest:
     _int(body, "top_logprobs", 0)
     _int(body, "max_tool_calls", 1)
     max_output = _int(body, "max_output_tokens", 1)
-    tools = parse_tools(body.get("tools"))
+    tools = parse_tools(body.get("tools"), responses=True)
     reasoning, thinking = _reasoning(body.get("reasoning"))
     text, json_format = _text_config(body.get("text"))
     return ResponsesRequest(
@@ -160,15 +163,6 @@ def _text_config(value: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
     return echo, (fmt if fmt["type"] != "text" else None)
 
 
-def json_format_prompt(fmt: dict[str, Any]) -> str:
-    """The system text that asks for a JSON answer (there is no structured output on the web app)."""
-    if fmt["type"] == "json_schema":
-        schema = json.dumps(fmt["schema"], ensure_ascii=False, separators=(",", ":"))
-        return ("Answer with only a JSON value that matches this JSON schema, with no code fence and "
-                f"no other text: {schema}")
-    return "Answer with only a JSON object, with no code fence and no other text."
-
-
 def parse_input(value: Any) -> list[dict[str, Any]]:
     """The input items, with a string input turned into one user message."""
     if isinstance(value, str):
@@ -202,27 +196,40 @@ def to_messages(items: list[Any], base: str, call_names: dict[str, str] | None =
             text = _content_text(raw.get("content"), role, f"{p}.content", attachments)
             messages.append(Message(role=ROLES[role], text=text))
             assistant_open = role == "assistant"
-        elif kind == "function_call":
-            name, arguments, call_id = (_string(raw, k, p) for k in ("name", "arguments", "call_id"))
-            call_names[call_id] = name
-            block = call_block(name, arguments)
+        elif kind in ("function_call", "custom_tool_call"):
+            block = _call_block(raw, kind, p, call_names)
             if assistant_open:
                 last = messages[-1]
                 last.text = (last.text + "\n" if last.text else "") + block
             else:
                 messages.append(Message(role="assistant", text=block))
             assistant_open = True
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = _string(raw, "call_id", p)
             text = _output_text(raw.get("output"), f"{p}.output", attachments)
             messages.append(Message(role="tool", text=text, name=call_names.get(call_id, "")))
             assistant_open = False
         else:
             raise _bad(f"`{p}.type` {kind!r} is not supported: send message, function_call, "
-                       "function_call_output or reasoning items.", f"{p}.type")
+                       "function_call_output, custom_tool_call, custom_tool_call_output or reasoning items.",
+                       f"{p}.type")
     if len(attachments) > MAX_ATTACHMENTS:
         raise _bad(f"At most {MAX_ATTACHMENTS} images or files per request.", attachments[-1].param)
     return messages, attachments
+
+
+def _call_block(raw: dict[str, Any], kind: str, p: str, call_names: dict[str, str]) -> str:
+    """An earlier call as the block the model writes; remembers its name for the result's label."""
+    name, call_id = _string(raw, "name", p), _string(raw, "call_id", p)
+    namespace = raw.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise _bad(f"`{p}.namespace` must be a string.", f"{p}.namespace")
+    if namespace:
+        name = f"{namespace}.{name}"
+    call_names[call_id] = name
+    if kind == "custom_tool_call":
+        return custom_call_block(name, _string(raw, "input", p))
+    return call_block(name, _string(raw, "arguments", p))
 
 
 def _string(raw: dict[str, Any], key: str, p: str) -> str:
