@@ -83,6 +83,8 @@ class Result:
 class RequestCounter:
     """A transport tap counting what the run sent: to grok.com, and to the external signer."""
 
+    wants_frames = False
+
     def __init__(self, signer_url: str) -> None:
         self.signer_url = signer_url
         self.grok = 0

@@ -9,6 +9,10 @@ Series:
   (every RequestRecord given to the Recorder: chat/media requests and rejected 401/403/413/429).
 - grok2api_statsig_total{strategy,path,outcome}: x-statsig-id values by strategy, signed path and what
   grok.com made of them (ok, refused = anti-bot C1, stale = stale page C3, unavailable = no value).
+- grok2api_upstream_calls_total{step,outcome}: every upstream exchange by step (chat_mgw, chat_rest, imagine,
+  media_rest, rate_limits, session, other) and outcome (ok or the error kind); and, from this worker's
+  upstream health view at scrape time, grok2api_upstream_last_hour{step,outcome} (the figures of the
+  stats page's upstream health panel) and grok2api_upstream_last_error_timestamp_seconds{step}.
 - grok2api_gateway_overhead_seconds (time to response headers as the gateway saw it, Server-Timing).
 - grok2api_accounts{pool,status} (from the pool view at scrape time; every worker's view is the
   same storage, so it is answered by the scraped worker).
@@ -38,7 +42,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..keys import GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ
+from ..keys import GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ, UPSTREAM_HEALTH
 from .recorder import RequestRecord
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
@@ -78,6 +82,8 @@ class Metrics:
                                        registry=r)
         self.statsig = Counter("grok2api_statsig", "x-statsig-id values by strategy, path and outcome.",
                                ["strategy", "path", "outcome"], registry=r)
+        self.upstream_calls = Counter("grok2api_upstream_calls", "Upstream exchanges by step and outcome.",
+                                      ["step", "outcome"], registry=r)
         self.overhead = Histogram("grok2api_gateway_overhead_seconds",
                                   "Time from arrival to response headers (the Server-Timing value).",
                                   buckets=OVERHEAD_BUCKETS, registry=r)
@@ -114,6 +120,28 @@ class PoolCollector(Collector):
                                     "Quota reservations taken and not yet settled or released.", value=pool.reserved)
 
 
+
+
+class HealthCollector(Collector):
+    """The upstream health panel's last-hour figures, read from this worker's view at scrape time."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        hour = GaugeMetricFamily("grok2api_upstream_last_hour", "Upstream exchanges in the last hour by step and "
+                                 "outcome (this worker).", labels=["step", "outcome"])
+        last = GaugeMetricFamily("grok2api_upstream_last_error_timestamp_seconds",
+                                 "When an upstream step last failed (unix seconds; this worker).", labels=["step"])
+        health = self.app.get(UPSTREAM_HEALTH)
+        for step in health.snapshot() if health is not None else []:
+            hour.add_metric([step.step, "ok"], step.ok)
+            for kind, n in step.failures.items():
+                hour.add_metric([step.step, kind], n)
+            if step.last_error_at:
+                last.add_metric([step.step], step.last_error_at)
+        yield hour
+        yield last
 
 
 def _route(request: web.Request) -> str:
@@ -170,6 +198,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
 def _pool_registry(app: web.Application) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PoolCollector(app))
+    registry.register(HealthCollector(app))
     return registry
 
 
@@ -190,5 +219,7 @@ def setup(app: web.Application) -> None:
     if GROK_CLIENT in app:
         app[GROK_CLIENT].statsig.listeners.append(
             lambda strategy, path, outcome: m.statsig.labels(strategy, path, outcome).inc())
+    if UPSTREAM_HEALTH in app:
+        app[UPSTREAM_HEALTH].listeners.append(lambda step, outcome: m.upstream_calls.labels(step, outcome).inc())
     app.on_response_prepare.append(_overhead)
     app.router.add_get("/metrics", metrics_handler, name="metrics")

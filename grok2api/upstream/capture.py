@@ -121,11 +121,16 @@ class Capture:
         self._lock = threading.Lock()
         self._sizes: dict[str, int] | None = None  # directory -> bytes, learnt on the first write there
         self._swept_at = 0.0
+        self._closed = False
         self.written = 0
+
+    @property
+    def wants_frames(self) -> bool:
+        return self._options().enabled
 
     def __call__(self, ex: Exchange) -> None:
         opts = self._options()
-        if not opts.enabled or not opts.directory:
+        if self._closed or not opts.enabled or not opts.directory:
             return
         future = self._executor.submit(self._write, opts, ex, file_name(ex, next(self._seq)))
         with self._pending_lock:
@@ -144,6 +149,7 @@ class Capture:
             await asyncio.gather(*(asyncio.wrap_future(f) for f in pending), return_exceptions=True)
 
     async def close(self) -> None:
+        self._closed = True
         await self.flush()
         self._executor.shutdown(wait=True)
 

@@ -3,7 +3,8 @@
 A tap is any callable taking the finished Exchange; the transport calls every tap once per exchange
 (each attempt of a retried call is its own exchange). Taps must not block or raise: the capture
 hands the work to a thread, the health view only counts. With no tap installed the transport
-builds no Exchange at all, so the hot path pays one list check per call.
+builds no Exchange at all; stream lines and WebSocket frames are kept only while a tap says
+`wants_frames` (the capture when it is on), so counting taps cost no memory per frame.
 """
 
 from __future__ import annotations
@@ -60,13 +61,15 @@ class Exchange:
     error_message: str = ""
     duration: float = 0.0
     closed_by: str = ""  # WebSocket: "server" when grok.com closed it, else "client"
+    keep_frames: bool = True
     _t0: float = field(default_factory=time.perf_counter)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self._t0
 
     def add_frame(self, direction: str, text: str) -> None:
-        self.frames.append(Frame(round(self.elapsed(), 4), direction, text))
+        if self.keep_frames:
+            self.frames.append(Frame(round(self.elapsed(), 4), direction, text))
 
     def answered(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
         self.status = status
@@ -96,6 +99,11 @@ class Exchange:
 
 
 Tap = Callable[[Exchange], None]
+
+
+def wants_frames(tap: Tap) -> bool:
+    """A tap without a `wants_frames` attribute gets the frames."""
+    return bool(getattr(tap, "wants_frames", True))
 
 
 def step_of(kind: str, path: str, body: Any = None) -> str:

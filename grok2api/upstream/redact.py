@@ -178,6 +178,10 @@ class Redactor:
             return [self.value(v, known) for v in obj]
         return obj
 
+    def error_text(self, headers: dict[str, str], url: str, text: str) -> str:
+        """An error message of one exchange without the secrets its request carried (cookies, uid ...)."""
+        return self.text(text, self.learn({"request": {"url": url, "headers": headers}})) if text else ""
+
     def document(self, doc: dict[str, Any]) -> dict[str, Any]:
         """A transcript document with nothing secret left in it."""
         known = self.learn(doc)

@@ -34,7 +34,7 @@ from curl_cffi.requests.websockets import WebSocketClosed, WebSocketError
 
 from .classify import classify, classify_exception, upgrade_refused_status
 from .errors import ErrorKind, UpstreamError
-from .exchange import Exchange, Tap
+from .exchange import Exchange, Tap, wants_frames
 from .headers import ACCEPT_ENCODING, cookie_header, high_entropy_hints, normalize_token
 from .identity import EgressIdentity
 from .options import UpstreamConfig
@@ -157,7 +157,7 @@ class Transport:
         if not self.taps:
             return None
         return Exchange(kind, method, url, proxy, dict(sent), request_json=json_body, request_bytes=content or b"",
-                        request_multipart=multipart)
+                        request_multipart=multipart, keep_frames=any(wants_frames(t) for t in self.taps))
 
     def _emit(self, ex: Exchange | None, error: BaseException | None) -> None:
         if ex is None:
