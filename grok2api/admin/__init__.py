@@ -17,6 +17,7 @@ from . import (
     views_auth,
     views_cache,
     views_config,
+    views_doctor,
     views_imagine,
     views_keys,
     views_stats,
@@ -31,7 +32,7 @@ from .view_models import dumps
 __all__ = ["ADMIN_STATE", "setup_admin"]
 
 _AREAS = (views_auth, views_tokens, api_tokens, views_keys, views_stats, views_cache, views_config, views_imagine,
-          views_voice)
+          views_voice, views_doctor)
 
 
 def _url_for(apps: tuple[web.Application, ...]) -> Any:
