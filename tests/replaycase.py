@@ -128,16 +128,18 @@ async def _fake(replay: Replay | None = None) -> TestServer:
     return server
 
 
-async def answer_from_simulator(case: Case, capture_dir: Path, data_dir: Path,
+async def answer_from_simulator(case: Case, capture_dir: Path | None, data_dir: Path,
                                 switches: dict[str, Any] | None = None) -> tuple[int, Any]:
-    """The gateway's answer against the simulated grok.com, each exchange captured into `capture_dir`."""
+    """The gateway's answer against the simulated grok.com, each exchange captured into `capture_dir`
+    (None: the settings' default, capture off)."""
     server = await _fake()
     try:
         if switches:
             server.app[fakegrok.FAKE_STATE].set_switches(case.token, switches)
         base = str(server.make_url("")).rstrip("/")
-        return await _gateway_answer(base, case, data_dir, {"GROK2API_CAPTURE_ENABLED": "true",
-                                                            "GROK2API_CAPTURE_DIR": str(capture_dir)})
+        env = {} if capture_dir is None else {"GROK2API_CAPTURE_ENABLED": "true",
+                                              "GROK2API_CAPTURE_DIR": str(capture_dir)}
+        return await _gateway_answer(base, case, data_dir, env)
     finally:
         await server.close()
 

@@ -45,3 +45,10 @@ async def test_captured_run_replays_into_the_same_answer(tmp_path: Path, name: s
         assert steps == ["anti_bot", "anti_bot"]
     else:
         assert status == 200 and answer["choices"][0]["message"]["content"].startswith("Echo: Tell me something")
+
+
+async def test_capture_is_off_by_default(tmp_path: Path) -> None:
+    case = Case(tmp_path / "unused", {"method": "POST", "path": "/v1/chat/completions", "json": CHAT})
+    status, _ = await answer_from_simulator(case, None, tmp_path / "data")
+    assert status == 200
+    assert not (tmp_path / "data" / "transcripts").exists() and not case.directory.exists()
