@@ -114,7 +114,7 @@ class OutputBuilder:
     def _start(self, kind: str) -> list[Event]:
         if kind == "reasoning":
             item: dict[str, Any] = {"id": new_id("rs"), "type": "reasoning", "summary": []}
-            part = {"type": "summary_text", "text": ""}
+            part: dict[str, Any] = {"type": "summary_text", "text": ""}
             part_event = {"type": "response.reasoning_summary_part.added", "summary_index": 0, "part": part}
         else:
             item = {"id": new_id("msg"), "type": "message", "role": "assistant", "status": "in_progress",
@@ -141,6 +141,7 @@ class OutputBuilder:
             return []
         where = {"item_id": item["id"], "output_index": self.output.index(item)}
         text = self._text
+        part: dict[str, Any]
         if item["type"] == "reasoning":
             part = {"type": "summary_text", "text": text}
             item["summary"] = [part]

@@ -25,10 +25,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidRequest
 from ..gateway.jobs import Message
-from .chat_request import MAX_ATTACHMENTS, AttachmentRef
 from .tools import ToolChoice, ToolSpec, call_block, custom_call_block, parse_tool_choice, parse_tools
+from .validate import (
+    AttachmentRef,
+    bad,
+    check_attachment_count,
+    file_data_ref,
+    image_url_ref,
+    json_object,
+    model_name,
+    optional,
+    optional_int,
+    optional_number,
+    parts_text,
+    string_or_empty,
+)
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
@@ -55,67 +67,39 @@ class ResponsesRequest:
     echo: dict[str, Any] = field(default_factory=dict)  # request fields the response object repeats
 
 
-def _bad(message: str, param: str) -> InvalidRequest:
-    return InvalidRequest(message, param=param)
-
-
-def _typed(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
-    value = body.get(name)
-    if value is not None and (isinstance(value, bool) and kind is not bool or not isinstance(value, kind)):
-        raise _bad(f"`{name}` must be {what}.", name)
-    return value
-
-
-def _number(body: dict[str, Any], name: str, lo: float, hi: float) -> float | None:
-    value = _typed(body, name, (int, float), "a number")
-    if value is not None and not lo <= value <= hi:
-        raise _bad(f"`{name}` must be between {lo:g} and {hi:g}, got {value}.", name)
-    return value
-
-
-def _int(body: dict[str, Any], name: str, lo: int) -> int | None:
-    value = _typed(body, name, int, "an integer")
-    if value is not None and value < lo:
-        raise _bad(f"`{name}` must be at least {lo}, got {value}.", name)
-    return value
-
-
-def parse_responses_request(body: Any) -> ResponsesRequest:
-    if not isinstance(body, dict):
-        raise _bad("The request body must be a JSON object.", "")
+def parse_responses_request(raw: Any) -> ResponsesRequest:
+    body = json_object(raw)
     for name, why in UNSUPPORTED.items():
         if body.get(name):
-            raise _bad(f"`{name}`: {why}", name)
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise _bad("`model` is required and must be a string.", "model")
+            raise bad(f"`{name}`: {why}", name)
+    model = model_name(body)
     items = parse_input(body.get("input"))
-    instructions = _typed(body, "instructions", str, "a string")
-    stream = _typed(body, "stream", bool, "a boolean")
-    store = _typed(body, "store", bool, "a boolean")
-    parallel = _typed(body, "parallel_tool_calls", bool, "a boolean")
-    previous = _typed(body, "previous_response_id", str, "a string")
-    metadata = _typed(body, "metadata", dict, "an object of strings")
+    instructions = optional(body, "instructions", str, "a string")
+    stream = optional(body, "stream", bool, "a boolean")
+    store = optional(body, "store", bool, "a boolean")
+    parallel = optional(body, "parallel_tool_calls", bool, "a boolean")
+    previous = optional(body, "previous_response_id", str, "a string")
+    metadata = optional(body, "metadata", dict, "an object of strings")
     if metadata and (len(metadata) > 16 or not all(isinstance(v, str) for v in metadata.values())):
-        raise _bad("`metadata` must be an object of at most 16 string values.", "metadata")
+        raise bad("`metadata` must be an object of at most 16 string values.", "metadata")
     for name in ("user", "prompt_cache_key", "safety_identifier", "service_tier"):
-        _typed(body, name, str, "a string")
+        optional(body, name, str, "a string")
     if body.get("include") is not None and not (
             isinstance(body["include"], list) and all(isinstance(v, str) for v in body["include"])):
-        raise _bad("`include` must be an array of strings.", "include")
+        raise bad("`include` must be an array of strings.", "include")
     truncation = body.get("truncation")
     if truncation not in (None, "auto", "disabled"):
-        raise _bad('`truncation` must be "auto" or "disabled".', "truncation")
-    temperature = _number(body, "temperature", 0, 2)
-    top_p = _number(body, "top_p", 0, 1)
-    _int(body, "top_logprobs", 0)
-    _int(body, "max_tool_calls", 1)
-    max_output = _int(body, "max_output_tokens", 1)
+        raise bad('`truncation` must be "auto" or "disabled".', "truncation")
+    temperature = optional_number(body, "temperature", 0, 2)
+    top_p = optional_number(body, "top_p", 0, 1)
+    optional_int(body, "top_logprobs", 0)
+    optional_int(body, "max_tool_calls", 1)
+    max_output = optional_int(body, "max_output_tokens", 1)
     tools = parse_tools(body.get("tools"), responses=True)
     reasoning, thinking = _reasoning(body.get("reasoning"))
     text, json_format = _text_config(body.get("text"))
     return ResponsesRequest(
-        model=model.strip(), input=items, instructions=instructions,
+        model=model, input=items, instructions=instructions,
         tools=tools, tool_choice=parse_tool_choice(body.get("tool_choice"), tools),
         stream=bool(stream), max_output_tokens=max_output, thinking=thinking,
         store=store is not False, previous_response_id=previous or None, json_format=json_format,
@@ -134,13 +118,13 @@ def _reasoning(value: Any) -> tuple[dict[str, Any], bool | None]:
     if value is None:
         return {"effort": None, "summary": None}, None
     if not isinstance(value, dict):
-        raise _bad("`reasoning` must be an object.", "reasoning")
+        raise bad("`reasoning` must be an object.", "reasoning")
     effort = value.get("effort")
     if effort is not None and effort not in EFFORTS:
-        raise _bad(f"`reasoning.effort` must be one of {', '.join(EFFORTS)}.", "reasoning.effort")
+        raise bad(f"`reasoning.effort` must be one of {', '.join(EFFORTS)}.", "reasoning.effort")
     summary = value.get("summary", value.get("generate_summary"))
     if summary is not None and summary not in ("auto", "concise", "detailed"):
-        raise _bad('`reasoning.summary` must be "auto", "concise" or "detailed".', "reasoning.summary")
+        raise bad('`reasoning.summary` must be "auto", "concise" or "detailed".', "reasoning.summary")
     return {"effort": effort, "summary": summary}, (False if effort == "none" else None)
 
 
@@ -148,15 +132,15 @@ def _text_config(value: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
     if value is None:
         return {"format": {"type": "text"}}, None
     if not isinstance(value, dict):
-        raise _bad("`text` must be an object.", "text")
+        raise bad("`text` must be an object.", "text")
     fmt = value.get("format") or {"type": "text"}
     if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
-        raise _bad('`text.format.type` must be "text", "json_object" or "json_schema".', "text.format.type")
+        raise bad('`text.format.type` must be "text", "json_object" or "json_schema".', "text.format.type")
     if fmt["type"] == "json_schema" and not isinstance(fmt.get("schema"), dict):
-        raise _bad("`text.format.schema` must be a JSON schema object.", "text.format.schema")
+        raise bad("`text.format.schema` must be a JSON schema object.", "text.format.schema")
     verbosity = value.get("verbosity")
     if verbosity not in (None, "low", "medium", "high"):
-        raise _bad('`text.verbosity` must be "low", "medium" or "high".', "text.verbosity")
+        raise bad('`text.verbosity` must be "low", "medium" or "high".', "text.verbosity")
     echo: dict[str, Any] = {"format": fmt}
     if verbosity:
         echo["verbosity"] = verbosity
@@ -168,7 +152,7 @@ def parse_input(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, str):
         return [{"type": "message", "role": "user", "content": value}]
     if not isinstance(value, list) or not value:
-        raise _bad("`input` must be a string or a non-empty array of items.", "input")
+        raise bad("`input` must be a string or a non-empty array of items.", "input")
     to_messages(value, "input")  # validates
     return value
 
@@ -184,14 +168,14 @@ def to_messages(items: list[Any], base: str, call_names: dict[str, str] | None =
     for i, raw in enumerate(items):
         p = f"{base}[{i}]"
         if not isinstance(raw, dict):
-            raise _bad(f"`{p}` must be an object.", p)
+            raise bad(f"`{p}` must be an object.", p)
         kind = raw.get("type", "message")
         if kind == "reasoning":
             continue
         if kind == "message":
             role = raw.get("role")
             if role not in ROLES:
-                raise _bad(f"`{p}.role` must be one of user, assistant, system, developer; got {role!r}.",
+                raise bad(f"`{p}.role` must be one of user, assistant, system, developer; got {role!r}.",
                            f"{p}.role")
             text = _content_text(raw.get("content"), role, f"{p}.content", attachments)
             messages.append(Message(role=ROLES[role], text=text))
@@ -210,11 +194,10 @@ def to_messages(items: list[Any], base: str, call_names: dict[str, str] | None =
             messages.append(Message(role="tool", text=text, name=call_names.get(call_id, "")))
             assistant_open = False
         else:
-            raise _bad(f"`{p}.type` {kind!r} is not supported: send message, function_call, "
-                       "function_call_output, custom_tool_call, custom_tool_call_output or reasoning items.",
-                       f"{p}.type")
-    if len(attachments) > MAX_ATTACHMENTS:
-        raise _bad(f"At most {MAX_ATTACHMENTS} images or files per request.", attachments[-1].param)
+            raise bad(f"`{p}.type` {kind!r} is not supported: send message, function_call, "
+                      "function_call_output, custom_tool_call, custom_tool_call_output or reasoning items.",
+                      f"{p}.type")
+    check_attachment_count(attachments)
     return messages, attachments
 
 
@@ -223,7 +206,7 @@ def _call_block(raw: dict[str, Any], kind: str, p: str, call_names: dict[str, st
     name, call_id = _string(raw, "name", p), _string(raw, "call_id", p)
     namespace = raw.get("namespace")
     if namespace is not None and not isinstance(namespace, str):
-        raise _bad(f"`{p}.namespace` must be a string.", f"{p}.namespace")
+        raise bad(f"`{p}.namespace` must be a string.", f"{p}.namespace")
     if namespace:
         name = f"{namespace}.{name}"
     call_names[call_id] = name
@@ -235,7 +218,7 @@ def _call_block(raw: dict[str, Any], kind: str, p: str, call_names: dict[str, st
 def _string(raw: dict[str, Any], key: str, p: str) -> str:
     value = raw.get(key)
     if not isinstance(value, str):
-        raise _bad(f"`{p}.{key}` is required and must be a string.", f"{p}.{key}")
+        raise bad(f"`{p}.{key}` is required and must be a string.", f"{p}.{key}")
     return value
 
 
@@ -244,7 +227,7 @@ def _output_text(value: Any, p: str, attachments: list[AttachmentRef]) -> str:
         return value
     if isinstance(value, list):
         return _parts_text(value, "user", p, attachments)
-    raise _bad(f"`{p}` must be a string or an array of content parts.", p)
+    raise bad(f"`{p}` must be a string or an array of content parts.", p)
 
 
 def _content_text(content: Any, role: str, p: str, attachments: list[AttachmentRef]) -> str:
@@ -252,64 +235,29 @@ def _content_text(content: Any, role: str, p: str, attachments: list[AttachmentR
         return content
     if isinstance(content, list):
         return _parts_text(content, role, p, attachments)
-    raise _bad(f"`{p}` must be a string or an array of content parts.", p)
+    raise bad(f"`{p}` must be a string or an array of content parts.", p)
 
 
 def _parts_text(parts: list[Any], role: str, param: str, attachments: list[AttachmentRef]) -> str:
-    texts: list[str] = []
-    for j, part in enumerate(parts):
-        p = f"{param}[{j}]"
-        if not isinstance(part, dict):
-            raise _bad(f"`{p}` must be an object.", p)
-        kind = part.get("type")
-        if kind in ("input_text", "output_text", "text", "refusal"):
-            value = part.get("refusal" if kind == "refusal" else "text")
-            if not isinstance(value, str):
-                raise _bad(f"`{p}.text` must be a string.", f"{p}.text")
-            texts.append(value)
-        elif kind == "input_image":
-            _require_user(role, p, "input_image")
-            attachments.append(_image_ref(part, p))
-        elif kind == "input_file":
-            _require_user(role, p, "input_file")
-            attachments.append(_file_ref(part, p))
-        elif kind == "input_audio":
-            raise _bad(f"`{p}`: audio input is not supported by this server.", p)
-        else:
-            raise _bad(f"`{p}.type` must be input_text, output_text, input_image or input_file; got {kind!r}.",
-                       f"{p}.type")
-    return "\n".join(texts)
-
-
-def _require_user(role: str, p: str, kind: str) -> None:
-    if role != "user":
-        raise _bad(f"`{p}`: {kind} parts are only allowed in user messages.", p)
+    return parts_text(parts, role, param, attachments, text_kinds=("input_text", "output_text", "text", "refusal"),
+                      media={"input_image": _image_ref, "input_file": _file_ref})
 
 
 def _image_ref(part: dict[str, Any], p: str) -> AttachmentRef:
     url = part.get("image_url")
     if url is None and part.get("file_id") is not None:
-        raise _bad(f"`{p}.file_id`: uploaded file ids are not supported; send `image_url` "
-                   "(an http(s) or data: URL).", f"{p}.file_id")
-    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://", "data:")):
-        raise _bad(f"`{p}.image_url` must be an http(s) or data: URL.", f"{p}.image_url")
-    if url.lower().startswith("data:") and not url[5:].lower().startswith("image/"):
-        raise _bad(f"`{p}.image_url` data: URL must hold an image.", f"{p}.image_url")
-    return AttachmentRef(param=f"{p}.image_url", url=url, kind="image")
+        raise bad(f"`{p}.file_id`: uploaded file ids are not supported; send `image_url` "
+                  "(an http(s) or data: URL).", f"{p}.file_id")
+    return image_url_ref(url, f"{p}.image_url")
 
 
 def _file_ref(part: dict[str, Any], p: str) -> AttachmentRef:
-    filename = part.get("filename") if isinstance(part.get("filename"), str) else ""
-    data = part.get("file_data")
-    if data is not None:
-        if not isinstance(data, str) or not data:
-            raise _bad(f"`{p}.file_data` must be a base64 string or data: URL.", f"{p}.file_data")
-        if not data.startswith("data:"):
-            data = "data:application/octet-stream;base64," + data
-        return AttachmentRef(param=f"{p}.file_data", url=data, kind="file", filename=filename)
+    filename = string_or_empty(part.get("filename"))
+    if part.get("file_data") is not None:
+        return file_data_ref(part["file_data"], f"{p}.file_data", filename)
     url = part.get("file_url")
     if isinstance(url, str) and url.lower().startswith(("http://", "https://")):
         return AttachmentRef(param=f"{p}.file_url", url=url, kind="file", filename=filename)
     if part.get("file_id") is not None:
-        raise _bad(f"`{p}.file_id`: uploaded file ids are not supported; send `file_data`.", f"{p}.file_id")
-    raise _bad(f"`{p}` needs `file_data` (base64 or data: URL) or an http(s) `file_url`.", p)
+        raise bad(f"`{p}.file_id`: uploaded file ids are not supported; send `file_data`.", f"{p}.file_id")
+    raise bad(f"`{p}` needs `file_data` (base64 or data: URL) or an http(s) `file_url`.", p)

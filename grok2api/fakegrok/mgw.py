@@ -223,7 +223,8 @@ async def mgw(request: web.Request) -> web.StreamResponse:
             if len(received) < 100:
                 received.append(data)
             ev = data.get("event") if isinstance(data, dict) else None
-            kind = ev.get("type") if isinstance(ev, dict) else None
+            ev = ev if isinstance(ev, dict) else {}
+            kind = ev.get("type")
             if kind == "ping":
                 await ws.send_str(event(None, {"type": "pong", "event_id": f"evt_pong_{int(time.time() * 1000)}",
                                                "client_event_id": ev.get("event_id")}))

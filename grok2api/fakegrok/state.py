@@ -145,7 +145,7 @@ class Post:
     created: float
 
 
-class Bounded(collections.OrderedDict):  # type: ignore[type-arg]
+class Bounded(collections.OrderedDict):
     """An insertion-ordered dict that drops its oldest entries beyond `limit`."""
 
     def __init__(self, limit: int) -> None:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -30,6 +29,7 @@ from ..keys import (
     WATCHER,
     WORKER_ID,
 )
+from ..periodic import periodic
 from ..pool.ops import mask_token
 from ..pool.options import PoolConfig
 from ..pool.pool import Pool
@@ -46,6 +46,8 @@ from .jobs import CallContext
 from .observe import HealthTap, capture_options
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY_SEC = 60.0
 
 # HTTP status a client saw for each failure kind (the gateway raises the matching ApiError).
 _STATUS_FOR_KIND = {"": 200, "no_account": 503, "rate_limited": 503, "timeout": 504, "moderated": 400,
@@ -106,20 +108,9 @@ def _record_hook(app: web.Application) -> Any:
     return record
 
 
-def _spawn(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-    return asyncio.create_task(coro, name=name)
-
-
-async def _stop(*tasks: asyncio.Task[Any]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-def install(app: web.Application) -> None:
-    """Create the services (no I/O) so tests and the admin can find them before start."""
+def provide(app: web.Application) -> None:
+    """Put the proxies, pool, recorder, upstream client and gateway under their AppKeys (no I/O), so
+    tests and the admin find them before start. Needs LIVE_SETTINGS, STORAGE, CATALOG and MEDIA."""
     live = app[LIVE_SETTINGS]
     s = live.current
     app[PROXIES] = ProxyManager(s.proxy.proxy_url or s.network.base_proxy_url, s.proxy.proxy_pool_url,
@@ -135,10 +126,10 @@ def install(app: web.Application) -> None:
     client.transport.taps += [HealthTap(health), capture]
     app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=app[POOL], client=app[GROK_CLIENT], media=app[MEDIA],
                            settings=lambda: live.current, record=_record_hook(app))
-    app.cleanup_ctx.append(services_ctx)
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the upstream sessions and load the pool; flush stats, prune and refresh quotas meanwhile."""
     live = app[LIVE_SETTINGS]
     s = live.current
     pool, storage, recorder = app[POOL], app[STORAGE], app[RECORDER]
@@ -154,15 +145,16 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
 
     app[WATCHER].subscribe(on_change)
     refresher = Refresher(storage, pool.config, limits_reader(client.rate_limits), owner=app[WORKER_ID])
-    stop_refresher = asyncio.Event()
-    tasks = [_spawn(recorder.run(), "stats-flush"), _spawn(_prune_loop(app), "stats-prune")]
-    if s.token.auto_refresh:
-        tasks.append(_spawn(refresher.run_forever(stop_refresher), "refresher"))
     try:
-        yield
+        async with contextlib.AsyncExitStack() as loops:
+            await loops.enter_async_context(periodic("stats-flush", recorder.flush, recorder.interval))
+            await loops.enter_async_context(periodic("stats-prune", lambda: prune_once(app), PRUNE_EVERY_SEC))
+            if s.token.auto_refresh:
+                loops.push_async_callback(refresher.release)  # runs after the loop below has stopped
+                await loops.enter_async_context(periodic("refresher", refresher.run_once,
+                                                         pool.config.refresh_tick_sec, at_start=True))
+            yield
     finally:
-        stop_refresher.set()
-        await _stop(*tasks)
         try:
             await pool.close()
         except StorageError as exc:
@@ -172,15 +164,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await app[CAPTURE].close()  # the transcripts of the last calls reach the disk
 
 
-async def _prune_loop(app: web.Application) -> None:
-    """Retention of stats and the request log; only the worker holding the lock does it."""
+async def prune_once(app: web.Application) -> None:
+    """Retention of stats, the request log and documents; only the worker holding the lock does it."""
     storage = app[STORAGE]
-    while True:
-        await asyncio.sleep(60)
-        s = app[LIVE_SETTINGS].current.stats
-        try:
-            if await storage.acquire_lock("stats-prune", app[WORKER_ID], 120):
-                await app[RECORDER].prune(s.hourly_retention, s.daily_retention, s.log_max_entries)
-                await storage.doc_prune()
-        except Exception as exc:
-            log.warning("stats prune failed: %s", exc)
+    s = app[LIVE_SETTINGS].current.stats
+    if await storage.acquire_lock("stats-prune", app[WORKER_ID], 2 * PRUNE_EVERY_SEC):
+        await app[RECORDER].prune(s.hourly_retention, s.daily_retention, s.log_max_entries)
+        await storage.doc_prune()
