@@ -5,7 +5,7 @@ from __future__ import annotations
 from grok2api.gateway.observe import HealthTap
 from grok2api.stats.upstream_health import UpstreamHealth
 from grok2api.upstream.errors import ErrorKind, UpstreamError
-from grok2api.upstream.exchange import STEPS, Exchange
+from grok2api.upstream.exchange import STEP_LABELS, STEPS, Exchange
 
 
 class Clock:
@@ -18,7 +18,7 @@ class Clock:
 
 def test_the_last_hour_per_step() -> None:
     clock = Clock()
-    health = UpstreamHealth(STEPS, clock)
+    health = UpstreamHealth(STEP_LABELS, clock)
     heard: list[tuple[str, str]] = []
     health.listeners.append(lambda step, outcome: heard.append((step, outcome)))
     health.note("chat_mgw", "ok")
@@ -44,7 +44,7 @@ def test_the_last_hour_per_step() -> None:
 
 
 def test_the_gateway_tap_counts_and_redacts() -> None:
-    health = UpstreamHealth(STEPS)
+    health = UpstreamHealth(STEP_LABELS)
     tap = HealthTap(health)
     token = "eyJhbGciOiJIUzI1NiJ9.eyJzZXNzaW9uIjoiMTIzNDU2Nzg5MCJ9.c2lnbmF0dXJlLXZhbHVl"
     ex = Exchange("http", "POST", "https://grok.com/rest/rate-limits", "",

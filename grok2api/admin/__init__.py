@@ -3,7 +3,7 @@ Views parse input, call domain functions (access/, pool/ops.py, config/) and ren
 storage themselves. make_app mounts the sub-apps that provide() builds.
 
 May import: access, pool, gateway.jobs, gateway.model_check, edge.client_ip, media, config, catalog, storage.base,
-upstream.errors, upstream.events, upstream.statsig_chain, errors, keys.
+upstream.errors, upstream.events, upstream.statsig_chain, doctor, errors, keys.
 """
 
 from __future__ import annotations

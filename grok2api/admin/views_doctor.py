@@ -14,11 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from ..doctor import Doctor, Options, Result, plan
-from ..doctor.plan import DEFAULT_MODES, budget
+from ..doctor import Doctor, Options, Result, budget, own_client, plan
+from ..doctor.plan import DEFAULT_MODES
 from ..keys import CAPTURE, CATALOG, GROK_CLIENT, PROXIES, WORKER_ID
 from ..pool.model import mask_token
-from ..upstream.client import GrokClient
 from . import render
 from .sse import EventStream, sse_response
 from .view_models import AdminInputError, storage_of
@@ -32,7 +31,7 @@ MAX_ACCOUNTS = 5  # each account costs up to the plan's requests: keep a click b
 KEEPALIVE_SEC = 15.0
 
 
-def _base(request: web.Request) -> GrokClient:
+def _base(request: web.Request) -> Any:
     base = request.config_dict.get(GROK_CLIENT)
     if base is None:
         raise AdminInputError("The upstream Grok client is not running in this server, so the upstream check "
@@ -40,13 +39,10 @@ def _base(request: web.Request) -> GrokClient:
     return base
 
 
-def _client(request: web.Request) -> GrokClient:
-    """A client of its own (the doctor reorders its x-statsig-id chain) on the gateway's config and egress."""
-    client = GrokClient(_base(request).config, proxy_picker=request.config_dict.get(PROXIES))
+def _client(request: web.Request) -> Any:
+    """A client of its own on the gateway's config and egress; transcripts too, when capture.enabled."""
     capture = request.config_dict.get(CAPTURE)
-    if capture is not None:
-        client.transport.taps.append(capture)  # transcripts too, when capture.enabled
-    return client
+    return own_client(_base(request), request.config_dict.get(PROXIES), (capture,) if capture is not None else ())
 
 
 def _options(request: web.Request, media: bool) -> Options:

@@ -12,7 +12,6 @@ from aiohttp import web
 from ..gateway import model_check
 from ..storage.base import ACCOUNT_STATUSES, LogEntry, LogQuery
 from ..upstream.errors import UpstreamError
-from ..upstream.exchange import STEP_LABELS
 from ..upstream.statsig_chain import summary
 from . import charts, render
 from .upstream_ops import upstream_actions
@@ -117,8 +116,7 @@ def upstream_health(request: web.Request) -> list[HealthRow] | None:
     for step in health.snapshot():
         failures = " · ".join(f"{kind} {n}" for kind, n in step.failures.items())
         when = f"{fmt_time(step.last_error_at)} ({fmt_ago(step.last_error_at)})" if step.last_error_at else "—"
-        rows.append(HealthRow(step.step, STEP_LABELS.get(step.step, step.step), step.ok, step.failed, failures,
-                              step.last_error, when))
+        rows.append(HealthRow(step.step, step.label, step.ok, step.failed, failures, step.last_error, when))
     return rows
 
 

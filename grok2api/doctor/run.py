@@ -10,7 +10,8 @@ from typing import Any
 from ..catalog import Catalog
 from ..upstream.client import GrokClient
 from ..upstream.errors import ErrorKind, UpstreamError
-from ..upstream.exchange import Exchange
+from ..upstream.exchange import Exchange, Tap
+from ..upstream.transport import ProxyPicker
 from . import steps as step_fns
 from .plan import NEEDS, Options, Step, budget, plan
 
@@ -117,6 +118,14 @@ class Report:
                 "requests": {"planned_max": self.planned[0], "spent": self.spent[0],
                              "signer_planned_max": self.planned[1], "signer_spent": self.spent[1]},
                 "steps": [r.to_json() for r in self.results]}
+
+
+def own_client(base: GrokClient, picker: ProxyPicker | None, taps: tuple[Tap, ...] = ()) -> GrokClient:
+    """A client for one doctor run on `base`'s config and egress: never `base` itself, since the doctor
+    reorders its client's x-statsig-id chain and counts its exchanges."""
+    client = GrokClient(base.config, proxy_picker=picker)
+    client.transport.taps.extend(taps)
+    return client
 
 
 def _row(step: Step, word: str, latency: float, detail: str, spent: int) -> Result:

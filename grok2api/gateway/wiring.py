@@ -39,7 +39,7 @@ from ..stats.upstream_health import UpstreamHealth
 from ..storage.base import TOPIC_ACCOUNTS, TOPIC_KEYS, StorageError
 from ..upstream.capture import Capture
 from ..upstream.client import GrokClient
-from ..upstream.exchange import STEPS
+from ..upstream.exchange import STEP_LABELS
 from ..upstream.options import UpstreamConfig
 from .core import Gateway, Outcome
 from .jobs import CallContext
@@ -109,8 +109,9 @@ def _record_hook(app: web.Application) -> Any:
 
 
 def provide(app: web.Application) -> None:
-    """Put the proxies, pool, recorder, upstream client and gateway under their AppKeys (no I/O), so
-    tests and the admin find them before start. Needs LIVE_SETTINGS, STORAGE, CATALOG and MEDIA."""
+    """Put the proxies, pool, recorder, upstream client (with its health and capture taps) and gateway under
+    their AppKeys (no I/O), so tests and the admin find them before start. Needs LIVE_SETTINGS, STORAGE,
+    CATALOG and MEDIA."""
     live = app[LIVE_SETTINGS]
     s = live.current
     app[PROXIES] = ProxyManager(s.proxy.proxy_url or s.network.base_proxy_url, s.proxy.proxy_pool_url,
@@ -121,7 +122,7 @@ def provide(app: web.Application) -> None:
     # Built here, not in the cleanup context: the app freezes at start, and tests may swap them first.
     # GrokClient opens its sessions in start(); the demo re-points it at the fake before that.
     app[GROK_CLIENT] = client = GrokClient(upstream_config(s), proxy_picker=app[PROXIES])
-    app[UPSTREAM_HEALTH] = health = UpstreamHealth(STEPS)
+    app[UPSTREAM_HEALTH] = health = UpstreamHealth(STEP_LABELS)
     app[CAPTURE] = capture = Capture(capture_options(lambda: live.current))
     client.transport.taps += [HealthTap(health), capture]
     app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=app[POOL], client=app[GROK_CLIENT], media=app[MEDIA],

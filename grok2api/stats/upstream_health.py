@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,7 @@ class StepHealth:
     """One step over the last hour."""
 
     step: str
+    label: str = ""
     ok: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     last_error: str = ""
@@ -40,14 +41,16 @@ class StepHealth:
         return self.ok + self.failed
 
     def to_json(self) -> dict[str, object]:
-        return {"step": self.step, "ok": self.ok, "failed": self.failed, "failures": dict(self.failures),
+        return {"step": self.step, "label": self.label, "ok": self.ok, "failed": self.failed, "failures": dict(self.failures),
                 "last_error": self.last_error, "last_error_at": self.last_error_at}
 
 
 class UpstreamHealth:
     """Minute slots per step, an hour of them kept; `snapshot` sums the hour."""
 
-    def __init__(self, steps: Sequence[str], clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, steps: Mapping[str, str], clock: Callable[[], float] = time.time) -> None:
+        """`steps`: step id -> label, in the order the panel lists them (the upstream client knows them)."""
+        self.labels = dict(steps)
         self.steps = tuple(steps)
         self._clock = clock
         self._slots: dict[str, deque[tuple[int, Counter[str]]]] = {s: deque() for s in self.steps}
@@ -84,5 +87,5 @@ class UpstreamHealth:
                     counts.update(counter)
             error, at = self._last.get(step, ("", 0.0))
             failures = {kind: n for kind, n in sorted(counts.items()) if kind != "ok"}
-            out.append(StepHealth(step, counts.get("ok", 0), failures, error, at))
+            out.append(StepHealth(step, self.labels.get(step, step), counts.get("ok", 0), failures, error, at))
         return out
