@@ -14,6 +14,7 @@ from grok2api import fakegrok
 from grok2api.keys import POOL, STORAGE
 
 from .conftest import ClientFactory, login, make_admin_app
+from .html import attr, one, parse, text
 
 TOKENS = [f"doctor-admin-{i}-" + "z" * 40 for i in range(2)]
 API_KEY = "sk-doctor-admin-0123456789"
@@ -61,26 +62,28 @@ async def test_upstream_check_streams_each_step_row(aiohttp_client: ClientFactor
     resp = await client.post("/admin/tokens/check", data=[("ids", ids[0]), ("ids", ids[1])], headers=hx(csrf))
     html = await resp.text()
     assert resp.status == 200, html
-    pending = re.findall(r'sse-swap="r(\d)-(\w+)"', html)
-    assert ("0", "egress") in pending and ("1", "imagine") in pending and ("0", "video") not in pending
-    assert html.count('class="pending"') == len(pending)
-    stream_url = re.search(r'sse-connect="([^"]+)"', html)
-    assert stream_url
-    body = await (await client.get(stream_url.group(1))).text()
+    fragment = parse(html)
+    pending = [attr(tr, "sse-swap") for tr in fragment.select("table.doctor-table tbody tr")]
+    assert {"r0-egress", "r1-imagine"} <= set(pending) and "r0-video" not in pending
+    assert all(text(one(tr, "td.result")) == "pending" for tr in fragment.select("tr.pending"))
+    assert len(fragment.select("tr.pending")) == len(pending)
+    stream_url = attr(one(fragment, "[sse-connect]"), "sse-connect")
+    body = await (await client.get(stream_url)).text()
     got = events(body)
-    rows = {name: data for name, data in got if name.startswith("r")}
-    assert set(rows) == {f"r{a}-{s}" for a, s in pending}  # every pending row is replaced, once
-    first = {name.split("-", 1)[1]: re.search(r'data-result="([^"]+)"', data).group(1)  # type: ignore[union-attr]
-             for name, data in rows.items() if name.startswith("r0-")}
+    rows = {name: parse(data) for name, data in got if name.startswith("r")}
+    assert set(rows) == set(pending)  # every pending row is replaced, once
+    first = {name.split("-", 1)[1]: attr(one(row, "tr"), "data-result") for name, row in rows.items()
+             if name.startswith("r0-")}
     assert first == {**dict.fromkeys(first, "ok"), "mgw_reuse": "not supported"}
-    assert re.search(r'data-result="expired"', rows["r1-session"])
-    assert 'data-result="skipped"' in rows["r1-imagine"]
-    summaries = dict((n, d) for n, d in got if n.startswith("s"))
-    assert 'data-exit="0"' in summaries["s0"] and 'data-exit="1"' in summaries["s1"]
+    assert attr(one(rows["r1-session"], "tr"), "data-result") == "expired"
+    assert "sign in to grok.com" in text(one(rows["r1-session"], "td.next"))
+    assert attr(one(rows["r1-imagine"], "tr"), "data-result") == "skipped"
+    summaries = {name: one(parse(data), "span") for name, data in got if name.startswith("s")}
+    assert attr(summaries["s0"], "data-exit") == "0" and attr(summaries["s1"], "data-exit") == "1"
     assert got[-1][0] == "done"
     for token in TOKENS:
         assert token not in html + body
-    again = await (await client.get(stream_url.group(1))).text()
+    again = await (await client.get(stream_url)).text()
     assert "unknown or expired" in again or "already ran" in again  # a run streams once
 
 
@@ -109,15 +112,12 @@ async def test_upstream_health_panel_and_metrics(aiohttp_client: ClientFactory, 
     limited = await client.post("/v1/chat/completions", json=chat, headers=auth)
     assert limited.status >= 400
     page = await (await client.get("/admin/stats")).text()
-    panel = page[page.index('id="upstream-health"'):]
-    panel = panel[:panel.index("</section>")]
-    mgw = re.search(r'<tr data-step="chat_mgw">(.*?)</tr>', panel, re.S)
-    assert mgw, panel
-    cells = re.findall(r"<td[^>]*>(.*?)</td>", mgw.group(1), re.S)
-    assert cells[0] == "Chat (mgw WebSocket)" and cells[1] == "1" and int(cells[2]) >= 1
-    assert "rate_limited" in cells[3] and "429" in cells[4] and "UTC" in cells[5]
-    session = re.search(r'<tr data-step="session">.*?class="ok-count">(\d+)<', panel, re.S)
-    assert session and int(session.group(1)) >= 1
+    panel = one(parse(page), "#upstream-health")
+    cells = [text(td) for td in one(panel, "tr[data-step=chat_mgw]").select("td")]
+    assert cells[:2] == ["Chat (mgw WebSocket)", "1"] and int(cells[2]) >= 1
+    assert "rate_limited" in cells[3] and cells[4].startswith("429") and "UTC" in cells[5]
+    sessions = int(text(one(panel, "tr[data-step=session] td.ok-count")))
+    assert sessions >= 1
     for token in TOKENS:
         assert token not in page
     data = await (await client.get("/api/v1/admin/stats/requests")).json()
@@ -127,5 +127,5 @@ async def test_upstream_health_panel_and_metrics(aiohttp_client: ClientFactory, 
     assert 'grok2api_upstream_last_hour{outcome="ok",step="chat_mgw"} 1.0' in metrics
     assert re.search(r'grok2api_upstream_last_hour\{outcome="rate_limited",step="chat_mgw"\} [1-9]', metrics)
     calls = re.search(r'grok2api_upstream_calls_total\{outcome="ok",step="session"\} (\d+)', metrics)
-    assert calls and calls.group(1) == session.group(1)  # the panel and /metrics agree
+    assert calls and int(calls.group(1)) == sessions  # the panel and /metrics agree
     assert re.search(r'grok2api_upstream_last_error_timestamp_seconds\{step="chat_mgw"\} \d', metrics)
