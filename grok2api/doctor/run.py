@@ -31,8 +31,8 @@ NEXT = {
                "after token.fail_threshold such failures.",
     "Cloudflare": "This egress is challenged: use another proxy (proxy.proxy_url, proxy.proxy_pool_url) or set "
                   "security.cf_clearance together with the user agent and IP it was issued for.",
-    "anti-bot": "x-statsig-id refused: see the x-statsig-id row; set chat.statsig_signer_url or chat.statsig_id "
-                "(network.statsig_strategies orders them) or try another egress.",
+    "anti-bot": "x-statsig-id refused (the detail names the strategies tried): set chat.statsig_signer_url or "
+                "chat.statsig_id (network.statsig_strategies orders them) or try another egress.",
     "rate-limited": "This account's window is used up: wait for it to reset or check with another account.",
     "changed shape": "grok.com answered in a shape grok2api does not know: run with --capture DIR, replay it "
                      "with `grok2api fake-grok --replay DIR` and report it.",
@@ -43,6 +43,9 @@ NEXT = {
 NEXT_FOR_STEP = {
     ("page", "changed shape"): "`local` cannot compute x-statsig-id without the meta: set chat.statsig_signer_url "
                                "or chat.statsig_id.",
+    ("chat_mgw", "anti-bot"): "grok.com's anti-bot layer refused the socket (WebSockets carry no x-statsig-id): "
+                              "try another egress, or chat.transport = \"rest\" while it lasts.",
+    ("mgw_reuse", "anti-bot"): "grok.com's anti-bot layer refused the socket: see the chat_mgw row.",
     ("modes", "changed shape"): "The catalog disagrees with grok.com: edit DATA_DIR/models.toml "
                                 "(`grok2api models check` lists the same).",
 }
@@ -151,6 +154,8 @@ class Doctor:
         self.client.transport.taps.append(self.counter)
         blocked = ""
         try:
+            # One egress for the whole run (C13: the session probe and the socket share it).
+            self.report.egress = step_fns.egress_label(await self.context.proxy())
             for step in self.steps:
                 missing = [n for n in NEEDS.get(step.id, ()) if self._result(n) not in (None, OK)]
                 if blocked or missing:
@@ -187,14 +192,12 @@ class Doctor:
         except step_fns.Finding as found:
             word, detail = found.word, found.detail
         except UpstreamError as err:
-            word, detail = word_of(err), f"{err.kind.value}" + (f" (HTTP {err.status})" if err.status else "") + \
-                f": {err.message}"
+            shown = f" (HTTP {err.status})" if err.status >= 300 else ""  # in-band errors come in a 200 stream
+            word, detail = word_of(err), f"{err.kind.value}{shown}: {err.message}"
             if word == "anti-bot" and step.signed:
                 word, detail = await self._other_strategies(step, detail)
         except Exception as exc:  # a parser meeting an answer it does not know
             word, detail = "changed shape", f"unexpected answer: {type(exc).__name__}: {exc}"[:300]
-        if step.id == "egress":
-            self.report.egress = step_fns.egress_label(ctx.egress or "")
         return _row(step, word, time.perf_counter() - started, detail, self.counter.grok - before)
 
     async def _other_strategies(self, step: Step, detail: str) -> tuple[str, str]:

@@ -62,7 +62,6 @@ def egress_label(proxy: str) -> str:
 
 
 async def egress(ctx: Context) -> str:
-    ctx.egress = None
     proxy = await ctx.proxy()
     page = await ctx.client.get_page("/", proxy=proxy)
     if page.status >= 400:
