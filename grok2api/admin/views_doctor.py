@@ -98,8 +98,10 @@ async def check_stream(request: web.Request) -> web.StreamResponse:
     keepalive = asyncio.create_task(_keepalive(stream))
     try:
         for index, account in enumerate(doc["accounts"]):
-            await _check_account(request, stream, index, account, bool(doc.get("media")))
-        await stream.send("done", '<p class="muted doctor-done">Upstream check finished.</p>')
+            if not await _check_account(request, stream, index, account, bool(doc.get("media"))):
+                break  # the page went away: spend nothing more
+        else:
+            await stream.send("done", '<p class="muted doctor-done">Upstream check finished.</p>')
     finally:
         keepalive.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -110,21 +112,23 @@ async def check_stream(request: web.Request) -> web.StreamResponse:
 
 
 async def _check_account(request: web.Request, stream: EventStream, index: int, account: dict[str, Any],
-                         media: bool) -> None:
+                         media: bool) -> bool:
+    """One account's rows and summary; False once the page stopped listening."""
     rec = await storage_of(request).get_account(str(account["id"]))
     if rec is None:
-        await stream.send(f"s{index}", '<span class="error">This account no longer exists.</span>')
-        return
+        return await stream.send(f"s{index}", '<span class="error">This account no longer exists.</span>')
     client = _client(request)
     try:
         doctor = Doctor(client, rec.token, _options(request, media), catalog=request.config_dict.get(CATALOG),
                         account=str(account["label"]))
         async for result in doctor.run():
-            await stream.send(f"r{index}-{result.id}", _row(request, result))
+            if not await stream.send(f"r{index}-{result.id}", _row(request, result)):
+                return False
     finally:
         await client.close()
     report = doctor.report
-    await stream.send(f"s{index}", render.render_string(request, "admin/_doctor_summary.html", {"report": report}))
+    return await stream.send(f"s{index}", render.render_string(request, "admin/_doctor_summary.html",
+                                                               {"report": report}))
 
 
 def _row(request: web.Request, result: Result) -> str:

@@ -11,6 +11,7 @@ from ..catalog import Catalog
 from ..upstream.client import GrokClient
 from ..upstream.errors import ErrorKind, UpstreamError
 from ..upstream.exchange import Exchange, Tap
+from ..upstream.redact import Redactor
 from ..upstream.transport import ProxyPicker
 from . import steps as step_fns
 from .plan import NEEDS, Options, Step, budget, plan
@@ -148,6 +149,9 @@ class Doctor:
         self.context = step_fns.Context(client, token, options, catalog)
         self.counter = RequestCounter(client.config.statsig_signer_url)
         self.report = Report(account, "", budget(self.steps))
+        # grok.com's error texts can quote cookies, e-mails or the token itself: rows never show them.
+        self._redactor = Redactor()
+        self._known = {token: account or "<the token>"}
 
     async def run(self) -> AsyncIterator[Result]:
         """Each step's result as soon as it is known; the report fills as they come."""
@@ -163,6 +167,7 @@ class Doctor:
                     result = _row(step, "skipped", 0.0, reason, 0)
                 else:
                     result = await self._step(step)
+                    result.detail = self._redactor.text(result.detail, self._known)
                     if result.result == "expired":
                         blocked = f"the account is expired (see {step.id})"
                     elif step.id == "egress" and result.result == "network":

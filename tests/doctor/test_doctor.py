@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,6 +18,8 @@ from aiohttp.test_utils import TestServer
 from grok2api import fakegrok
 from grok2api.doctor import WORDS, Doctor, Options, Report, budget, plan, table_text, word_of
 from grok2api.fakegrok import FakeConfig
+from grok2api.fakegrok.replay import Replay
+from grok2api.fakegrok.transcripts import TranscriptStore
 from grok2api.upstream import GrokClient, UpstreamConfig
 from grok2api.upstream.errors import ErrorKind, UpstreamError
 
@@ -136,6 +139,39 @@ async def test_only_selects_steps_and_their_needs(aiohttp_server: ServerFactory)
     assert [(r.id, r.result) for r in report.results] == [("imagine", "ok"), ("video", "ok")]
     assert report.spent[0] == recorded(server) <= budget(plan(config, Options(only=frozenset({"media"}),
                                                                               media=True)))[0]
+
+
+async def test_an_unreachable_proxy_is_a_network_failure_and_stops_the_run(aiohttp_server: ServerFactory) -> None:
+    server, base = await start_fake(aiohttp_server)
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there any more
+    report = await check(base, proxy_url=f"http://user:secret@127.0.0.1:{port}")
+    by_id = rows(report)
+    assert by_id["egress"].result == "network" and "DNS, firewall and the proxy" in by_id["egress"].next
+    assert report.egress == f"proxy http://127.0.0.1:{port}"  # the proxy, without its credentials
+    assert "secret" not in table_text(report)
+    assert all(r.result == "skipped" for r in report.results[1:]) and report.exit_code == 1
+    assert recorded(server) == 0
+
+
+async def test_error_texts_never_show_the_token(aiohttp_server: ServerFactory, tmp_path: Path) -> None:
+    token = "basic-leaky-" + "t" * 30
+    # A grok.com that quotes the cookie and the e-mail in its error (replayed from a hand-written transcript).
+    (tmp_path / "session.json").write_text(json.dumps({
+        "format": "grok2api-transcript/1", "kind": "http",
+        "request": {"method": "GET", "url": "https://grok.com/api/auth/session", "headers": {}},
+        "response": {"status": 401, "headers": {"content-type": "application/json"},
+                     "text": json.dumps({"error": {"code": 16, "message": f"session of sso={token} "
+                                                                         f"(alice@example.com) revoked"}})}}))
+    server = await aiohttp_server(fakegrok.make_app(FakeConfig(), Replay(TranscriptStore(tmp_path), speed=0)))
+    report = await check(str(server.make_url("")).rstrip("/"), token=token,
+                         options=Options(only=frozenset({"session"})))
+    session = rows(report)["session"]
+    assert session.result == "expired" and "revoked" in session.detail
+    shown = table_text(report) + json.dumps(report.to_json())
+    assert token not in shown and "alice@example.com" not in shown
 
 
 def test_words_of_every_error_kind() -> None:
