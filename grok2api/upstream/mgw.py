@@ -19,6 +19,7 @@ from .transport import Call, Transport, WsConn
 SESSION_PATH = "/api/auth/session"
 CAPABILITIES = ["conversation_attached", "custom_methods_v1"]
 _UID_KEYS = ("userId", "id", "sub")
+CLOSED_AFTER_DONE = "grok.com closed the socket after response.done"
 
 
 def _ms() -> int:
@@ -266,10 +267,12 @@ async def socket_reuse(transport: Transport, token: str, request: ChatRequest, u
         async for _ in _turn(ws, config, request):
             pass
         if ws.closed:
-            return "grok.com closed the socket after response.done"
+            return CLOSED_AFTER_DONE
         try:
             async for _ in _turn(ws, config, request):
                 pass
         except UpstreamError as err:
+            if ws.closed and "closed" in err.message:
+                return CLOSED_AFTER_DONE
             return f"a second chat on the same socket failed: {err.message}"
     return ""
