@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from .pool.pool import Pool
     from .stats.metrics import Metrics
     from .stats.recorder import Recorder
+    from .stats.upstream_health import UpstreamHealth
     from .storage.base import ApiKeyRecord, Storage
+    from .upstream.capture import Capture
     from .upstream.client import GrokClient
 
 # -- configuration and storage
@@ -43,6 +45,9 @@ MEDIA: web.AppKey[MediaCache] = web.AppKey("media")
 MEDIA_SLOTS: web.AppKey[asyncio.Semaphore] = web.AppKey("media_slots", asyncio.Semaphore)
 VIDEO_JOBS: web.AppKey[VideoJobs] = web.AppKey("video_jobs")
 DRAIN: web.AppKey[Drain] = web.AppKey("drain")
+# Taps on the upstream client: health per upstream step, and transcripts when `capture.enabled`.
+UPSTREAM_HEALTH: web.AppKey[UpstreamHealth] = web.AppKey("upstream_health")
+CAPTURE: web.AppKey[Capture] = web.AppKey("capture")
 
 # -- the request edge, stats and metrics
 API_KEYS: web.AppKey[KeyAuthenticator] = web.AppKey("api_keys")

@@ -3,7 +3,7 @@ Views parse input, call domain functions (access/, pool/ops.py, config/) and ren
 storage themselves. make_app mounts the sub-apps that provide() builds.
 
 May import: access, pool, gateway.jobs, gateway.model_check, edge.client_ip, media, config, catalog, storage.base,
-upstream.errors, upstream.events, upstream.statsig_chain, errors, keys.
+upstream.errors, upstream.events, upstream.statsig_chain, doctor, errors, keys.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from . import (
     views_auth,
     views_cache,
     views_config,
+    views_doctor,
     views_imagine,
     views_keys,
     views_stats,
@@ -41,7 +42,7 @@ PAGES_PREFIX, API_PREFIX = "/admin", "/api/v1/admin"
 routes = web.RouteTableDef()
 
 _AREAS = (views_auth, views_tokens, api_tokens, views_keys, views_stats, views_cache, views_config, views_imagine,
-          views_voice)
+          views_voice, views_doctor)
 
 
 def _url_for(apps: tuple[web.Application, ...]) -> Any:

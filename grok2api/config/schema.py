@@ -168,6 +168,15 @@ class PerformanceSection:
 
 
 @dataclass(frozen=True, slots=True)
+class CaptureSection:
+    enabled: bool = opt()
+    dir: str = opt()
+    max_mb: int = opt(min=1, max=1_000_000)
+    max_age_hours: float = opt(min=0.01, max=8760)
+    max_body_kb: int = opt(min=1, max=1_048_576)
+
+
+@dataclass(frozen=True, slots=True)
 class VoiceSection:
     livekit_url: str = opt(url=True)
 
@@ -186,4 +195,5 @@ SECTIONS: dict[str, type] = {
     "stats": StatsSection,
     "performance": PerformanceSection,
     "voice": VoiceSection,
+    "capture": CaptureSection,
 }

@@ -17,6 +17,7 @@ from .schema import (
     SECTIONS,
     AppSection,
     CacheSection,
+    CaptureSection,
     ChatSection,
     ImageSection,
     NetworkSection,
@@ -83,6 +84,7 @@ class Settings:
     stats: StatsSection
     performance: PerformanceSection
     voice: VoiceSection
+    capture: CaptureSection
     server: ServerOptions = field(default_factory=ServerOptions)
     # "section.key" -> one of SOURCES
     sources: Mapping[str, str] = field(default_factory=dict)

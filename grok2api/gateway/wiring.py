@@ -15,6 +15,7 @@ from ..config.settings import Settings
 from ..egress.proxies import ProxyManager
 from ..keys import (
     API_KEYS,
+    CAPTURE,
     CATALOG,
     GATEWAY,
     GROK_CLIENT,
@@ -24,6 +25,7 @@ from ..keys import (
     PROXIES,
     RECORDER,
     STORAGE,
+    UPSTREAM_HEALTH,
     WATCHER,
     WORKER_ID,
 )
@@ -33,11 +35,15 @@ from ..pool.options import PoolConfig
 from ..pool.pool import Pool
 from ..pool.refresher import Refresher, limits_reader
 from ..stats.recorder import Recorder, RequestRecord
+from ..stats.upstream_health import UpstreamHealth
 from ..storage.base import TOPIC_ACCOUNTS, TOPIC_KEYS, StorageError
+from ..upstream.capture import Capture
 from ..upstream.client import GrokClient
+from ..upstream.exchange import STEP_LABELS
 from ..upstream.options import UpstreamConfig
 from .core import Gateway, Outcome
 from .jobs import CallContext
+from .observe import HealthTap, capture_options
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +115,9 @@ def _record_hook(app: web.Application) -> Any:
 
 
 def provide(app: web.Application) -> None:
-    """Put the proxies, pool, recorder, upstream client and gateway under their AppKeys (no I/O), so
-    tests and the admin find them before start. Needs LIVE_SETTINGS, STORAGE, CATALOG and MEDIA."""
+    """Put the proxies, pool, recorder, upstream client (with its health and capture taps) and gateway under
+    their AppKeys (no I/O), so tests and the admin find them before start. Needs LIVE_SETTINGS, STORAGE,
+    CATALOG and MEDIA."""
     live = app[LIVE_SETTINGS]
     s = live.current
     app[PROXIES] = ProxyManager(s.proxy.proxy_url or s.network.base_proxy_url, s.proxy.proxy_pool_url,
@@ -120,7 +127,10 @@ def provide(app: web.Application) -> None:
                              lambda: live.current.stats.flush_interval_sec)
     # Built here, not in the cleanup context: the app freezes at start, and tests may swap them first.
     # GrokClient opens its sessions in start(); the demo re-points it at the fake before that.
-    app[GROK_CLIENT] = GrokClient(upstream_config(s), proxy_picker=app[PROXIES])
+    app[GROK_CLIENT] = client = GrokClient(upstream_config(s), proxy_picker=app[PROXIES])
+    app[UPSTREAM_HEALTH] = health = UpstreamHealth(STEP_LABELS)
+    app[CAPTURE] = capture = Capture(capture_options(lambda: live.current))
+    client.transport.taps += [HealthTap(health), capture]
     app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=app[POOL], client=app[GROK_CLIENT], media=app[MEDIA],
                            settings=lambda: live.current, record=_record_hook(app))
 
@@ -158,6 +168,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             log.error("account usage could not be written at shutdown: %s", exc)
         await recorder.close()
         await client.close()
+        await app[CAPTURE].close()  # the transcripts of the last calls reach the disk
 
 
 async def prune_once(app: web.Application) -> None:

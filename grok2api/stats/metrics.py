@@ -9,6 +9,10 @@ Series:
   (every RequestRecord given to the Recorder: chat/media requests and rejected 401/403/413/429).
 - grok2api_statsig_total{strategy,path,outcome}: x-statsig-id values by strategy, signed path and what
   grok.com made of them (ok, refused = anti-bot C1, stale = stale page C3, unavailable = no value).
+- grok2api_upstream_calls_total{step,outcome}: every upstream exchange by step (chat_mgw, chat_rest, imagine,
+  media_rest, rate_limits, session, other) and outcome (ok or the error kind); and, from this worker's
+  upstream health view at scrape time, grok2api_upstream_last_hour{step,outcome} (the figures of the
+  stats page's upstream health panel) and grok2api_upstream_last_error_timestamp_seconds{step}.
 - grok2api_gateway_overhead_seconds (time to response headers as the gateway saw it, Server-Timing).
 - grok2api_accounts{pool,status} (from the pool view at scrape time; every worker's view is the
   same storage, so it is answered by the scraped worker).
@@ -39,7 +43,7 @@ from prometheus_client import multiprocess as mp
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..keys import GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ
+from ..keys import GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ, UPSTREAM_HEALTH
 from .recorder import RequestRecord
 
 routes = web.RouteTableDef()
@@ -80,6 +84,8 @@ class Metrics:
                                        registry=r)
         self.statsig = Counter("grok2api_statsig", "x-statsig-id values by strategy, path and outcome.",
                                ["strategy", "path", "outcome"], registry=r)
+        self.upstream_calls = Counter("grok2api_upstream_calls", "Upstream exchanges by step and outcome.",
+                                      ["step", "outcome"], registry=r)
         self.overhead = Histogram("grok2api_gateway_overhead_seconds",
                                   "Time from arrival to response headers (the Server-Timing value).",
                                   buckets=OVERHEAD_BUCKETS, registry=r)
@@ -116,6 +122,28 @@ class PoolCollector(Collector):
                                     "Quota reservations taken and not yet settled or released.", value=pool.reserved)
 
 
+
+
+class HealthCollector(Collector):
+    """The upstream health panel's last-hour figures, read from this worker's view at scrape time."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        hour = GaugeMetricFamily("grok2api_upstream_last_hour", "Upstream exchanges in the last hour by step and "
+                                 "outcome (this worker).", labels=["step", "outcome"])
+        last = GaugeMetricFamily("grok2api_upstream_last_error_timestamp_seconds",
+                                 "When an upstream step last failed (unix seconds; this worker).", labels=["step"])
+        health = self.app.get(UPSTREAM_HEALTH)
+        for step in health.snapshot() if health is not None else []:
+            hour.add_metric([step.step, "ok"], step.ok)
+            for kind, n in step.failures.items():
+                hour.add_metric([step.step, kind], n)
+            if step.last_error_at:
+                last.add_metric([step.step], step.last_error_at)
+        yield hour
+        yield last
 
 
 def _route(request: web.Request) -> str:
@@ -171,6 +199,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
 def _pool_registry(app: web.Application) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PoolCollector(app))
+    registry.register(HealthCollector(app))
     return registry
 
 
@@ -188,3 +217,5 @@ def provide(app: web.Application) -> None:
     if GROK_CLIENT in app:
         app[GROK_CLIENT].statsig.listeners.append(
             lambda strategy, path, outcome: m.statsig.labels(strategy, path, outcome).inc())
+    if UPSTREAM_HEALTH in app:
+        app[UPSTREAM_HEALTH].listeners.append(lambda step, outcome: m.upstream_calls.labels(step, outcome).inc())

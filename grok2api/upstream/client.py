@@ -17,7 +17,7 @@ from .options import UpstreamConfig
 from .statsig import FallbackStrategy, ManualStrategy, SignerStrategy, Strategy, extract_site_verification
 from .statsig_chain import StatsigChain
 from .statsig_local import LocalStrategy
-from .transport import Call, ProxyPicker, Transport
+from .transport import Call, HttpResult, ProxyPicker, Transport
 from .uploads import UploadedFile
 
 _UID_CACHE_SIZE = 10_000
@@ -70,6 +70,16 @@ class GrokClient:
         if last:
             return last
         raise UpstreamError(ErrorKind.UPSTREAM, "grok.com's page could not be read")
+
+    async def egress(self, proxy: str | None = None) -> str:
+        """The egress a call with this `proxy` argument would leave through ("" = direct)."""
+        return await self.transport.egress(proxy)
+
+    async def get_page(self, path: str, *, proxy: str | None = None) -> HttpResult:
+        """One grok.com page as a browser navigates to it, whatever its status (reachability probes)."""
+        headers = navigation_headers(self.config, origin="", referer="")
+        return await self.transport.request("GET", self.config.grok_url + path, Call("", proxy), headers,
+                                            ok=_ANY_STATUS)
 
     async def _fetch_meta(self, egress: str) -> str:
         """The signer's input: the grok-site-verification meta of /index (fallback /)."""
@@ -133,6 +143,12 @@ class GrokClient:
             return
         async for event in rest_chat.chat_rest(self.transport, token, request, dialect, proxy):
             yield event
+
+    async def mgw_socket_reuse(self, token: str, request: ChatRequest, *, proxy: str | None = None) -> str:
+        """Whether one mgw socket carries two sequential chats: "" when it does, else why not (issue 21)."""
+        proxy = await self.transport.egress(proxy)
+        uid = await self.user_id(token, proxy=proxy)
+        return await mgw.socket_reuse(self.transport, token, request, uid, proxy)
 
     # -- media -------------------------------------------------------------
     async def imagine(self, token: str, prompt: str, n: int = 1, aspect_ratio: str = "2:3", nsfw: bool | None = None,

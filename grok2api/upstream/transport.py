@@ -12,6 +12,9 @@ and `async on_cloudflare(proxy) -> None` (grok2api.egress.proxies.ProxyManager f
 name its proxy explicitly; otherwise the picker's current proxy is used, else `config.proxy_url`.
 When a call fails with CLOUDFLARE the picker's `on_cloudflare(proxy)` is awaited, so the next call
 leaves through a fresh egress; the error is still raised (the gateway decides about retrying).
+
+Taps (exchange.py): every callable in `taps` hears each finished exchange (request, answer, stream
+frames with timing, outcome); the transcript capture and the upstream health view are taps.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from curl_cffi.requests.websockets import WebSocketClosed, WebSocketError
 
 from .classify import classify, classify_exception, upgrade_refused_status
 from .errors import ErrorKind, UpstreamError
+from .exchange import Exchange, Tap, wants_frames
 from .headers import ACCEPT_ENCODING, cookie_header, high_entropy_hints, normalize_token
 from .identity import EgressIdentity
 from .options import UpstreamConfig
@@ -95,6 +99,7 @@ class Transport:
         self.identity = EgressIdentity()
         self._sessions: dict[str, AsyncSession[Response]] = {}
         self._closed = False
+        self.taps: list[Tap] = []
 
     # -- lifecycle ---------------------------------------------------------
     def session(self, proxy: str) -> AsyncSession[Response]:
@@ -145,6 +150,24 @@ class Transport:
                 except Exception:  # a broken proxy pool must not hide the real error
                     log.exception("proxy picker failed on Cloudflare report")
         return err
+
+    def _exchange(self, kind: str, method: str, url: str, proxy: str, sent: dict[str, str], *,
+                  json_body: Any = None, content: bytes | None = None, multipart: bool = False) -> Exchange | None:
+        """A record of this attempt for the taps, or None when nobody listens (the usual case)."""
+        if not self.taps:
+            return None
+        return Exchange(kind, method, url, proxy, dict(sent), request_json=json_body, request_bytes=content or b"",
+                        request_multipart=multipart, keep_frames=any(wants_frames(t) for t in self.taps))
+
+    def _emit(self, ex: Exchange | None, error: BaseException | None) -> None:
+        if ex is None:
+            return
+        ex.finish(error)
+        for tap in self.taps:
+            try:
+                tap(ex)
+            except Exception:  # a tap must never break a call
+                log.exception("upstream tap failed")
 
     async def sign(self, method: str, path: str, proxy: str, tried: list[str]) -> Signed:
         """A value from the chain for one call, not from a strategy this call already tried."""
@@ -208,18 +231,26 @@ class Transport:
         while True:
             signed = await self.sign(method, call.statsig_path, proxy, tried) if call.statsig_path else None
             sent = self._headers(call, proxy, headers, signed)
+            ex = self._exchange("http", method, url, proxy, sent, json_body=json_body, content=content,
+                                multipart=multipart is not None)
             try:
                 resp = await self.session(proxy).request(
                     method, url, headers=sent, timeout=timeout or self.config.timeout,
                     accept_encoding=ACCEPT_ENCODING, **kwargs)
             except (TimeoutError, CurlError, OSError) as exc:
-                raise await self._failed(classify_exception(exc), proxy) from None
+                err = classify_exception(exc)
+                self._emit(ex, err)
+                raise await self._failed(err, proxy) from None
             self._heard(call, proxy, resp)
             headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
+            if ex is not None:
+                ex.answered(resp.status_code, headers_out, resp.content)
             if 200 <= resp.status_code < 300 or resp.status_code in ok:
                 self._settle_statsig(signed, None, method, call, proxy, tried)
+                self._emit(ex, None)
                 return HttpResult(resp.status_code, headers_out, resp.content)
             err = classify(resp.status_code, resp.content.decode("utf-8", "replace"), headers_out)
+            self._emit(ex, err)
             if self._settle_statsig(signed, err, method, call, proxy, tried):
                 continue
             raise await self._failed(err, proxy)
@@ -235,18 +266,24 @@ class Transport:
         while True:
             signed = await self.sign(method, call.statsig_path, proxy, tried) if call.statsig_path else None
             sent = self._headers(call, proxy, headers, signed)
+            ex = self._exchange("stream", method, url, proxy, sent, json_body=json_body)
             try:
                 async with asyncio.timeout(self.config.first_byte_timeout):
                     resp = await sess.request(method, url, headers=sent, data=data, stream=True,
                                               timeout=timeout or self.config.timeout, accept_encoding=ACCEPT_ENCODING)
             except TimeoutError:
-                raise await self._failed(UpstreamError(ErrorKind.TIMEOUT, "no response headers before the first-byte timeout"),
-                                         proxy) from None
+                err = UpstreamError(ErrorKind.TIMEOUT, "no response headers before the first-byte timeout")
+                self._emit(ex, err)
+                raise await self._failed(err, proxy) from None
             except (CurlError, OSError) as exc:
-                raise await self._failed(classify_exception(exc), proxy) from None
+                err = classify_exception(exc)
+                self._emit(ex, err)
+                raise await self._failed(err, proxy) from None
             self._heard(call, proxy, resp)
             if 200 <= resp.status_code < 300:
                 self._settle_statsig(signed, None, method, call, proxy, tried)
+                if ex is not None:
+                    ex.answered(resp.status_code, {k.lower(): v for k, v in resp.headers.items() if v is not None})
                 break
             try:
                 try:
@@ -255,17 +292,25 @@ class Transport:
                     body = b""
                 headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
                 err = classify(resp.status_code, body.decode("utf-8", "replace"), headers_out)
+                if ex is not None:
+                    ex.answered(resp.status_code, headers_out, body)
             finally:
                 await _abort(sess, resp)
+            self._emit(ex, err)
             if self._settle_statsig(signed, err, method, call, proxy, tried):
                 continue
             raise await self._failed(err, proxy)
+        error: BaseException | None = None
         try:
-            yield self._lines(resp)
+            yield self._lines(resp, ex)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             await _abort(sess, resp)
+            self._emit(ex, error)
 
-    async def _lines(self, resp: Response) -> AsyncIterator[bytes]:
+    async def _lines(self, resp: Response, ex: Exchange | None = None) -> AsyncIterator[bytes]:
         """Split the body into lines; the first chunk must come within first_byte, later ones within idle."""
         chunks = resp.aiter_content()
         buffer = b""
@@ -286,8 +331,12 @@ class Transport:
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
+                if ex is not None:
+                    ex.add_frame("recv", line.decode("utf-8", "replace"))
                 yield line
         if buffer:
+            if ex is not None:
+                ex.add_frame("recv", buffer.decode("utf-8", "replace"))
             yield buffer
 
     # -- WebSocket ---------------------------------------------------------
@@ -298,6 +347,7 @@ class Transport:
         sent = self._headers(call, proxy, headers, None)  # no x-statsig-id on any WebSocket (§2.7)
         sess = self.session(proxy)
         raw_headers: list[bytes] = []
+        ex = self._exchange("ws", "GET", url, proxy, sent)
 
         def keep_header(line: bytes) -> int:
             raw_headers.append(line)
@@ -310,22 +360,32 @@ class Transport:
         except (TimeoutError, CurlError, OSError) as exc:
             status = upgrade_refused_status(exc)
             if not status:
-                raise await self._failed(classify_exception(exc), proxy) from None
-            err = await self._refused(url, status, _parse_headers(raw_headers), sess, sent)
+                err = classify_exception(exc)
+                self._emit(ex, err)
+                raise await self._failed(err, proxy) from None
+            err = await self._refused(url, status, _parse_headers(raw_headers), sess, sent, ex)
+            self._emit(ex, err)
             raise await self._failed(err, proxy) from None
         if call.cf_cookies:
             set_cookie = [line.decode("latin-1").split(":", 1)[1].strip() for line in raw_headers
                           if line.lower().startswith(b"set-cookie:")]
             if set_cookie:
                 self.identity.remember(proxy, normalize_token(call.token) if call.token else "", set_cookie)
-        conn = WsConn(ws, self.config.idle_timeout)
+        if ex is not None:
+            ex.answered(101, _parse_headers(raw_headers))
+        conn = WsConn(ws, self.config.idle_timeout, ex)
+        error: BaseException | None = None
         try:
             yield conn
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             await conn.close()
+            self._emit(ex, error)
 
     async def _refused(self, url: str, status: int, headers: dict[str, str], sess: AsyncSession[Response],
-                       sent: dict[str, str]) -> UpstreamError:
+                       sent: dict[str, str], ex: Exchange | None = None) -> UpstreamError:
         """curl keeps no body of a refused upgrade; a 403 needs one (challenge page vs blocked
         account), so the same URL is fetched once over HTTP to read it."""
         body = ""
@@ -337,6 +397,8 @@ class Transport:
                     body = probe.content.decode("utf-8", "replace")
             except (CurlError, OSError):
                 pass
+        if ex is not None:
+            ex.answered(status, headers, body.encode())
         return classify(status, body, headers)
 
 
@@ -368,14 +430,18 @@ def _parse_headers(lines: list[bytes]) -> dict[str, str]:
 class WsConn:
     """A JSON-text WebSocket with classified failures; `recv` returns None once the peer closed."""
 
-    def __init__(self, ws: AsyncWebSocket, idle_timeout: float) -> None:
+    def __init__(self, ws: AsyncWebSocket, idle_timeout: float, exchange: Exchange | None = None) -> None:
         self._ws = ws
         self.idle_timeout = idle_timeout
         self.closed = False
+        self._exchange = exchange  # frames are noted here when a tap listens
 
     async def send(self, obj: Any) -> None:
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+        if self._exchange is not None:
+            self._exchange.add_frame("send", text)
         try:
-            await self._ws.send_str(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
+            await self._ws.send_str(text)
         except WebSocketClosed:
             self.closed = True
             raise UpstreamError(ErrorKind.UPSTREAM, "grok.com closed the WebSocket") from None
@@ -391,6 +457,8 @@ class WsConn:
                 text = await self._ws.recv_str(timeout=timeout or self.idle_timeout)
             except WebSocketClosed:
                 self.closed = True
+                if self._exchange is not None:
+                    self._exchange.closed_by = "server"
                 return None
             except WebSocketError as exc:
                 if "timed out" in str(exc).lower() or type(exc).__name__.endswith("Timeout"):
@@ -402,6 +470,8 @@ class WsConn:
                 raise classify_exception(exc) from None
             except (TypeError, ValueError, UnicodeDecodeError):
                 continue  # a binary or undecodable frame: nothing any dialect reads
+            if self._exchange is not None:
+                self._exchange.add_frame("recv", text)
             try:
                 return json.loads(text)
             except ValueError:
@@ -410,6 +480,8 @@ class WsConn:
     async def close(self) -> None:
         if not self.closed:
             self.closed = True
+            if self._exchange is not None:
+                self._exchange.closed_by = "client"
             with contextlib.suppress(Exception):
                 await self._ws.close(timeout=1.0)
         with contextlib.suppress(Exception):
