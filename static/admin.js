@@ -45,11 +45,40 @@
       return;
     }
 
+    var copyToken = target.closest("[data-copy-token]");
+    if (copyToken) {
+      copyTokenOf(copyToken);
+      return;
+    }
+
     if (target.closest("[data-dismiss]")) {
       var flash = document.getElementById("flash");
       if (flash) flash.innerHTML = "";
     }
   });
+
+  // The full token is fetched on click (a CSRF-checked POST) and goes straight to the clipboard:
+  // it is never put into the page.
+  function copyTokenOf(button) {
+    var status = button.nextElementSibling && button.nextElementSibling.hasAttribute("data-copy-status")
+      ? button.nextElementSibling : null;
+    var say = function (text, ok) {
+      if (status) status.textContent = text;
+      button.setAttribute("data-copied", ok ? "yes" : "no");
+    };
+    if (!navigator.clipboard || !window.isSecureContext) {
+      say("Copying needs HTTPS (or localhost): use Export instead.", false);
+      return;
+    }
+    fetch(button.getAttribute("data-copy-token"), {
+      method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf() }
+    }).then(function (resp) {
+      if (!resp.ok) throw new Error("HTTP " + resp.status);
+      return resp.text();
+    }).then(function (token) {
+      return navigator.clipboard.writeText(token);
+    }).then(function () { say("Copied.", true); }, function (err) { say("Not copied: " + err.message, false); });
+  }
 
   // Export posts the token form as a normal download; it carries the filters for "all matching".
   document.addEventListener("submit", function (ev) {

@@ -12,7 +12,7 @@ from ..pool import ops as pool_ops
 from ..pool.options import PoolConfig
 from ..storage.base import account_id_for
 from .sse import sse_response
-from .token_actions import export_response, start_batch
+from .token_actions import change_pool, export_response, start_batch
 from .view_models import AdminInputError, TokenFilter, matching_ids, settings_of, storage_of, token_row
 
 routes = web.RouteTableDef()
@@ -99,9 +99,17 @@ async def api_tokens_patch(request: web.Request) -> web.StreamResponse:
         await pool_ops.set_tags(storage, aid, tags)
     if "enabled" in body:
         await pool_ops.set_enabled(storage, [aid], bool(body["enabled"]))
+    moved: dict[str, object] = {}
+    if "pool" in body:
+        if not isinstance(body["pool"], str):
+            raise AdminInputError("`pool` must be basic, super or heavy")
+        change = await change_pool(request, aid, body["pool"])
+        if change.moved:
+            moved = {"pool_changed": True, "quotas_reread": aid in change.refreshed,
+                     "quota_error": change.errors.get(aid, "")}
     rec = await storage.get_account(aid)
     assert rec is not None
-    return web.json_response(token_row(rec, time.time()).to_json())
+    return web.json_response(token_row(rec, time.time()).to_json() | moved)
 
 
 @api_routes.delete("/tokens/{id}", name="api.tokens_delete_one")

@@ -28,6 +28,16 @@ def _limited(ids: list[str], limit: int, setting: str) -> tuple[list[str], str]:
                          f"run it again for the rest")
 
 
+async def change_pool(request: web.Request, account_id: str, pool: str) -> pool_ops.PoolChange:
+    """Move one account to `pool` and re-read its quotas from grok.com at once (the page and the API)."""
+    try:
+        return await pool_ops.set_pool(storage_of(request), [account_id], pool,
+                                       config=PoolConfig.from_settings(settings_of(request)),
+                                       fetch_limits=upstream_actions(request).fetch_limits)
+    except ValueError as exc:
+        raise AdminInputError(str(exc)) from None
+
+
 async def _delete_runner(request: web.Request, ids: Sequence[str]) -> AsyncIterator[Progress]:
     storage = storage_of(request)
     total = len(ids)

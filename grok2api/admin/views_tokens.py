@@ -12,12 +12,16 @@ from multidict import MultiDictProxy
 from ..catalog import TIERS
 from ..keys import ADMIN_STATE
 from ..pool import ops as pool_ops
+from ..pool.model import Account
 from ..pool.options import PoolConfig
+from ..pool.refresher import refresh_account
 from ..storage.base import ACCOUNT_STATUSES
 from . import render
 from .batch import KIND_LABELS
+from .pool_summary import tokens_summary
 from .sse import sse_response
-from .token_actions import export_response, start_batch
+from .token_actions import change_pool, export_response, start_batch
+from .upstream_ops import upstream_actions
 from .view_models import (
     AdminInputError,
     TokenFilter,
@@ -43,7 +47,10 @@ def _ctx(page: object) -> dict[str, object]:
 async def tokens_page(request: web.Request) -> web.StreamResponse:
     flt = TokenFilter.from_query(request.query)
     result = await list_tokens(storage_of(request), flt)
-    return render.page(request, "admin/tokens.html", _ctx(result), fragment="admin/_tokens_table.html")
+    ctx = _ctx(result)
+    if not render.is_htmx(request):
+        ctx["summary"] = await tokens_summary(request)
+    return render.page(request, "admin/tokens.html", ctx, fragment="admin/_tokens_table.html")
 
 
 # -- import --------------------------------------------------------------------
@@ -80,13 +87,29 @@ async def tokens_import(request: web.Request) -> web.StreamResponse:
                            headers={"HX-Trigger": "tokens-changed"})
 
 
+@routes.get("/tokens/summary", name="admin.tokens_summary")
+async def tokens_summary_view(request: web.Request) -> web.StreamResponse:
+    return render.fragment(request, "admin/_tokens_summary.html", {"summary": await tokens_summary(request)})
+
+
 # -- one account ------------------------------------------------------------------
-async def _row(request: web.Request, account_id: str, *, editing: bool = False) -> web.Response:
+async def _row(request: web.Request, account_id: str, *, editing: bool = False, notice: str = "",
+               failed: bool = False, headers: dict[str, str] | None = None) -> web.Response:
     rec = await storage_of(request).get_account(account_id)
     if rec is None:
         raise web.HTTPNotFound(text="That account no longer exists.")
-    return render.fragment(request, "admin/_token_row.html", {"row": token_row(rec, time.time()),
-                                                              "editing": editing})
+    return render.fragment(request, "admin/_token_row.html", {
+        "row": token_row(rec, time.time()), "editing": editing, "pools": TIERS, "notice": notice,
+        "failed": failed}, headers=headers)
+
+
+def pool_notice(change: pool_ops.PoolChange) -> tuple[str, bool]:
+    """What the row says after a pool change: moved and re-read, or why the quotas were not read."""
+    if not change.moved:
+        return "", False
+    if change.errors:
+        return f"moved to {change.pool}; quotas not re-read: {next(iter(change.errors.values()))}", True
+    return f"moved to {change.pool}; quotas re-read from grok.com", False
 
 
 @routes.get("/tokens/{id}/edit", name="admin.tokens_edit")
@@ -110,7 +133,39 @@ async def token_save(request: web.Request) -> web.StreamResponse:
     if not await pool_ops.set_note(storage, aid, note):
         raise web.HTTPNotFound(text="That account no longer exists.")
     await pool_ops.set_tags(storage, aid, parse_tags(str(form.get("tags", ""))))
-    return await _row(request, aid)
+    notice, failed = "", False
+    if form.get("pool"):
+        notice, failed = pool_notice(await change_pool(request, aid, str(form["pool"])))
+    return await _row(request, aid, notice=notice, failed=failed,
+                      headers={"HX-Trigger": "tokens-summary"} if notice else None)
+
+
+@routes.post("/tokens/{id}/refresh", name="admin.tokens_refresh_one")
+async def token_refresh(request: web.Request) -> web.StreamResponse:
+    """Re-read one account's quotas from grok.com now; the row says how it went."""
+    aid = request.match_info["id"]
+    storage = storage_of(request)
+    rec = await storage.get_account(aid)
+    if rec is None:
+        raise web.HTTPNotFound(text="That account no longer exists.")
+    if rec.status == "disabled":
+        return await _row(request, aid, notice="disabled: enable it to read its quotas", failed=True)
+    config = PoolConfig.from_settings(settings_of(request))
+    result = await refresh_account(storage, Account.from_record(rec), upstream_actions(request).fetch_limits,
+                                   config, time.time())
+    await pool_ops.published(storage)
+    notice = "quotas re-read from grok.com" if result.ok else f"refresh failed: {result.error}"
+    return await _row(request, aid, notice=notice, failed=not result.ok, headers={"HX-Trigger": "tokens-summary"})
+
+
+@routes.post("/tokens/{id}/token", name="admin.tokens_copy")
+async def token_copy(request: web.Request) -> web.StreamResponse:
+    """The full token, for the row's Copy button to put on the clipboard: never rendered in a page,
+    only answered to this POST (CSRF-checked, no-store), like an export of one account."""
+    rec = await storage_of(request).get_account(request.match_info["id"])
+    if rec is None:
+        raise web.HTTPNotFound(text="That account no longer exists.")
+    return web.Response(text=rec.token, content_type="text/plain", headers={"Cache-Control": "no-store"})
 
 
 @routes.post("/tokens/{id}/enable", name="admin.tokens_enable")

@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from ..catalog import TIERS
-from ..storage.base import TOPIC_ACCOUNTS, AccountRecord, Storage, account_id_for
+from ..storage.base import TOPIC_ACCOUNTS, AccountRecord, Quota, Storage, account_id_for
 from .model import Account, mask_token
 from .options import PoolConfig
 from .refresher import FetchLimits, refresh_account
 
 __all__ = [
-    "ImportItem", "ImportResult", "Progress", "accept_tos", "add_tokens", "delete_accounts",
-    "enable_nsfw", "export_json", "import_tokens", "mask_token", "normalize_pool", "parse_import",
-    "refresh_quotas", "run_bulk", "set_enabled", "set_note", "set_tags",
+    "ImportItem", "ImportResult", "PoolChange", "Progress", "accept_tos", "add_tokens", "delete_accounts",
+    "enable_nsfw", "export_json", "import_tokens", "mask_token", "normalize_pool", "parse_import", "published",
+    "refresh_quotas", "reread_quotas", "run_bulk", "set_enabled", "set_note", "set_pool", "set_tags",
 ]
 
 EXPORT_VERSION = 1
@@ -164,6 +164,7 @@ class ImportResult:
     updated: int = 0
     skipped: int = 0  # rejected lines and duplicates within the input
     ids: list[str] = field(default_factory=list)
+    repooled: list[str] = field(default_factory=list)  # known accounts the input moved to another pool
 
 
 def _dedup(items: Sequence[ImportItem]) -> tuple[list[ImportItem], int]:
@@ -197,17 +198,74 @@ async def add_tokens(storage: Storage, items: Sequence[ImportItem], default_pool
             if rec is not None:
                 existing[rec.id] = rec
     records = []
+    repooled = []
     for aid, item in zip(ids, unique):
         old = existing.get(aid)
         pool = item.pool or (old.pool if old is not None else default_pool)
-        quota = {} if old is not None else {
-            b: q for b in config.buckets_for(pool) if (q := config.default_quota(pool, b)) is not None}
+        moved = old is not None and old.pool != pool
+        # A new account, or one moved to another tier, starts from that tier's defaults (merged over the
+        # stored buckets) until grok.com is asked; a known one in its pool keeps what was read.
+        quota = {} if old is not None and not moved else _default_quotas(config, pool)
         records.append(AccountRecord(id=aid, token=item.token, pool=pool, quota=quota, tags=list(item.tags),
                                      note=item.note, created_at=now, updated_at=now))
+        if moved:
+            repooled.append(aid)
     added, updated = await storage.upsert_accounts(records) if records else (0, 0)
+    for aid in repooled:
+        await storage.update_account(aid, last_sync_at=0.0)  # due for the refresher at once
     if records:
         await storage.bump(TOPIC_ACCOUNTS)
-    return ImportResult(added, updated, dupes, ids)
+    return ImportResult(added, updated, dupes, ids, repooled)
+
+
+def _default_quotas(config: PoolConfig, pool: str) -> dict[str, Quota]:
+    return {b: q for b in config.buckets_for(pool) if (q := config.default_quota(pool, b)) is not None}
+
+
+@dataclass(slots=True)
+class PoolChange:
+    """What moving accounts to another pool did: who moved, and how re-reading their quotas went."""
+
+    pool: str
+    moved: list[str] = field(default_factory=list)
+    refreshed: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)  # account id -> why its quotas were not read
+
+
+async def set_pool(storage: Storage, account_ids: Sequence[str], pool: str, *, config: PoolConfig,
+                   fetch_limits: FetchLimits | None = None, now: float | None = None) -> PoolChange:
+    """Move accounts to `pool`. A moved account gets the tier's default quotas and is due for a refresh;
+    with `fetch_limits` its quotas are re-read from grok.com at once (disabled accounts are left to
+    the refresher once enabled). Accounts already in `pool` are untouched."""
+    change = PoolChange(normalize_pool(pool))
+    now = time.time() if now is None else now
+    for rec in await _records(storage, account_ids):
+        if rec.pool == change.pool:
+            continue
+        await storage.update_account(rec.id, pool=change.pool, last_sync_at=0.0)
+        for bucket, quota in _default_quotas(config, change.pool).items():
+            await storage.set_quota(rec.id, bucket, quota)
+        change.moved.append(rec.id)
+    if change.moved:
+        await storage.bump(TOPIC_ACCOUNTS)
+    if fetch_limits is not None and change.moved:
+        await reread_quotas(storage, change, fetch_limits, config=config, now=now)
+    return change
+
+
+async def reread_quotas(storage: Storage, change: PoolChange, fetch_limits: FetchLimits, *, config: PoolConfig,
+                        now: float) -> None:
+    """Re-read the moved accounts' quotas now (their new tier's buckets), noting each failure."""
+    for rec in await _records(storage, change.moved):
+        if rec.status == "disabled":
+            change.errors[rec.id] = "disabled: its quotas are read once it is enabled"
+            continue
+        result = await refresh_account(storage, Account.from_record(rec), fetch_limits, config, now)
+        if result.ok:
+            change.refreshed.append(rec.id)
+        else:
+            change.errors[rec.id] = result.error
+    await storage.bump(TOPIC_ACCOUNTS)
 
 
 async def import_tokens(storage: Storage, text: str, default_pool: str = "basic", *,
@@ -217,6 +275,11 @@ async def import_tokens(storage: Storage, text: str, default_pool: str = "basic"
     result = await add_tokens(storage, items, default_pool, config=config, now=now)
     result.skipped += rejected
     return result
+
+
+async def published(storage: Storage) -> None:
+    """Tell every worker's pool view that accounts changed (after writes made outside these operations)."""
+    await storage.bump(TOPIC_ACCOUNTS)
 
 
 async def set_enabled(storage: Storage, account_ids: Iterable[str], enabled: bool) -> int:

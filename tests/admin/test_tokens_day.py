@@ -1,0 +1,126 @@
+"""The tokens page an operator needs: summary bar, per-row refresh and copy, moving an account to another pool."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from grok2api import fakegrok
+from grok2api.keys import STORAGE
+from grok2api.storage.base import StatsDelta, account_id_for
+
+from .conftest import PASSWORD, ClientFactory, login, make_admin_app
+from .html import attr, form_values, one, parse, text
+
+BEARER = {"Authorization": f"Bearer {PASSWORD}"}
+# fakegrok's tier rule: a token starting with "super" is a SuperGrok account there.
+MOVER = "super-moving-account-" + "m" * 30
+BASIC = [f"basic-day-{i}-" + "b" * 30 for i in range(3)]
+Client = TestClient[Any, Any]
+
+
+def hx(csrf: str) -> dict[str, str]:
+    return {"HX-Request": "true", "X-CSRF-Token": csrf}
+
+
+async def _setup(aiohttp_client: ClientFactory, aiohttp_server: Any, tmp_path: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> tuple[Client, TestServer, str]:
+    fake = await aiohttp_server(fakegrok.make_app())
+    url = str(fake.make_url("")).rstrip("/")
+    for key in ("GROK_URL", "ASSETS_URL", "ACCOUNTS_URL"):
+        monkeypatch.setenv(f"GROK2API_NETWORK_{key}", url)
+    monkeypatch.setenv("GROK2API_TOKEN_AUTO_REFRESH", "false")
+    client = await aiohttp_client(make_admin_app(tmp_path))
+    csrf = await login(client)
+    await client.post("/api/v1/admin/tokens", headers=BEARER, json={"pool": "basic", "tokens": [MOVER, *BASIC]})
+    # What grok.com says about the mover once it is asked: numbers no default has.
+    fake.app[fakegrok.FAKE_STATE].upsert_account(MOVER, "super", {"fast": {"remaining": 77, "total": 140},
+                                                                  "auto": {"remaining": 33, "total": 50}})
+    return client, fake, csrf
+
+
+async def _quota(client: Client, token: str) -> dict[str, tuple[int, int]]:
+    rec = await client.app[STORAGE].get_account(account_id_for(token))
+    assert rec is not None
+    return {b: (q.remaining, q.total) for b, q in rec.quota.items()}
+
+
+async def test_summary_bar_counts_status_pool_quota_and_calls_today(
+        aiohttp_client: ClientFactory, aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _, csrf = await _setup(aiohttp_client, aiohttp_server, tmp_path, monkeypatch)
+    await client.post(f"/admin/tokens/{account_id_for(BASIC[0])}/disable", headers=hx(csrf))
+    today = int(time.time() // 86400 * 86400)
+    await client.app[STORAGE].add_stats([
+        StatsDelta("day", today, "grok-4", "k", 200, "", count=7),
+        StatsDelta("day", today, "grok-4", "k", 502, "upstream", count=2),
+        StatsDelta("day", today - 86400, "grok-4", "k", 200, "", count=50)])  # yesterday: not counted
+    page = parse(await (await client.get("/admin/tokens")).text())
+    bar = one(page, "#tokens-summary")
+    assert text(one(bar, "[data-summary=accounts] dd")) == "4"
+    assert text(one(bar, "[data-status=active]")) == "active 3" and text(one(bar, "[data-status=disabled]")) == "disabled 1"
+    assert text(one(bar, "[data-pool=basic]")) == "basic 4"
+    # Quota over the usable accounts (the disabled one is not): three basic accounts' default fast 30.
+    assert text(one(bar, "[data-bucket=fast]")) == "fast 90/90"
+    assert text(one(bar, "[data-summary=calls] dd")) == "9 (2 failed)"
+    # The bar reloads itself when accounts change (htmx trigger) from its own fragment.
+    assert "tokens-changed from:body" in attr(bar, "hx-trigger")
+    frag = parse(await (await client.get("/admin/tokens/summary", headers={"HX-Request": "true"})).text())
+    assert text(one(frag, "[data-summary=accounts] dd")) == "4"
+
+
+async def test_row_refresh_and_copy_token(aiohttp_client: ClientFactory, aiohttp_server: Any, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _, csrf = await _setup(aiohttp_client, aiohttp_server, tmp_path, monkeypatch)
+    aid = account_id_for(MOVER)
+    assert (await _quota(client, MOVER))["fast"] == (30, 30)  # basic defaults until grok.com is asked
+    resp = await client.post(f"/admin/tokens/{aid}/refresh", headers=hx(csrf))
+    row = parse(await resp.text())
+    assert resp.status == 200 and resp.headers["HX-Trigger"] == "tokens-summary"
+    assert "quotas re-read from grok.com" in text(one(row, ".row-notice.ok"))
+    assert (await _quota(client, MOVER))["fast"] == (77, 140)
+    assert "fast 77/140" in text(one(row, "td.quota"))
+    # Copy: the full token only as the answer to a CSRF-checked POST, never in a page.
+    copied = await client.post(f"/admin/tokens/{aid}/token", headers={"X-CSRF-Token": csrf})
+    assert copied.status == 200 and await copied.text() == MOVER
+    assert copied.content_type == "text/plain" and copied.headers["Cache-Control"] == "no-store"
+    assert (await client.post(f"/admin/tokens/{aid}/token")).status == 403
+    assert (await client.get(f"/admin/tokens/{aid}/token")).status in (404, 405)
+    page = await (await client.get("/admin/tokens")).text()
+    assert MOVER not in page and f'data-copy-token="/admin/tokens/{aid}/token"' in page
+    # A disabled account is not asked for: the row says why.
+    await client.post(f"/admin/tokens/{aid}/disable", headers=hx(csrf))
+    refused = parse(await (await client.post(f"/admin/tokens/{aid}/refresh", headers=hx(csrf))).text())
+    assert "enable it" in text(one(refused, ".row-notice.error"))
+
+
+async def test_pool_change_from_the_row_and_the_api_rereads_quotas(
+        aiohttp_client: ClientFactory, aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, fake, csrf = await _setup(aiohttp_client, aiohttp_server, tmp_path, monkeypatch)
+    aid = account_id_for(MOVER)
+    edit = parse(await (await client.get(f"/admin/tokens/{aid}/edit", headers=hx(csrf))).text())
+    fields = form_values(one(edit, "tr"))
+    assert fields["pool"] == "basic"
+    fields["pool"] = "super"
+    saved = await client.post(f"/admin/tokens/{aid}/edit", data=fields, headers=hx(csrf))
+    row = parse(await saved.text())
+    assert "moved to super; quotas re-read from grok.com" in text(one(row, ".row-notice.ok"))
+    assert text(row.select("td")[2]) == "super"
+    assert (await _quota(client, MOVER))["fast"] == (77, 140) and (await _quota(client, MOVER))["auto"] == (33, 50)
+    # The JSON API moves it back; grok.com is asked again (its quota there changed meanwhile).
+    fake.app[fakegrok.FAKE_STATE].upsert_account(MOVER, "basic", {"fast": {"remaining": 12, "total": 30}})
+    moved = await client.patch(f"/api/v1/admin/tokens/{aid}", headers=BEARER, json={"pool": "basic"})
+    body = await moved.json()
+    assert moved.status == 200 and body["pool"] == "basic" and body["pool_changed"] and body["quotas_reread"]
+    assert (await _quota(client, MOVER))["fast"] == (12, 30)
+    bad = await client.patch(f"/api/v1/admin/tokens/{aid}", headers=BEARER, json={"pool": "platinum"})
+    assert bad.status == 400 and "unknown pool" in (await bad.json())["error"]["message"]
+    # When grok.com cannot be asked, the move still happens and the row says the quotas were not read.
+    fake.app[fakegrok.FAKE_STATE].set_switches(MOVER, {"server_error": 500})
+    failed = await client.patch(f"/api/v1/admin/tokens/{aid}", headers=BEARER, json={"pool": "heavy"})
+    body = await failed.json()
+    assert body["pool"] == "heavy" and not body["quotas_reread"] and body["quota_error"]
+    assert MOVER not in body["quota_error"]
