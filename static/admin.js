@@ -51,6 +51,13 @@
       return;
     }
 
+    var close = target.closest("[data-close]");
+    if (close) {
+      var shut = document.querySelector(close.getAttribute("data-close"));
+      if (shut) shut.remove();
+      return;
+    }
+
     if (target.closest("[data-dismiss]")) {
       var flash = document.getElementById("flash");
       if (flash) flash.innerHTML = "";
@@ -81,9 +88,22 @@
   }
 
   // Export posts the token form as a normal download; it carries the filters for "all matching".
+  // With no row ticked (and not "all matching") it says so next to the button instead of leaving the page.
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (!(form instanceof HTMLFormElement) || form.id !== "tokens-form") return;
+    var note = document.getElementById("export-note");
+    var scope = form.querySelector("input[name=scope]:checked");
+    var ticked = form.querySelectorAll("input[name=ids]:checked").length;
+    if ((!scope || scope.value === "selected") && ticked === 0) {
+      ev.preventDefault();
+      if (note) {
+        note.textContent = "Nothing to export: tick some rows, or choose “all matching the filters”.";
+        note.className = "small error";
+      }
+      return;
+    }
+    if (note) { note.textContent = ""; note.className = "small"; }
     form.querySelectorAll("input[data-filter-copy]").forEach(function (el) { el.remove(); });
     var filters = document.getElementById("filters");
     if (!filters) return;
@@ -95,6 +115,24 @@
       input.setAttribute("data-filter-copy", "");
       form.appendChild(input);
     });
+  });
+
+  // A batch whose event stream fails (a proxy that buffers or cuts SSE) polls its card instead.
+  document.addEventListener("htmx:sseError", function (ev) {
+    var stream = ev.target;
+    if (!(stream instanceof Element) || !stream.hasAttribute("data-batch-stream")) return;
+    var card = stream.closest("[data-poll-url]");
+    if (!card || card.hasAttribute("data-fallback")) return;
+    card.setAttribute("data-fallback", "polling");
+    htmx.ajax("GET", card.getAttribute("data-poll-url"), { target: card, swap: "outerHTML" });
+  });
+
+  // A batch that has ended reloads the table and the summary bar (the accounts it changed).
+  document.addEventListener("htmx:load", function (ev) {
+    var elt = ev.detail && ev.detail.elt;
+    if (elt instanceof Element && elt.matches("[data-batch-finished]")) {
+      htmx.trigger(document.body, "tokens-changed");
+    }
   });
 
   // A successful htmx action clears a stale error message; a form that made something starts empty again.

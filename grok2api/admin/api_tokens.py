@@ -11,6 +11,7 @@ from ..keys import ADMIN_STATE
 from ..pool import ops as pool_ops
 from ..pool.options import PoolConfig
 from ..storage.base import account_id_for
+from .batch import JobState
 from .sse import sse_response
 from .token_actions import change_pool, export_response, start_batch
 from .view_models import AdminInputError, TokenFilter, matching_ids, settings_of, storage_of, token_row
@@ -127,8 +128,12 @@ async def _api_batch(request: web.Request, action: str) -> web.StreamResponse:
         ids = await matching_ids(storage_of(request), TokenFilter.from_query(
             {k: str(v) for k, v in body.items() if isinstance(v, str)}))
     job = await start_batch(request, action, ids)
+    return _started(job)
+
+
+def _started(job: JobState) -> web.Response:
     return web.json_response({"status": "started", "batch_id": job.id, "total": job.total,
-                              "message": job.message,
+                              "skipped": job.skipped, "skip_reasons": job.skip_reasons, "message": job.message,
                               "stream": f"/api/v1/admin/batch/{job.id}/stream"}, status=202)
 
 
@@ -157,9 +162,7 @@ async def api_tokens_delete(request: web.Request) -> web.StreamResponse:
     if ids is None:
         ids = await matching_ids(storage_of(request), TokenFilter.from_query(
             {k: str(v) for k, v in body.items() if isinstance(v, str)}))
-    job = await start_batch(request, "delete", ids)
-    return web.json_response({"status": "started", "batch_id": job.id, "total": job.total,
-                              "stream": f"/api/v1/admin/batch/{job.id}/stream"}, status=202)
+    return _started(await start_batch(request, "delete", ids))
 
 
 @api_routes.get("/tokens/export", name="api.tokens_export")

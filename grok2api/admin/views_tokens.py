@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -20,7 +19,7 @@ from . import render
 from .batch import KIND_LABELS
 from .pool_summary import tokens_summary
 from .sse import sse_response
-from .token_actions import change_pool, export_response, start_batch
+from .token_actions import change_pool, export_response, plan_batch, run_plan
 from .upstream_ops import upstream_actions
 from .view_models import (
     AdminInputError,
@@ -193,19 +192,34 @@ async def _selected_ids(request: web.Request, form: MultiDictProxy[Any]) -> list
     return list(dict.fromkeys(str(i) for i in form.getall("ids", [])))
 
 
+_FILTER_FIELDS = ("pool", "status", "tag", "nsfw", "q")
+
+
 @routes.post("/tokens/batch", name="admin.tokens_batch")
 async def tokens_batch(request: web.Request) -> web.StreamResponse:
+    """First a confirmation saying how many accounts the action touches and which it skips (and why);
+    the confirmation posts back with `confirm=1` and the job starts."""
     form = await request.post()
-    job = await start_batch(request, str(form.get("action", "")), await _selected_ids(request, form))
-    return render.fragment(request, "admin/_batch.html", {"job": job})
+    action = str(form.get("action", ""))
+    plan = await plan_batch(request, action, await _selected_ids(request, form))
+    if form.get("confirm") != "1":
+        scope = "all" if str(form.get("scope", "selected")) == "all" else "selected"
+        carried = ([(k, str(form[k])) for k in _FILTER_FIELDS if form.get(k)] if scope == "all"
+                   else [("ids", str(i)) for i in dict.fromkeys(form.getall("ids", []))])
+        return render.fragment(request, "admin/_batch_confirm.html", {
+            "plan": plan, "fields": [("action", action), ("scope", scope), ("confirm", "1"), *carried]})
+    job = await run_plan(request, plan)
+    return render.fragment(request, "admin/_batch.html", {"job": job, "poll": False})
 
 
 @routes.get("/batch/{id}", name="admin.batch")
 async def batch_view(request: web.Request) -> web.StreamResponse:
+    """The job's card; `?poll=1` renders it polling itself every second (the page's fallback when its
+    event stream fails) until the job ends."""
     job = await request.config_dict[ADMIN_STATE].batches.get(request.match_info["id"])
     if job is None:
         raise web.HTTPNotFound(text="That batch job is unknown or expired.")
-    return render.fragment(request, "admin/_batch.html", {"job": job})
+    return render.fragment(request, "admin/_batch.html", {"job": job, "poll": request.query.get("poll") == "1"})
 
 
 @routes.get("/batch/{id}/stream", name="admin.batch_stream")
@@ -219,8 +233,8 @@ async def batch_stream(request: web.Request) -> web.StreamResponse:
     async for job in manager.watch(job_id):
         html = render.render_string(request, "admin/_batch_progress.html", {"job": job})
         await resp.send("progress", html)
-        if job.finished:
-            await resp.send("done", render.render_string(request, "admin/_batch_summary.html", {"job": job}))
+        if job.finished:  # the whole card again, finished: no Cancel, the summary, the table reloads
+            await resp.send("done", render.render_string(request, "admin/_batch.html", {"job": job, "poll": False}))
     await resp.close()
     return resp.response
 
@@ -229,11 +243,10 @@ async def batch_stream(request: web.Request) -> web.StreamResponse:
 async def batch_cancel(request: web.Request) -> web.StreamResponse:
     manager = request.config_dict[ADMIN_STATE].batches
     job_id = request.match_info["id"]
-    if not manager.cancel(job_id):
+    if not await manager.stop(job_id):
         raise AdminInputError("this job is not running in this server process (finished, or run by another worker)")
-    await asyncio.sleep(0)
     job = await manager.get(job_id)
-    return render.fragment(request, "admin/_batch.html", {"job": job})
+    return render.fragment(request, "admin/_batch.html", {"job": job, "poll": False})
 
 
 @routes.post("/tokens/export", name="admin.tokens_export")

@@ -124,3 +124,50 @@ async def test_pool_change_from_the_row_and_the_api_rereads_quotas(
     body = await failed.json()
     assert body["pool"] == "heavy" and not body["quotas_reread"] and body["quota_error"]
     assert MOVER not in body["quota_error"]
+
+
+async def test_batch_confirms_counts_skips_disabled_and_lists_failures(
+        aiohttp_client: ClientFactory, aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, fake, csrf = await _setup(aiohttp_client, aiohttp_server, tmp_path, monkeypatch)
+    await client.post(f"/admin/tokens/{account_id_for(BASIC[0])}/disable", headers=hx(csrf))
+    fake.app[fakegrok.FAKE_STATE].set_switches(BASIC[1], {"invalid_token": True})
+    # The confirmation: how many accounts the refresh touches, and the disabled one it skips.
+    resp = await client.post("/admin/tokens/batch", data={"action": "refresh", "scope": "all"}, headers=hx(csrf))
+    confirm = parse(await resp.text())
+    assert "call grok.com for 3 accounts" in text(one(confirm, ".batch-count"))
+    assert text(one(confirm, "[data-skip=disabled]")) == "1 disabled"
+    assert text(one(confirm, "#batch-start")) == "Refresh quotas · 3"
+    assert not fake.app[fakegrok.FAKE_STATE].records  # nothing was sent to grok.com yet
+    started = parse(await (await client.post("/admin/tokens/batch", data=form_values(one(confirm, "form")),
+                                             headers=hx(csrf))).text())
+    card = one(started, "section.batch")
+    assert "1 skipped: 1 disabled" in text(one(card, ".batch-skipped"))
+    job_id = attr(card, "data-job")
+    stream = await (await client.get(f"/admin/batch/{job_id}/stream")).text()
+    done = parse(stream.split("event: done\n", 1)[1].replace("data: ", ""))
+    finished = one(done, "section.batch")
+    assert finished.has_attr("data-batch-finished") and finished.select("button") == []  # no Cancel left
+    assert "Finished: 2 ok, 1 failed of 3, 1 skipped." in text(one(finished, ".summary"))
+    (failure,) = finished.select(".batch-errors li")
+    assert text(one(failure, "code")).startswith(BASIC[1][:6]) and "…" in text(failure)
+    assert "auth" in text(failure) and BASIC[1] not in str(finished)
+    # The polling fallback renders the same card; a finished job has nothing left to poll.
+    polled = parse(await (await client.get(f"/admin/batch/{job_id}?poll=1", headers=hx(csrf))).text())
+    assert polled.select("[hx-trigger]") == [] and one(polled, "[data-batch-finished]")
+    # The JSON API says what it skipped too.
+    api = await client.post("/api/v1/admin/tokens/refresh", headers=BEARER, json={})
+    body = await api.json()
+    assert (body["total"], body["skipped"], body["skip_reasons"]) == (3, 1, {"disabled": 1})
+
+
+async def test_a_running_batch_polls_when_asked(aiohttp_client: ClientFactory, aiohttp_server: Any, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    client, fake, csrf = await _setup(aiohttp_client, aiohttp_server, tmp_path, monkeypatch)
+    fake.app[fakegrok.FAKE_STATE].set_switches(None, {"slow_first_byte": 30})
+    body = await (await client.post("/api/v1/admin/tokens/refresh", headers=BEARER, json={})).json()
+    polled = parse(await (await client.get(f"/admin/batch/{body['batch_id']}?poll=1", headers=hx(csrf))).text())
+    poller = one(polled, "[data-batch-polling]")
+    assert attr(poller, "hx-trigger") == "every 1s" and attr(poller, "hx-get").endswith("?poll=1")
+    assert polled.select("[sse-connect]") == [] and text(one(polled, "button")) == "Cancel"
+    cancelled = parse(await (await client.post(f"/admin/batch/{body['batch_id']}/cancel", headers=hx(csrf))).text())
+    assert one(cancelled, "[data-batch-finished]") and "Cancelled" in text(cancelled)
