@@ -17,6 +17,7 @@ from . import (
     views_auth,
     views_cache,
     views_config,
+    views_egress,
     views_imagine,
     views_keys,
     views_stats,
@@ -30,8 +31,8 @@ from .view_models import dumps
 
 __all__ = ["ADMIN_STATE", "setup_admin"]
 
-_AREAS = (views_auth, views_tokens, api_tokens, views_keys, views_stats, views_cache, views_config, views_imagine,
-          views_voice)
+_AREAS = (views_auth, views_tokens, api_tokens, views_keys, views_stats, views_egress, views_cache, views_config,
+          views_imagine, views_voice)
 
 
 def _url_for(apps: tuple[web.Application, ...]) -> Any:

@@ -6,7 +6,7 @@ import secrets
 
 from aiohttp import web
 
-from . import account_api, chat, control, files, imagine, media_gen, mgw
+from . import account_api, chat, cloudflare, control, files, imagine, media_gen, mgw
 from .guards import record_requests
 from .keys import FAKE_STATE
 from .options import FakeConfig
@@ -16,9 +16,11 @@ from .state import FakeState
 def make_app(config: FakeConfig | None = None) -> web.Application:
     """The fake grok.com + assets + accounts.x.ai + Imagine CDN; synchronous, no I/O."""
     config = config or FakeConfig()
-    app = web.Application(middlewares=[record_requests], client_max_size=config.max_body_bytes)
+    # The record sees every call, also those Cloudflare's gate refuses.
+    app = web.Application(middlewares=[record_requests, cloudflare.cloudflare_gate],
+                          client_max_size=config.max_body_bytes)
     app[FAKE_STATE] = FakeState(config)
-    for module in (chat, media_gen, mgw, imagine, files, account_api, control):
+    for module in (chat, media_gen, mgw, imagine, files, account_api, control, cloudflare):
         app.add_routes(module.routes())
     app.on_response_prepare.append(_edge_cookie)
     return app

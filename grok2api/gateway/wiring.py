@@ -12,11 +12,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ..config.settings import Settings
+from ..config.settings import ConfigError, Settings
+from ..egress.options import EgressConfig
+from ..egress.pool import EgressPool
 from ..egress.proxies import ProxyManager
 from ..keys import (
     API_KEYS,
     CATALOG,
+    EGRESS,
     GATEWAY,
     GROK_CLIENT,
     LIVE_SETTINGS,
@@ -33,7 +36,7 @@ from ..pool.options import PoolConfig
 from ..pool.pool import Pool
 from ..pool.refresher import Refresher, limits_reader
 from ..stats.recorder import Recorder, RequestRecord
-from ..storage.base import TOPIC_ACCOUNTS, TOPIC_KEYS, StorageError
+from ..storage.base import TOPIC_ACCOUNTS, TOPIC_CONFIG, TOPIC_KEYS, StorageError
 from ..upstream.client import GrokClient
 from ..upstream.options import UpstreamConfig
 from .core import Gateway, Outcome
@@ -112,20 +115,36 @@ async def _stop(*tasks: asyncio.Task[Any]) -> None:
             await task
 
 
+def egress_config(s: Settings) -> EgressConfig:
+    """The egress settings; a malformed proxy URL is a configuration error naming the key."""
+    try:
+        return EgressConfig.from_settings(s)
+    except ValueError as exc:
+        raise ConfigError([str(exc)]) from None
+
+
 def install(app: web.Application) -> None:
     """Create the services (no I/O) so tests and the admin can find them before start."""
     live = app[LIVE_SETTINGS]
     s = live.current
-    app[PROXIES] = ProxyManager(s.proxy.proxy_url or s.network.base_proxy_url, s.proxy.proxy_pool_url,
-                                float(s.proxy.proxy_pool_interval), _fetch_text)
-    app[POOL] = Pool(app[STORAGE], PoolConfig.from_settings(s))
+    app[POOL] = pool = Pool(app[STORAGE], PoolConfig.from_settings(s))
     app[RECORDER] = Recorder(app[STORAGE], lambda: live.current.stats.enabled,
                              lambda: live.current.stats.flush_interval_sec)
+
+    async def probe(proxy: str) -> object:  # the client is looked up at call time: the demo may swap it
+        return await app[GROK_CLIENT].reachable(proxy)
+
+    app[EGRESS] = egresses = EgressPool(egress_config(s), storage=app[STORAGE], owner=app[WORKER_ID],
+                                        bind=pool.bind_egress, probe=probe, fetch=_fetch_text,
+                                        fallback_browser=s.security.browser)
+    # The seed's /api/v1/admin/proxy status: the pool egress's rotation, else the static proxy.
+    app[PROXIES] = egresses.proxies if s.proxy.proxy_pool_url else ProxyManager(
+        s.proxy.proxy_url or s.network.base_proxy_url, "", float(s.proxy.proxy_pool_interval), _fetch_text)
     # Built here, not in the cleanup context: the app freezes at start, and tests may swap them first.
     # GrokClient opens its sessions in start(); the demo re-points it at the fake before that.
-    app[GROK_CLIENT] = GrokClient(upstream_config(s), proxy_picker=app[PROXIES])
-    app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=app[POOL], client=app[GROK_CLIENT], media=app[MEDIA],
-                           settings=lambda: live.current, record=_record_hook(app))
+    app[GROK_CLIENT] = GrokClient(upstream_config(s), egress_hooks=egresses)
+    app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=pool, client=app[GROK_CLIENT], media=app[MEDIA],
+                           settings=lambda: live.current, record=_record_hook(app), egresses=egresses)
     app.cleanup_ctx.append(services_ctx)
 
 
@@ -133,20 +152,32 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     live = app[LIVE_SETTINGS]
     s = live.current
     pool, storage, recorder = app[POOL], app[STORAGE], app[RECORDER]
-    client = app[GROK_CLIENT]
+    client, egresses, gateway = app[GROK_CLIENT], app[EGRESS], app[GATEWAY]
     await client.start()
     await pool.load()
+    egresses.sync_bindings((a.id, a.egress) for a in pool.accounts())
+    await egresses.load_drains()
 
     async def on_change(topic: str) -> None:
         if topic == TOPIC_ACCOUNTS:
             await pool.sync()
+            egresses.sync_bindings((a.id, a.egress) for a in pool.accounts())
         elif topic == TOPIC_KEYS:
             app[API_KEYS].invalidate()
+        elif topic == TOPIC_CONFIG:
+            try:
+                egresses.configure(egress_config(live.current))
+            except ConfigError as exc:
+                log.error("egress settings not applied: %s", exc)
+
+    async def rate_limits(token: str, mode: str = "fast") -> Any:  # through the account's own egress
+        return await client.rate_limits(token, mode, proxy=await gateway.egress_for_token(token))
 
     app[WATCHER].subscribe(on_change)
-    refresher = Refresher(storage, pool.config, limits_reader(client.rate_limits), owner=app[WORKER_ID])
+    refresher = Refresher(storage, pool.config, limits_reader(rate_limits), owner=app[WORKER_ID])
     stop_refresher = asyncio.Event()
-    tasks = [_spawn(recorder.run(), "stats-flush"), _spawn(_prune_loop(app), "stats-prune")]
+    tasks = [_spawn(recorder.run(), "stats-flush"), _spawn(_prune_loop(app), "stats-prune"),
+             _spawn(_egress_loop(app), "egress-check")]
     if s.token.auto_refresh:
         tasks.append(_spawn(refresher.run_forever(stop_refresher), "refresher"))
     try:
@@ -159,7 +190,19 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         except StorageError as exc:
             log.error("account usage could not be written at shutdown: %s", exc)
         await recorder.close()
+        await egresses.close()
         await client.close()
+
+
+async def _egress_loop(app: web.Application) -> None:
+    """Egress upkeep: probe down egresses, renew clearances near expiry, follow stored drains."""
+    egresses = app[EGRESS]
+    while True:
+        await asyncio.sleep(egresses.config.check_interval)
+        try:
+            await egresses.check()
+        except Exception as exc:
+            log.warning("egress check failed: %s", exc)
 
 
 async def _prune_loop(app: web.Application) -> None:

@@ -10,6 +10,10 @@ Series:
 - grok2api_statsig_total{strategy,path,outcome}: x-statsig-id values by strategy, signed path and what
   grok.com made of them (ok, refused = anti-bot C1, stale = stale page C3, unavailable = no value).
 - grok2api_gateway_overhead_seconds (time to response headers as the gateway saw it, Server-Timing).
+- grok2api_egress_requests_total{egress,outcome} (every call to grok.com by egress: ok, egress = a connect
+  error or a challenge a fresh clearance did not cure, upstream = grok.com answered with an error),
+  grok2api_egress_challenges_total{egress}, grok2api_egress_solves_total{egress,outcome} (ok, failed);
+  grok2api_egress_accounts{egress,state} (accounts bound, at scrape time).
 - grok2api_accounts{pool,status} (from the pool view at scrape time; every worker's view is the
   same storage, so it is answered by the scraped worker).
 
@@ -38,7 +42,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..keys import GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ
+from ..keys import EGRESS, GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ
 from .recorder import RequestRecord
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
@@ -78,6 +82,12 @@ class Metrics:
                                        registry=r)
         self.statsig = Counter("grok2api_statsig", "x-statsig-id values by strategy, path and outcome.",
                                ["strategy", "path", "outcome"], registry=r)
+        self.egress_requests = Counter("grok2api_egress_requests", "Calls to grok.com by egress and outcome.",
+                                       ["egress", "outcome"], registry=r)
+        self.egress_challenges = Counter("grok2api_egress_challenges", "Cloudflare challenges by egress.",
+                                         ["egress"], registry=r)
+        self.egress_solves = Counter("grok2api_egress_solves", "Clearance solves by egress and outcome.",
+                                     ["egress", "outcome"], registry=r)
         self.overhead = Histogram("grok2api_gateway_overhead_seconds",
                                   "Time from arrival to response headers (the Server-Timing value).",
                                   buckets=OVERHEAD_BUCKETS, registry=r)
@@ -97,6 +107,15 @@ class Metrics:
                 self.upstream_errors.labels(kind).inc()
 
 
+    def on_egress(self, event: str, egress: str, outcome: str) -> None:
+        if event == "request":
+            self.egress_requests.labels(egress, outcome).inc()
+        elif event == "challenge":
+            self.egress_challenges.labels(egress).inc()
+        elif event == "solve":
+            self.egress_solves.labels(egress, outcome).inc()
+
+
 class PoolCollector(Collector):
     def __init__(self, app: web.Application) -> None:
         self.app = app
@@ -112,6 +131,13 @@ class PoolCollector(Collector):
         if pool is not None:
             yield GaugeMetricFamily("grok2api_reservations_in_flight",
                                     "Quota reservations taken and not yet settled or released.", value=pool.reserved)
+        egresses = self.app.get(EGRESS)
+        if egresses is not None:
+            bound = GaugeMetricFamily("grok2api_egress_accounts", "Accounts bound per egress, with its state.",
+                                      labels=["egress", "state"])
+            for view in egresses.snapshot():
+                bound.add_metric([view.name, view.state], view.accounts)
+            yield bound
 
 
 
@@ -190,5 +216,7 @@ def setup(app: web.Application) -> None:
     if GROK_CLIENT in app:
         app[GROK_CLIENT].statsig.listeners.append(
             lambda strategy, path, outcome: m.statsig.labels(strategy, path, outcome).inc())
+    if EGRESS in app:
+        app[EGRESS].listeners.append(m.on_egress)
     app.on_response_prepare.append(_overhead)
     app.router.add_get("/metrics", metrics_handler, name="metrics")
