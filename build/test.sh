@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Set up with the test extras, make sure Redis/PostgreSQL/MariaDB are up, run the whole suite.
+# Set up with the test extras, make sure Redis/PostgreSQL/MariaDB are up, type-check, run the whole suite.
 # Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash build/setup.sh test
 bash build/services.sh
 bash build/browser.sh
+# The annotations are checked before any test runs (settings in setup.cfg [mypy]); errors fail the run.
+.venv/bin/python -m mypy grok2api
 set +e
 .venv/bin/python -m pytest "$@"
 code=$?

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -12,8 +10,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from . import demo
-from .admin import setup_admin
+from . import admin, demo
 from .api import chat as api_chat
 from .api import files as api_files
 from .api import images as api_images
@@ -24,12 +21,13 @@ from .api import videos as api_videos
 from .catalog import load_catalog
 from .config.live import ChangeWatcher, LiveSettings, settings_listener
 from .config.settings import Settings
-from .edge import api_auth, health, hygiene, limits
+from .edge import api_auth, health, hygiene, rate_limit
 from .edge.envelope import error_middleware, request_id_middleware
 from .gateway import wiring
-from .gateway.drain import Drain
-from .keys import CATALOG, DRAIN, LIVE_SETTINGS, MEDIA, STARTED_AT, STORAGE, WATCHER, WORKER_ID
+from .gateway.drain import Drain, begin_drain
+from .keys import API_APP, CATALOG, DRAIN, LIVE_SETTINGS, MEDIA, PAGES_APP, STARTED_AT, STORAGE, WATCHER, WORKER_ID
 from .media.cache import MediaCache, media_ctx
+from .periodic import periodic
 from .stats import metrics
 from .storage import describe_storage, make_storage
 
@@ -54,54 +52,69 @@ async def watcher_ctx(app: web.Application) -> AsyncIterator[None]:
     watcher = app[WATCHER]
     watcher.subscribe(await settings_listener(app[LIVE_SETTINGS], app[STORAGE]))
     await watcher.prime()
-    task = asyncio.create_task(watcher.run(), name="change-watcher")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with periodic("change-watcher", watcher.poll_once, watcher.interval):
+        yield
 
 
-def make_app(settings: Settings) -> web.Application:
+def provide(app: web.Application, settings: Settings) -> None:
+    """Put the core objects under their AppKeys: live settings, storage (not yet open), the change
+    watcher, the catalog, the media cache, the shutdown drain and this worker's identity."""
     server = settings.server
-    if server.demo:
-        settings = demo.demo_settings(settings)
-    body_mb = settings.security.max_body_size_mb
-    app = web.Application(
-        # Outermost first; api_auth.setup appends the API-key check innermost.
-        middlewares=[request_id_middleware, metrics.metrics_middleware, hygiene.edge_middleware,
-                     error_middleware, limits.rate_limit_middleware, hygiene.body_limit_middleware],
-        client_max_size=body_mb * 1024 * 1024 if body_mb else 1024**4,
-    )
-    app[LIVE_SETTINGS] = LiveSettings(settings)
+    app[LIVE_SETTINGS] = live = LiveSettings(settings)
     app[STORAGE] = storage = make_storage(server.storage_type, server.storage_url, server.data_dir)
     app[WORKER_ID] = f"{os.getpid()}-{secrets.token_hex(3)}"
     app[STARTED_AT] = time.time()
     app[WATCHER] = ChangeWatcher(storage)
-    app[DRAIN] = drain = Drain()
-
-    async def begin_drain(_: web.Application) -> None:  # on_shutdown runs before aiohttp's drain wait
-        drain.begin(server.drain_timeout)
-
-    app.on_shutdown.append(begin_drain)
+    app[DRAIN] = Drain()
     app[CATALOG] = load_catalog(server.data_dir)
-    app[MEDIA] = MediaCache(server.data_dir, lambda: app[LIVE_SETTINGS].current)
-    app.cleanup_ctx.append(storage_ctx)
-    app.cleanup_ctx.append(watcher_ctx)
-    app.cleanup_ctx.append(media_ctx)
-    api_auth.setup(app)
-    wiring.install(app)
-    limits.setup(app)
-    hygiene.setup(app)
-    metrics.setup(app)  # after wiring.install: it listens to the stats recorder
-    if server.demo:
-        demo.mount(app, settings)
-    app.router.add_routes(health.routes)
-    app.router.add_routes(api_chat.routes)
-    app.router.add_routes(api_responses.routes)
-    app.router.add_routes(api_messages.routes)
-    app.router.add_routes(api_models.routes)
-    app.router.add_routes(api_files.routes)
-    api_images.setup(app)
-    api_videos.setup(app)
-    setup_admin(app)
+    app[MEDIA] = MediaCache(server.data_dir, lambda: live.current)
+
+
+def make_app(settings: Settings) -> web.Application:
+    if settings.server.demo:
+        settings = demo.demo_settings(settings)
+    demo_mode = settings.server.demo
+    body_mb = settings.security.max_body_size_mb
+    app = web.Application(
+        middlewares=[  # outermost first
+            request_id_middleware,               # every answer, errors included, carries X-Request-Id
+            metrics.metrics_middleware,          # counts every request, rejected ones too
+            hygiene.edge_middleware,             # CORS preflight, client address, arrival time
+            error_middleware,                    # domain errors -> the client's error envelope
+            rate_limit.rate_limit_middleware,    # per-IP limits before any body is read
+            hygiene.body_limit_middleware,       # 413 before a handler reads the body
+            api_auth.api_key_middleware,         # innermost: the API key, its per-key limits and uses
+        ],
+        client_max_size=body_mb * 1024 * 1024 if body_mb else 1024**4,
+    )
+    # Objects under their AppKeys, no I/O; later areas use what earlier ones put.
+    provide(app, settings)
+    api_auth.provide(app)
+    rate_limit.provide(app)
+    wiring.provide(app)
+    metrics.provide(app)  # after wiring: it listens to the stats recorder
+    api_images.provide(app)
+    api_videos.provide(app)
+    admin.provide(app)
+    app.on_response_prepare.extend([hygiene.decorate_response, metrics.observe_overhead])
+    app.on_shutdown.append(begin_drain)  # on_shutdown runs before aiohttp's drain wait
+    # Opened in this order at start, closed in reverse at shutdown.
+    app.cleanup_ctx.extend([
+        storage_ctx,             # open storage, then apply the admin-saved config
+        watcher_ctx,             # needs storage open: polls its change counters
+        media_ctx,               # media cache cleanup
+        api_auth.key_uses_ctx,   # API keys' use counters; flushed at shutdown while storage is open
+        wiring.services_ctx,     # upstream sessions, pool, stats flush/prune, quota refresher
+        rate_limit.limiter_ctx,  # the limiter's Redis connection
+        *([demo.demo_ctx] if demo_mode else []),  # demo accounts: needs storage and the pool
+        api_videos.jobs_ctx,     # running video jobs cancelled first at shutdown
+        admin.admin_ctx,         # admin batch jobs cancelled first at shutdown
+    ])
+    for table in (health.routes, metrics.routes, api_chat.routes, api_responses.routes, api_messages.routes,
+                  api_models.routes, api_files.routes, api_images.routes, api_videos.routes, admin.routes):
+        app.router.add_routes(table)
+    app.add_subapp(admin.PAGES_PREFIX, app[PAGES_APP])
+    app.add_subapp(admin.API_PREFIX, app[API_APP])
+    if demo_mode:
+        app.add_subapp(demo.PREFIX + "/", demo.fake_app(settings))
     return app

@@ -234,10 +234,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
             print(new.key)
             print(f"created key {new.record.id} ({args.name}); it is shown only this once", file=sys.stderr)
             return 0
-        for rec in await storage.list_keys():
+        for rec in await apikeys.list_keys(storage):
             state = "enabled" if rec.enabled else "disabled"
-            models = ",".join(rec.allowed_models) or "*"
-            print(f"{rec.id}  {rec.prefix:<12} {rec.name:<20} {state:<8} rpm={rec.rpm or '-'} models={models}")
+            shown = ",".join(rec.allowed_models) or "*"
+            print(f"{rec.id}  {rec.prefix:<12} {rec.name:<20} {state:<8} rpm={rec.rpm or '-'} models={shown}")
         return 0
 
     return with_storage(settings, run)

@@ -40,19 +40,20 @@ def demo_settings(settings: Settings) -> Settings:
     return settings_mod.load(server, env)
 
 
-def mount(app: web.Application, settings: Settings) -> None:
+def fake_app(settings: Settings) -> web.Application:
+    """The simulated grok.com, to be mounted under PREFIX (settings from demo_settings)."""
+    # Optional, like a storage driver: only `serve --demo` loads the simulator.
     from .fakegrok import FakeConfig
     from .fakegrok import make_app as make_fake
 
     base = settings.network.grok_url
     # A little pacing so the demo streams visibly, like the real site.
-    fake = make_fake(FakeConfig(first_frame_delay=0.2, token_interval=0.03, assets_origin=base,
+    return make_fake(FakeConfig(first_frame_delay=0.2, token_interval=0.03, assets_origin=base,
                                 imagine_origin=base, livekit_url=settings.network.livekit_url, path_prefix=PREFIX))
-    app.add_subapp(PREFIX + "/", fake)
-    app.cleanup_ctx.append(demo_ctx)
 
 
 async def demo_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Imports the demo accounts into storage, then tells the operator this is a simulation."""
     s = app[LIVE_SETTINGS].current
     for pool, tokens in DEMO_TOKENS.items():
         await import_tokens(app[STORAGE], "\n".join(tokens), default_pool=pool)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .catalog import Catalog
     from .config.live import ChangeWatcher, LiveSettings
     from .edge.api_auth import KeyAuthenticator
-    from .edge.limits import Limiter
+    from .edge.rate_limit import Limiter
     from .egress.pool import EgressPool
     from .egress.proxies import ProxyManager
     from .gateway.core import Gateway

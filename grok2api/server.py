@@ -12,6 +12,7 @@ import time
 
 from aiohttp import web
 
+from .app import make_app
 from .config.settings import Settings
 from .stats.metrics import mark_dead_worker
 
@@ -29,8 +30,6 @@ def drain_timeout(settings: Settings) -> float:
 
 
 async def _serve_async(settings: Settings, reuse_port: bool) -> None:
-    from .app import make_app
-
     app = make_app(settings)
     drain = drain_timeout(settings)
     # On cleanup the runner stops listening, closes idle keep-alive connections, lets in-flight

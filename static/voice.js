@@ -39,7 +39,8 @@
       document.getElementById("voice-room").textContent = grant.room || "—";
       document.getElementById("voice-account").textContent = grant.account || "—";
       setState("token ready", "token");
-      connectBtn.disabled = !window.LivekitClient;
+      // The demo's simulated grok.com serves no LiveKit room: connecting would only retry forever.
+      connectBtn.disabled = !window.LivekitClient || form.dataset.demo === "1";
       if (!window.LivekitClient) showError("The LiveKit client did not load.");
     }).catch(function (err) {
       setState("no token", "error");
@@ -48,7 +49,7 @@
   }
 
   function connect() {
-    if (!grant || !window.LivekitClient) return;
+    if (!grant || !window.LivekitClient || form.dataset.demo === "1") return;
     var LK = window.LivekitClient;
     room = new LK.Room();
     room.on(LK.RoomEvent.TrackSubscribed, function (track) {
@@ -57,7 +58,7 @@
     room.on(LK.RoomEvent.Disconnected, function () {
       setState("disconnected", "disconnected");
       leaveBtn.disabled = true;
-      connectBtn.disabled = !grant;
+      connectBtn.disabled = !grant || form.dataset.demo === "1";
     });
     setState("connecting…", "connecting");
     connectBtn.disabled = true;

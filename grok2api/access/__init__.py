@@ -1,5 +1,6 @@
-"""Credentials as domain objects: API keys (minted, shown once, stored as sha256; api_keys.py) and the
-admin password (scrypt hash; admin_password.py). Used by the edge, the admin and the CLI alike.
+"""Credentials as domain operations: API keys (minted once, stored as sha256, listed, changed and
+deleted with the keys counter bumped; api_keys.py) and the admin password (scrypt; admin_password.py).
+The edge, the admin and the CLI all go through them.
 
-May import: storage.base only.
+May import: storage.base.
 """

@@ -1,4 +1,8 @@
-"""API key minting and lookup: keys are shown once and stored only as a sha256 hash."""
+"""API keys as domain operations (create, list, update, delete) for the admin and the CLI alike.
+
+A key is shown once and stored only as a sha256 hash; every change bumps the keys counter so each
+worker's key cache drops it within a second.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from ..storage.base import ApiKeyRecord, Storage
+from ..storage.base import TOPIC_KEYS, ApiKeyRecord, Storage
 
 KEY_PREFIX = "sk-"
 
@@ -59,8 +64,31 @@ async def create_key(
         created_at=time.time() if now is None else now,
     )
     await storage.create_key(record)
-    await storage.bump("keys")
+    await storage.bump(TOPIC_KEYS)
     return NewKey(record=record, key=key)
+
+
+async def list_keys(storage: Storage) -> list[ApiKeyRecord]:
+    """Every key, newest first."""
+    return sorted(await storage.list_keys(), key=lambda k: k.created_at, reverse=True)
+
+
+async def update_key(storage: Storage, key_id: str, **fields: Any) -> bool:
+    """Change a key's settings (name, limits, allow-list, enabled, ...); False when it does not exist."""
+    if not fields:
+        return await storage.get_key(key_id) is not None
+    if not await storage.update_key(key_id, **fields):
+        return False
+    await storage.bump(TOPIC_KEYS)
+    return True
+
+
+async def delete_key(storage: Storage, key_id: str) -> bool:
+    """False when the key did not exist."""
+    if not await storage.delete_key(key_id):
+        return False
+    await storage.bump(TOPIC_KEYS)
+    return True
 
 
 def same_secret(a: str, b: str) -> bool:

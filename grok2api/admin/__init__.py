@@ -1,4 +1,10 @@
-"""The admin: server-rendered HTMX pages under /admin and the JSON admin API under /api/v1/admin."""
+"""The admin: server-rendered HTMX pages under /admin and the JSON admin API under /api/v1/admin.
+Views parse input, call domain functions (access/, pool/ops.py, config/) and render; they never write
+storage themselves. make_app mounts the sub-apps that provide() builds.
+
+May import: access, pool, gateway.jobs, gateway.model_check, edge.client_ip, egress.pool, media, config, catalog,
+storage.base, upstream.errors, upstream.events, upstream.statsig_chain, errors, keys.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +35,11 @@ from .middleware import api_middleware, pages_middleware
 from .state import AdminState
 from .view_models import dumps
 
-__all__ = ["ADMIN_STATE", "setup_admin"]
+__all__ = ["PAGES_PREFIX", "API_PREFIX", "admin_ctx", "provide", "routes"]
+
+PAGES_PREFIX, API_PREFIX = "/admin", "/api/v1/admin"
+# The main app's own admin routes: /admin -> /admin/, and the static files the pages use.
+routes = web.RouteTableDef()
 
 _AREAS = (views_auth, views_tokens, api_tokens, views_keys, views_stats, views_egress, views_cache, views_config,
           views_imagine, views_voice)
@@ -46,14 +56,23 @@ def _url_for(apps: tuple[web.Application, ...]) -> Any:
     return url
 
 
-async def _admin_ctx(app: web.Application) -> AsyncIterator[None]:
+async def admin_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Stops the admin's batch jobs (refresh, NSFW enable, delete) still running at shutdown."""
     yield
     with contextlib.suppress(Exception):
         await app[ADMIN_STATE].batches.close()
 
 
-def setup_admin(app: web.Application) -> None:
-    """Add the admin to the application: sub-apps /admin and /api/v1/admin, /static, state."""
+@routes.get("/admin", name="admin_root")
+async def admin_root(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/admin/")
+
+
+routes.static("/static", paths.static_dir(), name="static")
+
+
+def provide(app: web.Application) -> None:
+    """Put the admin's state and its two sub-apps (pages and JSON API, not yet mounted) under their AppKeys."""
     app[ADMIN_STATE] = AdminState(app[STORAGE])
     pages = web.Application(middlewares=[pages_middleware])
     api = web.Application(middlewares=[api_middleware])
@@ -68,13 +87,3 @@ def setup_admin(app: web.Application) -> None:
                        csrf_header=CSRF_HEADER, tojson=dumps)
     app[PAGES_APP] = pages
     app[API_APP] = api
-
-    async def admin_root(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPFound("/admin/")
-
-    app.router.add_get("/admin", admin_root, name="admin_root")
-    app.add_subapp("/admin", pages)
-    app.add_subapp("/api/v1/admin", api)
-    if "static" not in app.router:
-        app.router.add_static("/static", paths.static_dir(), name="static")
-    app.cleanup_ctx.append(_admin_ctx)

@@ -68,7 +68,7 @@ async def api_tokens_add(request: web.Request) -> web.StreamResponse:
         tokens = body["tokens"]
         if not isinstance(tokens, list) or not all(isinstance(t, (str, dict)) for t in tokens):
             raise AdminInputError("`tokens` must be a list of token strings or {token, pool, tags, note} objects")
-        text = json.dumps(tokens) if any(isinstance(t, dict) for t in tokens) else "\n".join(tokens)  # type: ignore[arg-type]
+        text = json.dumps(tokens) if any(isinstance(t, dict) for t in tokens) else "\n".join(tokens)
     elif isinstance(body.get("text"), str):
         text = str(body["text"])
     else:

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_args, get_origin, get_type_hints
 
+from ..config import paths
 from ..config import settings as settings_mod
 from ..config.schema import SECTIONS
 from ..config.settings import ConfigError, Settings
-from ..storage.base import Storage
 from .view_models import AdminInputError
 
 # Shown in a secret field that has a value; posting it back unchanged keeps the stored secret.
@@ -59,8 +59,6 @@ def _shown(value: Any) -> str:
 
 def field_help() -> dict[str, str]:
     """The comment above each key in the packaged defaults (the documentation of that key)."""
-    from ..config import paths
-
     helps: dict[str, str] = {}
     section = ""
     comment: list[str] = []
@@ -212,11 +210,5 @@ def redacted_config(s: Settings) -> dict[str, dict[str, Any]]:
         out.setdefault(section, {})[key] = {"value": shown, "source": s.sources.get(dotted, "default")}
     return out
 
-
-async def save_config(storage: Storage, live: Any, change: ConfigChange) -> None:
-    """Store the overrides (bumps the config counter: every worker applies them within a second)
-    and apply them in this worker right away so the next page shows the new values."""
-    await storage.set_config_overrides(change.values)
-    await live.apply_overrides(storage)
 
 

@@ -13,6 +13,7 @@ from ..keys import ADMIN_STATE
 from ..pool import ops as pool_ops
 from ..pool.ops import Progress
 from ..pool.options import PoolConfig
+from ..storage.base import AccountRecord
 from .batch import KIND_LABELS, JobState
 from .upstream_ops import upstream_actions
 from .view_models import AdminInputError, settings_of, storage_of
@@ -83,7 +84,7 @@ async def export_response(request: web.Request, ids: list[str], fmt: str) -> web
     if not ids:
         raise AdminInputError("no accounts selected: tick some rows, or choose “all matching”")
     storage = storage_of(request)
-    records = []
+    records: list[AccountRecord] = []
     for start in range(0, len(ids), 200):
         found = await asyncio.gather(*(storage.get_account(a) for a in ids[start:start + 200]))
         records.extend(r for r in found if r is not None)

@@ -6,6 +6,7 @@ import functools
 
 from aiohttp import web
 
+from ..config.live import save_overrides
 from ..config.schema import SECTIONS
 from ..keys import LIVE_SETTINGS
 from . import render
@@ -15,7 +16,6 @@ from .config_forms import (
     flatten_config_body,
     prepare_change,
     redacted_config,
-    save_config,
 )
 from .view_models import AdminInputError, settings_of, storage_of
 
@@ -52,7 +52,7 @@ async def config_save(request: web.Request) -> web.StreamResponse:
                 submitted[f.dotted] = str(form[f.dotted])
     change = prepare_change(s, submitted, from_form=True)
     if not change.errors and change.values:
-        await save_config(storage_of(request), request.config_dict[LIVE_SETTINGS], change)
+        await save_overrides(storage_of(request), request.config_dict[LIVE_SETTINGS], change.values)
         s = settings_of(request)
     (section,) = config_sections(s, _helps(), only=name)
     if change.errors:
@@ -91,7 +91,7 @@ async def api_config_save(request: web.Request) -> web.StreamResponse:
         return web.json_response({"error": {"message": "invalid configuration", "type": "admin_error",
                                             "code": "invalid_config", "problems": change.errors}}, status=400)
     if change.values:
-        await save_config(storage_of(request), request.config_dict[LIVE_SETTINGS], change)
+        await save_overrides(storage_of(request), request.config_dict[LIVE_SETTINGS], change.values)
     return web.json_response({"status": "success", "saved": sorted(change.values),
                               "ignored_env_fixed": change.ignored,
                               "config": redacted_config(settings_of(request))})

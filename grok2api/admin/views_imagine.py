@@ -10,7 +10,7 @@ import logging
 import secrets
 import time
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -54,7 +54,8 @@ def parse_start(data: dict[str, Any]) -> tuple[str, str, int]:
     return prompt, aspect, count
 
 
-async def run_imagine(request: web.Request, prompt: str, aspect: str, count: int) -> AsyncIterator[dict[str, Any]]:
+async def run_imagine(request: web.Request, prompt: str, aspect: str,
+                      count: int) -> AsyncGenerator[dict[str, Any], None]:
     """Events for the page: status, progress, image (with its cached URL), error, done.
     Rounds of at most `image.image_ws_max_per_request` images, one after another."""
     gateway = optional_service(request, "GATEWAY")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 from aiohttp import web
 
 from ..access import api_keys as apikeys
-from ..storage.base import TOPIC_KEYS, Storage
+from ..storage.base import Storage
 from . import render
 from .view_models import AdminInputError, key_fields, key_json, key_row, storage_of
 
@@ -17,8 +18,7 @@ api_routes = web.RouteTableDef()
 
 async def _rows(storage: Storage) -> list[object]:
     now = time.time()
-    keys = sorted(await storage.list_keys(), key=lambda k: k.created_at, reverse=True)
-    return [key_row(k, now) for k in keys]
+    return [key_row(k, now) for k in await apikeys.list_keys(storage)]
 
 
 async def create(storage: Storage, data: dict[str, object]) -> apikeys.NewKey:
@@ -27,17 +27,13 @@ async def create(storage: Storage, data: dict[str, object]) -> apikeys.NewKey:
 
 
 async def update(storage: Storage, key_id: str, data: dict[str, object]) -> None:
-    fields = key_fields(data, creating=False)
-    if fields and not await storage.update_key(key_id, **fields):
+    if not await apikeys.update_key(storage, key_id, **key_fields(data, creating=False)):
         raise web.HTTPNotFound(text="That key no longer exists.")
-    if fields:
-        await storage.bump(TOPIC_KEYS)
 
 
 async def delete(storage: Storage, key_id: str) -> None:
-    if not await storage.delete_key(key_id):
+    if not await apikeys.delete_key(storage, key_id):
         raise web.HTTPNotFound(text="That key no longer exists.")
-    await storage.bump(TOPIC_KEYS)
 
 
 @routes.get("/keys", name="admin.keys")
@@ -46,7 +42,7 @@ async def keys_page(request: web.Request) -> web.StreamResponse:
                        fragment="admin/_keys_table.html")
 
 
-def _form_data(form: web.MultiDictProxy[object]) -> dict[str, object]:
+def _form_data(form: Mapping[str, object]) -> dict[str, object]:
     data: dict[str, object] = {k: str(v) for k, v in form.items() if isinstance(v, str) and k != "csrf_token"}
     if "expires_at" in data and data["expires_at"] == "":
         data["expires_at"] = ""
@@ -113,7 +109,7 @@ async def _body(request: web.Request) -> dict[str, object]:
 
 @api_routes.get("/keys", name="api.keys")
 async def api_keys(request: web.Request) -> web.StreamResponse:
-    keys = sorted(await storage_of(request).list_keys(), key=lambda k: k.created_at, reverse=True)
+    keys = await apikeys.list_keys(storage_of(request))
     return web.json_response({"data": [key_json(k) for k in keys]})
 
 

@@ -9,8 +9,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ..gateway import model_check
 from ..storage.base import ACCOUNT_STATUSES, LogEntry, LogQuery
+from ..upstream.errors import UpstreamError
+from ..upstream.statsig_chain import summary
 from . import charts, render
+from .upstream_ops import upstream_actions
 from .view_models import AdminInputError, fmt_time, optional_service, settings_of, storage_of
 
 routes = web.RouteTableDef()
@@ -91,8 +95,6 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
 
 def antibot_line(request: web.Request) -> str:
     """How each x-statsig-id strategy fares in this worker ("local 412 ok / 3 refused · ...")."""
-    from ..upstream.statsig_chain import summary
-
     client = optional_service(request, "GROK_CLIENT")
     chain = getattr(client, "statsig", None)
     return summary(chain.totals()) if chain is not None else ""
@@ -101,10 +103,6 @@ def antibot_line(request: web.Request) -> str:
 @routes.post("/models/check", name="admin.models_check")
 async def models_check(request: web.Request) -> web.StreamResponse:
     """The catalog against grok.com's /rest/modes, asked with one active account (C10)."""
-    from ..gateway import model_check
-    from ..upstream.errors import UpstreamError
-    from .upstream_ops import upstream_actions
-
     actions = upstream_actions(request)
     catalog = optional_service(request, "CATALOG")
     pool = optional_service(request, "POOL")

@@ -21,14 +21,14 @@ from ..edge.api_auth import check_model_allowed
 from ..errors import ApiError, InvalidRequest, ModelNotFound, UpstreamTimeout
 from ..gateway.drain import Drain
 from ..gateway.jobs import CallContext, ChatJob, Message, VideoOptions
+from ..gateway.pump import END, EventPump
 from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
 from ..upstream.events import Event
 from .attachments import fetch_policy, load_attachments
 from .chat_render import CompletionRenderer, MediaLinks, Piece
-from .chat_request import AttachmentRef
-from .pump import END, EventPump
 from .tokens import count_prompt
 from .tools import ToolChoice, ToolSpec, tool_prompt
+from .validate import AttachmentRef
 
 HELD_IDLE = 6 * 3600.0
 

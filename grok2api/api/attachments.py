@@ -8,7 +8,7 @@ from ..config.settings import Settings
 from ..errors import InvalidRequest
 from ..gateway.jobs import Attachment
 from ..media.fetch import FetchError, FetchPolicy, decode_data_url, fetch_url
-from .chat_request import AttachmentRef
+from .validate import AttachmentRef
 
 
 def fetch_policy(settings: Settings) -> FetchPolicy:

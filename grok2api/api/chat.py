@@ -82,7 +82,7 @@ class Completion:
         batches = self.answer.batches(keepalive)
         # The first batch (or a keepalive interval of silence) comes before the headers: failures
         # that come fast (no account, upstream refused) then get their real HTTP status.
-        first = await anext(batches, [])
+        first: list[Piece] | None = await anext(batches, [])
         encoder = sse.ChunkEncoder(self.id, self.created, self.model, self.include_usage)
         response = await sse.open_stream(request, {"X-Request-Id": request.get(REQUEST_ID, "")})
         deltas = DeltaEncoder(encoder)

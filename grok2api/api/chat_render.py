@@ -37,7 +37,8 @@ from ..upstream.events import (
 )
 from .tagfilter import TagFilter
 from .tokens import TokenCounter, fit_prefix
-from .tools import ToolCall, ToolSieve, ToolSpec
+from .tools import ToolCall, ToolSpec
+from .toolsieve import ToolSieve
 
 CONTENT = "content"
 REASONING = "reasoning"
@@ -191,7 +192,7 @@ class CompletionRenderer:
                 pieces += self._plain(item)
             elif not self.truncated:
                 self.tool_calls.append(item)
-                self.content_tokens.add(item.name + item.arguments)
+                self.content_tokens.add(item.name + (item.input or item.arguments))
                 if self._think_open:
                     self._think_open = False
                     pieces.append((CONTENT, "\n</think>\n\n"))

@@ -153,7 +153,7 @@ class Reply:
     # -- streaming -------------------------------------------------------------------
     async def stream(self, request: web.Request, keepalive: float) -> web.StreamResponse:
         batches = self.answer.batches(keepalive)
-        first = await anext(batches, [])
+        first: list[Piece] | None = await anext(batches, [])
         response = await sse.open_stream(request, {"X-Request-Id": request.get(REQUEST_ID, "")})
         blocks = BlockEncoder()
         start = self.head([], None)

@@ -15,6 +15,10 @@ Anthropic errors carry no `param`, so every message names the offending path, e.
 - `thinking.type` "enabled" / "adaptive" shows reasoning as thinking blocks; without `thinking`
   (as in Anthropic's API) or with "disabled" none are shown; `budget_tokens` is checked but Grok
   has no thinking budget.
+- `output_config.format` (`json_schema`, as Claude Code sends for its title call; also the older
+  top-level `output_format`) is asked for in the prompt, like Responses' `text.format`: a system
+  turn after `system` asks for bare JSON matching the schema; the answer is not validated.
+  `output_config.effort` is checked and ignored (Grok has no effort levels), as is `task_budget`.
 """
 
 from __future__ import annotations
@@ -23,13 +27,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidRequest
 from ..gateway.jobs import Message
 from .answer import Ask
-from .chat_request import AttachmentRef
+from .jsonformat import json_format_prompt
 from .tools import call_block, parse_tool_choice, parse_tools
+from .validate import AttachmentRef, bad, integer, json_object, model_name, optional_number
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
+EFFORTS = ("low", "medium", "high", "xhigh", "max")
 MAX_STOP_SEQUENCES = 16
 
 
@@ -39,71 +44,74 @@ class MessagesRequest:
     stop_sequences: list[str] = field(default_factory=list)
 
 
-def _bad(message: str) -> InvalidRequest:
-    return InvalidRequest(message)
-
-
-def _number(body: dict[str, Any], name: str, lo: float, hi: float) -> None:
-    value = body.get(name)
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-        raise _bad(f"{name}: must be a number between {lo:g} and {hi:g}.")
-
-
-def _int(value: Any, name: str, lo: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise _bad(f"{name}: must be an integer of at least {lo}.")
-    return value
-
-
 def parse_thinking(value: Any) -> bool | None:
     if value is None:
         return None
     if not isinstance(value, dict) or value.get("type") not in ("enabled", "disabled", "adaptive"):
-        raise _bad('thinking: must be {"type": "enabled", "budget_tokens": N}, {"type": "adaptive"} '
+        raise bad('thinking: must be {"type": "enabled", "budget_tokens": N}, {"type": "adaptive"} '
                    'or {"type": "disabled"}.')
     if value["type"] == "enabled" and "budget_tokens" in value:
-        _int(value["budget_tokens"], "thinking.budget_tokens", 1)
+        integer(value["budget_tokens"], "thinking.budget_tokens", 1)
     return value["type"] != "disabled"
 
 
-def parse_messages_request(body: Any, *, count_only: bool = False) -> MessagesRequest:
+def parse_messages_request(raw: Any, *, count_only: bool = False) -> MessagesRequest:
     """`count_only` is for /v1/messages/count_tokens, which takes the same body without max_tokens."""
-    if not isinstance(body, dict):
-        raise _bad("The request body must be a JSON object.")
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise _bad("model: Field required (a string).")
+    body = json_object(raw)
+    model = model_name(body)
     max_tokens = None
     if not count_only:
         if body.get("max_tokens") is None:
-            raise _bad("max_tokens: Field required.")
-        max_tokens = _int(body["max_tokens"], "max_tokens", 1)
+            raise bad("max_tokens: Field required.")
+        max_tokens = integer(body["max_tokens"], "max_tokens", 1)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
-        raise _bad("stream: must be a boolean.")
-    _number(body, "temperature", 0, 1)
-    _number(body, "top_p", 0, 1)
+        raise bad("stream: must be a boolean.")
+    optional_number(body, "temperature", 0, 1)
+    optional_number(body, "top_p", 0, 1)
     if body.get("top_k") is not None:
-        _int(body["top_k"], "top_k", 0)
+        integer(body["top_k"], "top_k", 0)
     if body.get("metadata") is not None and not isinstance(body["metadata"], dict):
-        raise _bad("metadata: must be an object.")
+        raise bad("metadata: must be an object.")
     stops = body.get("stop_sequences") or []
     if (not isinstance(stops, list) or len(stops) > MAX_STOP_SEQUENCES
             or not all(isinstance(s, str) and s for s in stops)):
-        raise _bad(f"stop_sequences: must be a list of at most {MAX_STOP_SEQUENCES} non-empty strings.")
+        raise bad(f"stop_sequences: must be a list of at most {MAX_STOP_SEQUENCES} non-empty strings.")
     tools = parse_tools(body.get("tools"))
     attachments: list[AttachmentRef] = []
-    messages = _system(body.get("system")) + _turns(body.get("messages"), attachments)
+    output = _output_format(body.get("output_config"), body.get("output_format"))
+    formats = [Message(role="system", text=json_format_prompt(output))] if output else []
+    messages = _system(body.get("system")) + formats + _turns(body.get("messages"), attachments)
     thinking = parse_thinking(body.get("thinking"))
     # As with Anthropic's API, thinking blocks come only when asked for (clients read content[0]
     # as the text); a thinking model still thinks upstream, its reasoning is just not shown.
-    ask = Ask(model=model.strip(), messages=messages, attachments=attachments, stream=stream,
+    ask = Ask(model=model, messages=messages, attachments=attachments, stream=stream,
               thinking=thinking, max_tokens=max_tokens, tools=tools,
               tool_choice=parse_tool_choice(body.get("tool_choice"), tools), think_tags=False,
               show_reasoning=thinking is True)
     return MessagesRequest(ask=ask, stop_sequences=stops)
+
+
+def _output_format(config: Any, legacy: Any) -> dict[str, Any] | None:
+    """The JSON format asked for in `output_config.format` (or the older `output_format`)."""
+    if config is not None and not isinstance(config, dict):
+        raise bad("output_config: must be an object.")
+    config = config or {}
+    effort = config.get("effort")
+    if effort is not None and effort not in EFFORTS:
+        raise bad(f"output_config.effort: must be one of {', '.join(EFFORTS)}.")
+    if config.get("task_budget") is not None and not isinstance(config["task_budget"], dict):
+        raise bad("output_config.task_budget: must be an object.")
+    fmt, where = (config.get("format"), "output_config.format")
+    if fmt is None and legacy is not None:
+        fmt, where = legacy, "output_format"
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        raise bad(f'{where}.type: must be "json_schema".')
+    if not isinstance(fmt.get("schema"), dict):
+        raise bad(f"{where}.schema: must be a JSON schema object.")
+    return fmt
 
 
 def _system(value: Any, param: str = "system") -> list[Message]:
@@ -112,24 +120,24 @@ def _system(value: Any, param: str = "system") -> list[Message]:
     if isinstance(value, str):
         return [Message(role="system", text=value)]
     if not isinstance(value, list):
-        raise _bad(f"{param}: must be a string or a list of text blocks.")
+        raise bad(f"{param}: must be a string or a list of text blocks.")
     texts = []
     for i, block in enumerate(value):
         if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
-            raise _bad(f"{param}[{i}]: must be a text block.")
+            raise bad(f"{param}[{i}]: must be a text block.")
         texts.append(block["text"])
     return [Message(role="system", text="\n".join(texts))] if texts else []
 
 
 def _turns(value: Any, attachments: list[AttachmentRef]) -> list[Message]:
     if not isinstance(value, list) or not value:
-        raise _bad("messages: must be a non-empty list.")
+        raise bad("messages: must be a non-empty list.")
     out: list[Message] = []
     names: dict[str, str] = {}  # tool_use id -> tool name, to label results
     for i, raw in enumerate(value):
         p = f"messages[{i}]"
         if not isinstance(raw, dict) or raw.get("role") not in ("user", "assistant", "system"):
-            raise _bad(f"{p}.role: must be \"user\" or \"assistant\" (or \"system\").")
+            raise bad(f"{p}.role: must be \"user\" or \"assistant\" (or \"system\").")
         role = raw["role"]
         content = raw.get("content")
         if role == "system":  # not Anthropic's shape, but Claude Code and OpenAI ports send it
@@ -139,35 +147,35 @@ def _turns(value: Any, attachments: list[AttachmentRef]) -> list[Message]:
             out.append(Message(role=role, text=content))
             continue
         if not isinstance(content, list):
-            raise _bad(f"{p}.content: must be a string or a list of content blocks.")
+            raise bad(f"{p}.content: must be a string or a list of content blocks.")
         texts: list[str] = []
         for j, block in enumerate(content):
             bp = f"{p}.content[{j}]"
             if not isinstance(block, dict):
-                raise _bad(f"{bp}: must be an object.")
+                raise bad(f"{bp}: must be an object.")
             kind = block.get("type")
             if kind == "text":
                 if not isinstance(block.get("text"), str):
-                    raise _bad(f"{bp}.text: must be a string.")
+                    raise bad(f"{bp}.text: must be a string.")
                 texts.append(block["text"])
             elif kind in ("image", "document"):
                 if role != "user":
-                    raise _bad(f"{bp}: {kind} blocks are only allowed in user messages.")
+                    raise bad(f"{bp}: {kind} blocks are only allowed in user messages.")
                 text = _media(block, bp, kind, attachments)
                 if text:
                     texts.append(text)
             elif kind == "tool_use":
                 if role != "assistant":
-                    raise _bad(f"{bp}: tool_use blocks are only allowed in assistant messages.")
+                    raise bad(f"{bp}: tool_use blocks are only allowed in assistant messages.")
                 texts.append(_tool_use(block, bp, names))
             elif kind == "tool_result":
                 if role != "user":
-                    raise _bad(f"{bp}: tool_result blocks are only allowed in user messages.")
+                    raise bad(f"{bp}: tool_result blocks are only allowed in user messages.")
                 out.append(_tool_result(block, bp, names, attachments))
             elif kind in ("thinking", "redacted_thinking"):
                 continue
             else:
-                raise _bad(f"{bp}.type: must be text, image, document, tool_use, tool_result or thinking; "
+                raise bad(f"{bp}.type: must be text, image, document, tool_use, tool_result or thinking; "
                            f"got {kind!r}.")
         if texts:
             out.append(Message(role=role, text="\n".join(texts)))
@@ -178,16 +186,16 @@ def _media(block: dict[str, Any], bp: str, kind: str, attachments: list[Attachme
     """Attaches an image/document; a plain-text document is inlined instead (its text is returned)."""
     source = block.get("source")
     if not isinstance(source, dict):
-        raise _bad(f"{bp}.source: must be an object.")
+        raise bad(f"{bp}.source: must be an object.")
     stype = source.get("type")
     if stype == "base64":
         media_type, data = source.get("media_type"), source.get("data")
         if not isinstance(data, str) or not data:
-            raise _bad(f"{bp}.source.data: must be a base64 string.")
+            raise bad(f"{bp}.source.data: must be a base64 string.")
         if kind == "image" and media_type not in IMAGE_TYPES:
-            raise _bad(f"{bp}.source.media_type: must be one of {', '.join(IMAGE_TYPES)}.")
+            raise bad(f"{bp}.source.media_type: must be one of {', '.join(IMAGE_TYPES)}.")
         if not isinstance(media_type, str) or "/" not in media_type:
-            raise _bad(f"{bp}.source.media_type: must be a MIME type.")
+            raise bad(f"{bp}.source.media_type: must be a MIME type.")
         attachments.append(AttachmentRef(param=f"{bp}.source.data", url=f"data:{media_type};base64,{data}",
                                          kind="image" if kind == "image" else "file",
                                          filename=str(block.get("title") or "")))
@@ -195,25 +203,25 @@ def _media(block: dict[str, Any], bp: str, kind: str, attachments: list[Attachme
     if stype == "url":
         url = source.get("url")
         if not isinstance(url, str) or not url.lower().startswith(("http://", "https://")):
-            raise _bad(f"{bp}.source.url: must be an http(s) URL.")
+            raise bad(f"{bp}.source.url: must be an http(s) URL.")
         attachments.append(AttachmentRef(param=f"{bp}.source.url", url=url,
                                          kind="image" if kind == "image" else "file"))
         return ""
     if stype == "text" and kind == "document":
         if not isinstance(source.get("data"), str):
-            raise _bad(f"{bp}.source.data: must be a string.")
+            raise bad(f"{bp}.source.data: must be a string.")
         title = block.get("title")
         return (f"[document: {title}]\n" if isinstance(title, str) and title else "") + source["data"]
-    raise _bad(f"{bp}.source.type: must be base64 or url" + (" or text" if kind == "document" else "")
+    raise bad(f"{bp}.source.type: must be base64 or url" + (" or text" if kind == "document" else "")
                + "; file ids are not supported.")
 
 
 def _tool_use(block: dict[str, Any], bp: str, names: dict[str, str]) -> str:
     name, tool_id, args = block.get("name"), block.get("id"), block.get("input", {})
     if not isinstance(name, str) or not name:
-        raise _bad(f"{bp}.name: must be a string.")
+        raise bad(f"{bp}.name: must be a string.")
     if not isinstance(args, dict):
-        raise _bad(f"{bp}.input: must be an object.")
+        raise bad(f"{bp}.input: must be an object.")
     if isinstance(tool_id, str):
         names[tool_id] = name
     return call_block(name, args)
@@ -223,7 +231,7 @@ def _tool_result(block: dict[str, Any], bp: str, names: dict[str, str],
                  attachments: list[AttachmentRef]) -> Message:
     tool_id = block.get("tool_use_id")
     if not isinstance(tool_id, str) or not tool_id:
-        raise _bad(f"{bp}.tool_use_id: must be a string.")
+        raise bad(f"{bp}.tool_use_id: must be a string.")
     content = block.get("content", "")
     if isinstance(content, str):
         text = content
@@ -236,7 +244,7 @@ def _tool_result(block: dict[str, Any], bp: str, names: dict[str, str],
             elif isinstance(part, dict) and part.get("type") in ("image", "document"):
                 parts.append(_media(part, pp, part["type"], attachments))
             else:
-                raise _bad(f"{pp}: must be a text, image or document block.")
+                raise bad(f"{pp}: must be a text, image or document block.")
         text = "\n".join(p for p in parts if p)
     else:
         text = json.dumps(content, ensure_ascii=False)

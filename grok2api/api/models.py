@@ -45,8 +45,11 @@ def model_object(route: Any) -> dict[str, Any]:
 
 
 def codex_model(route: Any, priority: int) -> dict[str, Any]:
-    """One entry of Codex's catalogue (its `ModelInfo`). Tools are emulated as JSON function
-    calls, so apply_patch is a function tool and the shell is the `shell_command` function."""
+    """One entry of Codex's catalogue (its `ModelInfo`), with only values current Codex decodes.
+
+    Tools are emulated in the prompt: the shell is the `shell_command` function and `apply_patch`
+    is a freeform (`custom`) tool, answered with a `custom_tool_call` (see grok2api.api.tools).
+    `supports_reasoning_summaries` is no longer read by Codex 0.171 but older releases require it."""
     efforts = [{"effort": e, "description": f"{e.capitalize()} reasoning"} for e in ("low", "medium", "high")]
     return {
         "slug": route.id,
@@ -58,17 +61,22 @@ def codex_model(route: Any, priority: int) -> dict[str, Any]:
         "visibility": "list",
         "supported_in_api": True,
         "priority": priority,
+        "availability_nux": None,
         "upgrade": None,
         "base_instructions": CODEX_INSTRUCTIONS,
         "supports_reasoning_summaries": bool(route.thinks),
         "support_verbosity": False,
         "default_verbosity": None,
-        "apply_patch_tool_type": "function",
+        "apply_patch_tool_type": "freeform",
+        "web_search_tool_type": "text",
         "truncation_policy": {"mode": "bytes", "limit": 10_000},
         "supports_parallel_tool_calls": True,
+        "supports_image_detail_original": False,
         "context_window": CODEX_CONTEXT_WINDOW,
+        "effective_context_window_percent": 95,
         "experimental_supported_tools": [],
         "input_modalities": ["text", "image"],
+        "supports_search_tool": False,
     }
 
 

@@ -20,14 +20,11 @@ from ..keys import API_KEY, LIVE_SETTINGS, REQUEST_ID, STORAGE
 from . import responses_store as store
 from . import sse
 from .answer import Answer, Ask, no_client_retry, open_answer, read_json
-from .chat_request import AttachmentRef
+from .chat_render import Piece
+from .jsonformat import json_format_prompt
 from .responses_output import Event, OutputBuilder, error_object
-from .responses_request import (
-    ResponsesRequest,
-    json_format_prompt,
-    parse_responses_request,
-    to_messages,
-)
+from .responses_request import ResponsesRequest, parse_responses_request, to_messages
+from .validate import AttachmentRef
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -117,7 +114,7 @@ class Turn:
 
     async def stream(self, keepalive: float) -> web.StreamResponse:
         batches = self.answer.batches(keepalive)
-        first = await anext(batches, [])  # before the headers: fast failures keep their HTTP status
+        first: list[Piece] | None = await anext(batches, [])  # before the headers: fast failures keep their HTTP status
         response = await sse.open_stream(self.request, {"X-Request-Id": self.request.get(REQUEST_ID, "")})
         started = self.builder.response("in_progress")
         out = self.frames([{"type": "response.created", "response": started},

@@ -1,10 +1,13 @@
 """Builds a Responses `response` object and its stream events from the answer's pieces.
 
 One builder serves both modes: pieces open and close output items (reasoning, message,
-function_call) and every step yields the stream events that describe it; the non-streaming
-path simply drops the events. Item ids are `rs_…`, `msg_…` and `fc_…`; a tool call's `call_id`
-is the ToolCall id. Whitespace-only text opens no message item (models often put a newline
-before a call block); an answer with neither text nor calls still gets an empty message item.
+function_call, custom_tool_call) and every step yields the stream events that describe it; the
+non-streaming path simply drops the events. Item ids are `rs_…`, `msg_…`, `fc_…` and `ctc_…`; a
+tool call's `call_id` is the ToolCall id. A namespace member's call carries its own `name` and its
+`namespace`; a custom tool's call carries its free text as `input`
+(`response.custom_tool_call_input.delta` / `.done` in streams). Whitespace-only text opens no
+message item (models often put a newline before a call block); an answer with neither text nor
+calls still gets an empty message item.
 """
 
 from __future__ import annotations
@@ -111,7 +114,7 @@ class OutputBuilder:
     def _start(self, kind: str) -> list[Event]:
         if kind == "reasoning":
             item: dict[str, Any] = {"id": new_id("rs"), "type": "reasoning", "summary": []}
-            part = {"type": "summary_text", "text": ""}
+            part: dict[str, Any] = {"type": "summary_text", "text": ""}
             part_event = {"type": "response.reasoning_summary_part.added", "summary_index": 0, "part": part}
         else:
             item = {"id": new_id("msg"), "type": "message", "role": "assistant", "status": "in_progress",
@@ -138,6 +141,7 @@ class OutputBuilder:
             return []
         where = {"item_id": item["id"], "output_index": self.output.index(item)}
         text = self._text
+        part: dict[str, Any]
         if item["type"] == "reasoning":
             part = {"type": "summary_text", "text": text}
             item["summary"] = [part]
@@ -155,8 +159,12 @@ class OutputBuilder:
         return events
 
     def _call(self, call: ToolCall) -> list[Event]:
-        item = {"id": new_id("fc"), "type": "function_call", "status": "in_progress", "call_id": call.id,
-                "name": call.name, "arguments": ""}
+        if call.input is not None:
+            return self._custom_call(call, call.input)
+        item: dict[str, Any] = {"id": new_id("fc"), "type": "function_call", "status": "in_progress",
+                                "call_id": call.id, "name": call.local_name, "arguments": ""}
+        if call.namespace:
+            item["namespace"] = call.namespace
         self.output.append(item)
         index = self._index()
         added = {"type": "response.output_item.added", "output_index": index, "item": dict(item)}
@@ -164,6 +172,21 @@ class OutputBuilder:
         where = {"item_id": item["id"], "output_index": index}
         return [added,
                 {"type": "response.function_call_arguments.delta", **where, "delta": call.arguments},
-                {"type": "response.function_call_arguments.done", **where, "name": call.name,
+                {"type": "response.function_call_arguments.done", **where, "name": call.local_name,
                  "arguments": call.arguments},
+                {"type": "response.output_item.done", "output_index": index, "item": dict(item)}]
+
+    def _custom_call(self, call: ToolCall, text: str) -> list[Event]:
+        item: dict[str, Any] = {"id": new_id("ctc"), "type": "custom_tool_call", "call_id": call.id,
+                                "name": call.local_name, "input": ""}
+        if call.namespace:
+            item["namespace"] = call.namespace
+        self.output.append(item)
+        index = self._index()
+        added = {"type": "response.output_item.added", "output_index": index, "item": dict(item)}
+        item["input"] = text
+        where = {"item_id": item["id"], "output_index": index}
+        return [added,
+                {"type": "response.custom_tool_call_input.delta", **where, "delta": text},
+                {"type": "response.custom_tool_call_input.done", **where, "input": text},
                 {"type": "response.output_item.done", "output_index": index, "item": dict(item)}]

@@ -3,11 +3,15 @@
 Every rejection is a 400 whose `param` names the offending path, e.g. `input[2].content[0].image_url`.
 Decisions where the Responses API leaves room:
 - `input` items: messages (roles user, assistant, system, developer; parts `input_text`,
-  `output_text`, `refusal`, `input_image`, `input_file`), `function_call` and
-  `function_call_output`. `reasoning` items are skipped (Grok cannot resume a thought); any other
-  item type (hosted tool calls, `item_reference`, …) is refused with a 400 naming it.
-- Earlier `function_call` items are replayed as the `<tool_call>` blocks the model is asked to
-  write, merged into the assistant turn they belong to; their outputs become `tool` turns.
+  `output_text`, `refusal`, `input_image`, `input_file`), `function_call` /
+  `function_call_output` and `custom_tool_call` / `custom_tool_call_output`. `reasoning` items
+  are skipped (Grok cannot resume a thought); any other item type (hosted tool calls,
+  `item_reference`, …) is refused with a 400 naming it.
+- Earlier calls are replayed as the blocks the model is asked to write (`<tool_call>`, or
+  `<custom_tool_call>` for a custom tool; a namespaced function under `namespace.name`), merged
+  into the assistant turn they belong to; their outputs become `tool` turns.
+- `tools` may hold `custom` (free-text, e.g. Codex's `apply_patch`) and `namespace` tools
+  (see grok2api.api.tools); hosted tools (web_search, …) are ignored.
 - `text.format` `json_object` / `json_schema` is honoured in the prompt only (best effort, like
   tools): the model is asked for a bare JSON value; the answer is not validated.
 - `reasoning.effort: "none"` turns thinking off; other efforts and `reasoning.summary` are
@@ -18,14 +22,25 @@ Decisions where the Responses API leaves room:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidRequest
 from ..gateway.jobs import Message
-from .chat_request import MAX_ATTACHMENTS, AttachmentRef
-from .tools import ToolChoice, ToolSpec, call_block, parse_tool_choice, parse_tools
+from .tools import ToolChoice, ToolSpec, call_block, custom_call_block, parse_tool_choice, parse_tools
+from .validate import (
+    AttachmentRef,
+    bad,
+    check_attachment_count,
+    file_data_ref,
+    image_url_ref,
+    json_object,
+    model_name,
+    optional,
+    optional_int,
+    optional_number,
+    parts_text,
+    string_or_empty,
+)
 
 ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
@@ -52,67 +67,39 @@ class ResponsesRequest:
     echo: dict[str, Any] = field(default_factory=dict)  # request fields the response object repeats
 
 
-def _bad(message: str, param: str) -> InvalidRequest:
-    return InvalidRequest(message, param=param)
-
-
-def _typed(body: dict[str, Any], name: str, kind: type | tuple[type, ...], what: str) -> Any:
-    value = body.get(name)
-    if value is not None and (isinstance(value, bool) and kind is not bool or not isinstance(value, kind)):
-        raise _bad(f"`{name}` must be {what}.", name)
-    return value
-
-
-def _number(body: dict[str, Any], name: str, lo: float, hi: float) -> float | None:
-    value = _typed(body, name, (int, float), "a number")
-    if value is not None and not lo <= value <= hi:
-        raise _bad(f"`{name}` must be between {lo:g} and {hi:g}, got {value}.", name)
-    return value
-
-
-def _int(body: dict[str, Any], name: str, lo: int) -> int | None:
-    value = _typed(body, name, int, "an integer")
-    if value is not None and value < lo:
-        raise _bad(f"`{name}` must be at least {lo}, got {value}.", name)
-    return value
-
-
-def parse_responses_request(body: Any) -> ResponsesRequest:
-    if not isinstance(body, dict):
-        raise _bad("The request body must be a JSON object.", "")
+def parse_responses_request(raw: Any) -> ResponsesRequest:
+    body = json_object(raw)
     for name, why in UNSUPPORTED.items():
         if body.get(name):
-            raise _bad(f"`{name}`: {why}", name)
-    model = body.get("model")
-    if not isinstance(model, str) or not model.strip():
-        raise _bad("`model` is required and must be a string.", "model")
+            raise bad(f"`{name}`: {why}", name)
+    model = model_name(body)
     items = parse_input(body.get("input"))
-    instructions = _typed(body, "instructions", str, "a string")
-    stream = _typed(body, "stream", bool, "a boolean")
-    store = _typed(body, "store", bool, "a boolean")
-    parallel = _typed(body, "parallel_tool_calls", bool, "a boolean")
-    previous = _typed(body, "previous_response_id", str, "a string")
-    metadata = _typed(body, "metadata", dict, "an object of strings")
+    instructions = optional(body, "instructions", str, "a string")
+    stream = optional(body, "stream", bool, "a boolean")
+    store = optional(body, "store", bool, "a boolean")
+    parallel = optional(body, "parallel_tool_calls", bool, "a boolean")
+    previous = optional(body, "previous_response_id", str, "a string")
+    metadata = optional(body, "metadata", dict, "an object of strings")
     if metadata and (len(metadata) > 16 or not all(isinstance(v, str) for v in metadata.values())):
-        raise _bad("`metadata` must be an object of at most 16 string values.", "metadata")
+        raise bad("`metadata` must be an object of at most 16 string values.", "metadata")
     for name in ("user", "prompt_cache_key", "safety_identifier", "service_tier"):
-        _typed(body, name, str, "a string")
+        optional(body, name, str, "a string")
     if body.get("include") is not None and not (
             isinstance(body["include"], list) and all(isinstance(v, str) for v in body["include"])):
-        raise _bad("`include` must be an array of strings.", "include")
+        raise bad("`include` must be an array of strings.", "include")
     truncation = body.get("truncation")
     if truncation not in (None, "auto", "disabled"):
-        raise _bad('`truncation` must be "auto" or "disabled".', "truncation")
-    temperature = _number(body, "temperature", 0, 2)
-    top_p = _number(body, "top_p", 0, 1)
-    _int(body, "top_logprobs", 0)
-    _int(body, "max_tool_calls", 1)
-    max_output = _int(body, "max_output_tokens", 1)
-    tools = parse_tools(body.get("tools"))
+        raise bad('`truncation` must be "auto" or "disabled".', "truncation")
+    temperature = optional_number(body, "temperature", 0, 2)
+    top_p = optional_number(body, "top_p", 0, 1)
+    optional_int(body, "top_logprobs", 0)
+    optional_int(body, "max_tool_calls", 1)
+    max_output = optional_int(body, "max_output_tokens", 1)
+    tools = parse_tools(body.get("tools"), responses=True)
     reasoning, thinking = _reasoning(body.get("reasoning"))
     text, json_format = _text_config(body.get("text"))
     return ResponsesRequest(
-        model=model.strip(), input=items, instructions=instructions,
+        model=model, input=items, instructions=instructions,
         tools=tools, tool_choice=parse_tool_choice(body.get("tool_choice"), tools),
         stream=bool(stream), max_output_tokens=max_output, thinking=thinking,
         store=store is not False, previous_response_id=previous or None, json_format=json_format,
@@ -131,13 +118,13 @@ def _reasoning(value: Any) -> tuple[dict[str, Any], bool | None]:
     if value is None:
         return {"effort": None, "summary": None}, None
     if not isinstance(value, dict):
-        raise _bad("`reasoning` must be an object.", "reasoning")
+        raise bad("`reasoning` must be an object.", "reasoning")
     effort = value.get("effort")
     if effort is not None and effort not in EFFORTS:
-        raise _bad(f"`reasoning.effort` must be one of {', '.join(EFFORTS)}.", "reasoning.effort")
+        raise bad(f"`reasoning.effort` must be one of {', '.join(EFFORTS)}.", "reasoning.effort")
     summary = value.get("summary", value.get("generate_summary"))
     if summary is not None and summary not in ("auto", "concise", "detailed"):
-        raise _bad('`reasoning.summary` must be "auto", "concise" or "detailed".', "reasoning.summary")
+        raise bad('`reasoning.summary` must be "auto", "concise" or "detailed".', "reasoning.summary")
     return {"effort": effort, "summary": summary}, (False if effort == "none" else None)
 
 
@@ -145,28 +132,19 @@ def _text_config(value: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
     if value is None:
         return {"format": {"type": "text"}}, None
     if not isinstance(value, dict):
-        raise _bad("`text` must be an object.", "text")
+        raise bad("`text` must be an object.", "text")
     fmt = value.get("format") or {"type": "text"}
     if not isinstance(fmt, dict) or fmt.get("type") not in ("text", "json_object", "json_schema"):
-        raise _bad('`text.format.type` must be "text", "json_object" or "json_schema".', "text.format.type")
+        raise bad('`text.format.type` must be "text", "json_object" or "json_schema".', "text.format.type")
     if fmt["type"] == "json_schema" and not isinstance(fmt.get("schema"), dict):
-        raise _bad("`text.format.schema` must be a JSON schema object.", "text.format.schema")
+        raise bad("`text.format.schema` must be a JSON schema object.", "text.format.schema")
     verbosity = value.get("verbosity")
     if verbosity not in (None, "low", "medium", "high"):
-        raise _bad('`text.verbosity` must be "low", "medium" or "high".', "text.verbosity")
+        raise bad('`text.verbosity` must be "low", "medium" or "high".', "text.verbosity")
     echo: dict[str, Any] = {"format": fmt}
     if verbosity:
         echo["verbosity"] = verbosity
     return echo, (fmt if fmt["type"] != "text" else None)
-
-
-def json_format_prompt(fmt: dict[str, Any]) -> str:
-    """The system text that asks for a JSON answer (there is no structured output on the web app)."""
-    if fmt["type"] == "json_schema":
-        schema = json.dumps(fmt["schema"], ensure_ascii=False, separators=(",", ":"))
-        return ("Answer with only a JSON value that matches this JSON schema, with no code fence and "
-                f"no other text: {schema}")
-    return "Answer with only a JSON object, with no code fence and no other text."
 
 
 def parse_input(value: Any) -> list[dict[str, Any]]:
@@ -174,7 +152,7 @@ def parse_input(value: Any) -> list[dict[str, Any]]:
     if isinstance(value, str):
         return [{"type": "message", "role": "user", "content": value}]
     if not isinstance(value, list) or not value:
-        raise _bad("`input` must be a string or a non-empty array of items.", "input")
+        raise bad("`input` must be a string or a non-empty array of items.", "input")
     to_messages(value, "input")  # validates
     return value
 
@@ -190,45 +168,57 @@ def to_messages(items: list[Any], base: str, call_names: dict[str, str] | None =
     for i, raw in enumerate(items):
         p = f"{base}[{i}]"
         if not isinstance(raw, dict):
-            raise _bad(f"`{p}` must be an object.", p)
+            raise bad(f"`{p}` must be an object.", p)
         kind = raw.get("type", "message")
         if kind == "reasoning":
             continue
         if kind == "message":
             role = raw.get("role")
             if role not in ROLES:
-                raise _bad(f"`{p}.role` must be one of user, assistant, system, developer; got {role!r}.",
+                raise bad(f"`{p}.role` must be one of user, assistant, system, developer; got {role!r}.",
                            f"{p}.role")
             text = _content_text(raw.get("content"), role, f"{p}.content", attachments)
             messages.append(Message(role=ROLES[role], text=text))
             assistant_open = role == "assistant"
-        elif kind == "function_call":
-            name, arguments, call_id = (_string(raw, k, p) for k in ("name", "arguments", "call_id"))
-            call_names[call_id] = name
-            block = call_block(name, arguments)
+        elif kind in ("function_call", "custom_tool_call"):
+            block = _call_block(raw, kind, p, call_names)
             if assistant_open:
                 last = messages[-1]
                 last.text = (last.text + "\n" if last.text else "") + block
             else:
                 messages.append(Message(role="assistant", text=block))
             assistant_open = True
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = _string(raw, "call_id", p)
             text = _output_text(raw.get("output"), f"{p}.output", attachments)
             messages.append(Message(role="tool", text=text, name=call_names.get(call_id, "")))
             assistant_open = False
         else:
-            raise _bad(f"`{p}.type` {kind!r} is not supported: send message, function_call, "
-                       "function_call_output or reasoning items.", f"{p}.type")
-    if len(attachments) > MAX_ATTACHMENTS:
-        raise _bad(f"At most {MAX_ATTACHMENTS} images or files per request.", attachments[-1].param)
+            raise bad(f"`{p}.type` {kind!r} is not supported: send message, function_call, "
+                      "function_call_output, custom_tool_call, custom_tool_call_output or reasoning items.",
+                      f"{p}.type")
+    check_attachment_count(attachments)
     return messages, attachments
+
+
+def _call_block(raw: dict[str, Any], kind: str, p: str, call_names: dict[str, str]) -> str:
+    """An earlier call as the block the model writes; remembers its name for the result's label."""
+    name, call_id = _string(raw, "name", p), _string(raw, "call_id", p)
+    namespace = raw.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise bad(f"`{p}.namespace` must be a string.", f"{p}.namespace")
+    if namespace:
+        name = f"{namespace}.{name}"
+    call_names[call_id] = name
+    if kind == "custom_tool_call":
+        return custom_call_block(name, _string(raw, "input", p))
+    return call_block(name, _string(raw, "arguments", p))
 
 
 def _string(raw: dict[str, Any], key: str, p: str) -> str:
     value = raw.get(key)
     if not isinstance(value, str):
-        raise _bad(f"`{p}.{key}` is required and must be a string.", f"{p}.{key}")
+        raise bad(f"`{p}.{key}` is required and must be a string.", f"{p}.{key}")
     return value
 
 
@@ -237,7 +227,7 @@ def _output_text(value: Any, p: str, attachments: list[AttachmentRef]) -> str:
         return value
     if isinstance(value, list):
         return _parts_text(value, "user", p, attachments)
-    raise _bad(f"`{p}` must be a string or an array of content parts.", p)
+    raise bad(f"`{p}` must be a string or an array of content parts.", p)
 
 
 def _content_text(content: Any, role: str, p: str, attachments: list[AttachmentRef]) -> str:
@@ -245,64 +235,29 @@ def _content_text(content: Any, role: str, p: str, attachments: list[AttachmentR
         return content
     if isinstance(content, list):
         return _parts_text(content, role, p, attachments)
-    raise _bad(f"`{p}` must be a string or an array of content parts.", p)
+    raise bad(f"`{p}` must be a string or an array of content parts.", p)
 
 
 def _parts_text(parts: list[Any], role: str, param: str, attachments: list[AttachmentRef]) -> str:
-    texts: list[str] = []
-    for j, part in enumerate(parts):
-        p = f"{param}[{j}]"
-        if not isinstance(part, dict):
-            raise _bad(f"`{p}` must be an object.", p)
-        kind = part.get("type")
-        if kind in ("input_text", "output_text", "text", "refusal"):
-            value = part.get("refusal" if kind == "refusal" else "text")
-            if not isinstance(value, str):
-                raise _bad(f"`{p}.text` must be a string.", f"{p}.text")
-            texts.append(value)
-        elif kind == "input_image":
-            _require_user(role, p, "input_image")
-            attachments.append(_image_ref(part, p))
-        elif kind == "input_file":
-            _require_user(role, p, "input_file")
-            attachments.append(_file_ref(part, p))
-        elif kind == "input_audio":
-            raise _bad(f"`{p}`: audio input is not supported by this server.", p)
-        else:
-            raise _bad(f"`{p}.type` must be input_text, output_text, input_image or input_file; got {kind!r}.",
-                       f"{p}.type")
-    return "\n".join(texts)
-
-
-def _require_user(role: str, p: str, kind: str) -> None:
-    if role != "user":
-        raise _bad(f"`{p}`: {kind} parts are only allowed in user messages.", p)
+    return parts_text(parts, role, param, attachments, text_kinds=("input_text", "output_text", "text", "refusal"),
+                      media={"input_image": _image_ref, "input_file": _file_ref})
 
 
 def _image_ref(part: dict[str, Any], p: str) -> AttachmentRef:
     url = part.get("image_url")
     if url is None and part.get("file_id") is not None:
-        raise _bad(f"`{p}.file_id`: uploaded file ids are not supported; send `image_url` "
-                   "(an http(s) or data: URL).", f"{p}.file_id")
-    if not isinstance(url, str) or not url.lower().startswith(("http://", "https://", "data:")):
-        raise _bad(f"`{p}.image_url` must be an http(s) or data: URL.", f"{p}.image_url")
-    if url.lower().startswith("data:") and not url[5:].lower().startswith("image/"):
-        raise _bad(f"`{p}.image_url` data: URL must hold an image.", f"{p}.image_url")
-    return AttachmentRef(param=f"{p}.image_url", url=url, kind="image")
+        raise bad(f"`{p}.file_id`: uploaded file ids are not supported; send `image_url` "
+                  "(an http(s) or data: URL).", f"{p}.file_id")
+    return image_url_ref(url, f"{p}.image_url")
 
 
 def _file_ref(part: dict[str, Any], p: str) -> AttachmentRef:
-    filename = part.get("filename") if isinstance(part.get("filename"), str) else ""
-    data = part.get("file_data")
-    if data is not None:
-        if not isinstance(data, str) or not data:
-            raise _bad(f"`{p}.file_data` must be a base64 string or data: URL.", f"{p}.file_data")
-        if not data.startswith("data:"):
-            data = "data:application/octet-stream;base64," + data
-        return AttachmentRef(param=f"{p}.file_data", url=data, kind="file", filename=filename)
+    filename = string_or_empty(part.get("filename"))
+    if part.get("file_data") is not None:
+        return file_data_ref(part["file_data"], f"{p}.file_data", filename)
     url = part.get("file_url")
     if isinstance(url, str) and url.lower().startswith(("http://", "https://")):
         return AttachmentRef(param=f"{p}.file_url", url=url, kind="file", filename=filename)
     if part.get("file_id") is not None:
-        raise _bad(f"`{p}.file_id`: uploaded file ids are not supported; send `file_data`.", f"{p}.file_id")
-    raise _bad(f"`{p}` needs `file_data` (base64 or data: URL) or an http(s) `file_url`.", p)
+        raise bad(f"`{p}.file_id`: uploaded file ids are not supported; send `file_data`.", f"{p}.file_id")
+    raise bad(f"`{p}` needs `file_data` (base64 or data: URL) or an http(s) `file_url`.", p)

@@ -22,7 +22,15 @@ from collections.abc import Iterable
 UNWRAPPED = frozenset({"xaiartifact"})
 MAX_TAG = 8192
 _NAME_END = frozenset(" \t\r\n>/")
-_MORE = object()  # the buffer ends before the tag can be judged
+
+
+class _More:
+    """The buffer ends before the tag can be judged."""
+
+
+_MORE = _More()
+# (closing, name, end index, self-closing) of a tag of ours
+_Tag = tuple[bool, str, int, bool]
 
 
 class TagFilter:
@@ -62,14 +70,14 @@ class TagFilter:
                 out.append(buf[:lt])
             buf = buf[lt:]
             tag = self._match(buf, final)
-            if tag is _MORE:
+            if isinstance(tag, _More):
                 break
             if tag is None:
                 if not self._skip:
                     out.append("<")
                 buf = buf[1:]
                 continue
-            closing, name, end, self_closing = tag  # type: ignore[misc]
+            closing, name, end, self_closing = tag
             buf = buf[end:]
             if self._skip:
                 if name == self._skip and not self_closing:
@@ -81,7 +89,7 @@ class TagFilter:
         self._buf = buf
         return "".join(out)
 
-    def _match(self, buf: str, final: bool) -> object:
+    def _match(self, buf: str, final: bool) -> _Tag | _More | None:
         """Judge the tag starting at buf[0] == "<": None (not ours), _MORE, or
         (closing, name, end index, self-closing)."""
         closing = buf.startswith("</")

@@ -1,20 +1,20 @@
-"""Tool calling emulated in the prompt, because Grok's web app has no native tools.
+"""Tool calling emulated in the prompt, because Grok's web app has no native tools: the declarations.
 
-Two halves, no I/O and no wire shapes of any one API:
+No I/O and no wire shapes of any one API. `parse_tools` / `parse_tool_choice` read the three
+APIs' tool declarations into `ToolSpec`s; `tool_prompt(tools, choice)` is the system text that
+describes them and `tool_choice`, and asks for calls as
+`<tool_call>{"name": …, "arguments": {…}}</tool_call>`. The text contains no blank line, so it
+stays one paragraph of the flattened prompt. It starts with `TOOLS_OPEN` and carries the declared
+tools as one JSON array line between `<tools>` and `</tools>` (fakegrok reads that line; see
+grok2api/fakegrok/README.md). The answer is read back by `toolsieve.ToolSieve`.
 
-- `tool_prompt(tools, choice)` is a system text that describes the declared functions and
-  `tool_choice`, and asks for calls as `<tool_call>{"name": …, "arguments": {…}}</tool_call>`.
-  The text contains no blank line, so it stays one paragraph of the flattened prompt. It starts
-  with `TOOLS_OPEN` and carries the declared tools as one JSON array line between `<tools>` and
-  `</tools>` (fakegrok reads that line; see grok2api/fakegrok/README.md).
-- `ToolSieve` reads the model's answer as it streams and splits it into plain text and
-  `ToolCall`s. A real model drifts from any instruction, so every common form is accepted:
-  `<tool_call>{…}</tool_call>` (one or several), `<tool_calls>[…]</tool_calls>`,
-  `<function_call>{…}</function_call>`, `<invoke name="…"><parameter name="…">…</parameter></invoke>`
-  (optionally inside `<function_calls>`), and a fenced ```json block holding `{"tool_calls": […]}`.
-  Text that might be the start of such a block is held back until it is decided; a block is
-  accepted only when every call in it names a declared tool and its arguments are a JSON object,
-  otherwise the block's text passes through unchanged. Text that is not a block is never altered.
+Two Responses-only kinds of declaration (Codex sends both):
+- `custom` (freeform) tools take free text, not JSON, e.g. Codex's `apply_patch` with a Lark
+  grammar. They are declared with `"type": "custom"` and their `format`, and called as
+  `<custom_tool_call name="…">TEXT</custom_tool_call>`; the call comes back as a
+  `custom_tool_call` item with a string `input`.
+- `namespace` tools group functions: each member is declared as `namespace.function` (the name
+  the model calls); the call goes back as the member's own `name` with its `namespace`.
 """
 
 from __future__ import annotations
@@ -30,14 +30,19 @@ from ..errors import InvalidRequest
 MAX_TOOLS = 128
 TOOLS_OPEN = "<tools>"
 TOOLS_CLOSE = "</tools>"
+CUSTOM_OPEN = "<custom_tool_call"
+CUSTOM_CLOSE = "</custom_tool_call>"
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
-    name: str
+    name: str  # what the model calls: `namespace.function` for a namespace member
     description: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
+    kind: str = "function"  # function | custom (free-text input)
+    format: dict[str, Any] | None = None  # a custom tool's input format (text or grammar)
+    namespace: str = ""  # the Responses namespace this function was declared in
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,46 +53,107 @@ class ToolChoice:
 
 @dataclass(slots=True)
 class ToolCall:
-    name: str
-    arguments: str  # a JSON object, compact
+    name: str  # as declared to the model (qualified for a namespace member)
+    arguments: str  # a JSON object, compact; "" for a custom tool's call
     id: str = field(default_factory=lambda: "call_" + secrets.token_hex(12))
+    input: str | None = None  # a custom tool's free-text input
+    namespace: str = ""
+
+    @property
+    def custom(self) -> bool:
+        return self.input is not None
+
+    @property
+    def local_name(self) -> str:
+        """The name within its namespace, as the client declared it."""
+        return self.name[len(self.namespace) + 1:] if self.namespace else self.name
 
 
 # -- request parsing (OpenAI chat, Responses and Anthropic shapes) ------------------------
-def parse_tools(value: Any, param: str = "tools") -> list[ToolSpec]:
+def _name(fn: dict[str, Any], p: str) -> str:
+    name = fn.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidRequest(f"`{p}` needs a `name` of letters, digits, `_`, `-`, `.` or `:`.", param=f"{p}.name")
+    return name
+
+
+def _description(fn: dict[str, Any]) -> str:
+    return fn["description"] if isinstance(fn.get("description"), str) else ""
+
+
+def _function(fn: dict[str, Any], p: str, namespace: str = "") -> ToolSpec:
+    name = _name(fn, p)
+    schema = fn.get("parameters", fn.get("input_schema")) or {}
+    if not isinstance(schema, dict):
+        raise InvalidRequest(f"`{p}` parameters must be a JSON schema object.", param=p)
+    return ToolSpec(name=f"{namespace}.{name}" if namespace else name, description=_description(fn),
+                    parameters=schema, namespace=namespace)
+
+
+def _custom(raw: dict[str, Any], p: str, namespace: str = "") -> ToolSpec:
+    fmt = raw.get("format")
+    if fmt is not None and (not isinstance(fmt, dict) or fmt.get("type") not in ("text", "grammar")):
+        raise InvalidRequest(f'`{p}.format.type` must be "text" or "grammar".', param=f"{p}.format")
+    if fmt and fmt["type"] == "grammar" and not isinstance(fmt.get("definition"), str):
+        raise InvalidRequest(f"`{p}.format.definition` must be a string.", param=f"{p}.format.definition")
+    name = _name(raw, p)
+    return ToolSpec(name=f"{namespace}.{name}" if namespace else name, description=_description(raw),
+                    kind="custom", format=fmt or None, namespace=namespace)
+
+
+def _namespace(raw: dict[str, Any], p: str) -> list[ToolSpec]:
+    namespace = _name(raw, p)
+    members = raw.get("tools")
+    if not isinstance(members, list):
+        raise InvalidRequest(f"`{p}.tools` must be an array.", param=f"{p}.tools")
+    specs = []
+    for j, member in enumerate(members):
+        mp = f"{p}.tools[{j}]"
+        kind = member.get("type", "function") if isinstance(member, dict) else None
+        if kind not in ("function", "custom"):
+            raise InvalidRequest(f"`{mp}` must be a function or custom tool.", param=mp)
+        assert isinstance(member, dict)
+        spec = _function(member, mp, namespace) if kind == "function" else _custom(member, mp, namespace)
+        if not _NAME.match(spec.name):
+            raise InvalidRequest(f"`{mp}.name` is too long with its namespace.", param=f"{mp}.name")
+        specs.append(spec)
+    return specs
+
+
+def parse_tools(value: Any, param: str = "tools", *, responses: bool = False) -> list[ToolSpec]:
     """Function tools from `[{type: function, function: {name, description, parameters}}]`,
     Responses' flat `{type: function, name, parameters}` or Anthropic's `{name, input_schema}`.
-    Non-function tools (web_search, …) are ignored."""
+    With `responses`, also Responses' `custom` and `namespace` tools; elsewhere a custom tool is
+    refused and other non-function tools (web_search, …) are ignored."""
     if value is None:
         return []
     if not isinstance(value, list):
         raise InvalidRequest(f"`{param}` must be an array.", param=param)
-    if len(value) > MAX_TOOLS:
-        raise InvalidRequest(f"At most {MAX_TOOLS} tools are supported.", param=param)
     specs: list[ToolSpec] = []
     for i, raw in enumerate(value):
         p = f"{param}[{i}]"
         if not isinstance(raw, dict):
             raise InvalidRequest(f"`{p}` must be an object.", param=p)
         kind = raw.get("type", "function")
-        fn = raw.get("function") if isinstance(raw.get("function"), dict) else raw
-        if kind not in ("function", "custom", None) and "input_schema" not in raw:
-            continue
-        name = fn.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise InvalidRequest(f"`{p}` needs a `name` of letters, digits, `_`, `-`, `.` or `:`.",
-                                 param=f"{p}.name")
-        schema = fn.get("parameters", fn.get("input_schema")) or {}
-        if not isinstance(schema, dict):
-            raise InvalidRequest(f"`{p}` parameters must be a JSON schema object.", param=p)
-        description = fn.get("description") if isinstance(fn.get("description"), str) else ""
-        specs.append(ToolSpec(name=name, description=description, parameters=schema))
+        if "input_schema" in raw:  # Anthropic: `type` is absent or "custom" for client tools
+            specs.append(_function(raw, p))
+        elif kind in ("function", None):
+            specs.append(_function(raw["function"] if isinstance(raw.get("function"), dict) else raw, p))
+        elif kind == "custom":
+            if not responses:
+                raise InvalidRequest(f"`{p}`: custom (free-text) tools are supported on /v1/responses only; "
+                                     "declare a function tool here.", param=f"{p}.type")
+            specs.append(_custom(raw, p))
+        elif kind == "namespace" and responses:
+            specs += _namespace(raw, p)
+    if len(specs) > MAX_TOOLS:
+        raise InvalidRequest(f"At most {MAX_TOOLS} tools are supported.", param=param)
     return specs
 
 
 def parse_tool_choice(value: Any, tools: list[ToolSpec], param: str = "tool_choice") -> ToolChoice:
     """"auto" | "none" | "required" | {"type": "function", "function": {"name"}} (chat),
-    {"type": "function", "name"} (Responses), {"type": "auto|any|none|tool", "name"} (Anthropic)."""
+    {"type": "function" | "custom", "name"} (Responses), {"type": "auto|any|none|tool", "name"} (Anthropic)."""
     if value is None:
         return ToolChoice()
     if isinstance(value, str):
@@ -98,11 +164,14 @@ def parse_tool_choice(value: Any, tools: list[ToolSpec], param: str = "tool_choi
         return ToolChoice(mode)
     if isinstance(value, dict):
         kind = value.get("type")
-        if kind in ("auto", "none", "any", "required"):
+        if isinstance(kind, str) and kind in ("auto", "none", "any", "required"):
             return ToolChoice({"any": "required"}.get(kind, kind))
-        fn = value.get("function") if isinstance(value.get("function"), dict) else value
+        fn: dict[str, Any] = value["function"] if isinstance(value.get("function"), dict) else value
         name = fn.get("name")
-        if kind in ("function", "tool") and isinstance(name, str):
+        if kind in ("function", "tool", "custom") and isinstance(name, str):
+            namespace = fn.get("namespace")
+            if isinstance(namespace, str) and namespace:
+                name = f"{namespace}.{name}"
             if name not in {t.name for t in tools}:
                 raise InvalidRequest(f"`tool_choice` names `{name}`, which is not in `tools`.", param=param)
             return ToolChoice("function", name)
@@ -114,32 +183,48 @@ def _one_line(text: str) -> str:
     return re.sub(r"\n\s*\n", "\n", text).strip()
 
 
+def _declared(tool: ToolSpec) -> dict[str, Any]:
+    if tool.kind == "custom":
+        out: dict[str, Any] = {"name": tool.name, "type": "custom", "description": _one_line(tool.description)}
+        if tool.format:
+            out["format"] = tool.format
+        return out
+    return {"name": tool.name, "description": _one_line(tool.description), "parameters": tool.parameters}
+
+
 def tool_prompt(tools: list[ToolSpec], choice: ToolChoice) -> str:
     """The system text that declares the tools; empty when no tool may be called."""
     if choice.mode == "function":
         tools = [t for t in tools if t.name == choice.name]
     if not tools or choice.mode == "none":
         return ""
-    declared = [{"name": t.name, "description": _one_line(t.description), "parameters": t.parameters}
-                for t in tools]
     if choice.mode == "function":
         rule = f"You MUST call the tool `{choice.name}` now."
     elif choice.mode == "required":
         rule = "You MUST call at least one tool now."
     else:
         rule = "Call a tool only when it helps; otherwise answer normally."
-    return "\n".join([
+    lines = [
         "You can call the tools declared below (a JSON array of function definitions with JSON-schema parameters).",
         TOOLS_OPEN,
-        json.dumps(declared, ensure_ascii=False, separators=(",", ":")),
+        json.dumps([_declared(t) for t in tools], ensure_ascii=False, separators=(",", ":")),
         TOOLS_CLOSE,
         rule,
         "To call a tool, answer with one block per call and no other text around it:",
         '<tool_call>{"name": "TOOL_NAME", "arguments": {"ARG": "VALUE"}}</tool_call>',
-        ("Several blocks may follow each other for parallel calls. The arguments must be a JSON object "
-        "matching the tool's parameters. Tool results come back in later messages from role `tool`; "
-        "use them to answer the user."),
-    ])
+    ]
+    if any(t.kind == "custom" for t in tools):
+        lines += [
+            'A tool of "type": "custom" takes free text instead of JSON arguments; call it with this block, the text '
+            "on its own lines, written exactly as the tool's format (its grammar, when one is given) requires:",
+            f'{CUSTOM_OPEN} name="TOOL_NAME">',
+            "TEXT",
+            CUSTOM_CLOSE,
+        ]
+    lines.append("Several blocks may follow each other for parallel calls. The arguments must be a JSON object "
+                 "matching the tool's parameters. Tool results come back in later messages from role `tool`; "
+                 "use them to answer the user.")
+    return "\n".join(lines)
 
 
 def call_block(name: str, arguments: str | dict[str, Any]) -> str:
@@ -148,19 +233,9 @@ def call_block(name: str, arguments: str | dict[str, Any]) -> str:
     return "<tool_call>" + json.dumps({"name": name, "arguments": args}, ensure_ascii=False) + "</tool_call>"
 
 
-# -- the streaming parser ---------------------------------------------------------------
-# (opening marker, closing marker); matched case-insensitively.
-_BLOCKS: tuple[tuple[str, str], ...] = (
-    ("<tool_calls>", "</tool_calls>"),
-    ("<tool_call>", "</tool_call>"),
-    ("<function_calls>", "</function_calls>"),
-    ("<function_call>", "</function_call>"),
-    ("<invoke", "</invoke>"),
-    ("```json", "```"),
-)
-_INVOKE = re.compile(r"<invoke\s+name\s*=\s*[\"']([^\"']+)[\"']\s*>(.*?)</invoke>", re.DOTALL | re.IGNORECASE)
-_PARAM = re.compile(r"<parameter\s+name\s*=\s*[\"']([^\"']+)[\"']\s*>(.*?)</parameter>", re.DOTALL | re.IGNORECASE)
-_INNER_CALL = re.compile(r"<(tool_call|function_call)>(.*?)</\1>", re.DOTALL | re.IGNORECASE)
+def custom_call_block(name: str, text: str) -> str:
+    """An earlier call of a custom tool, replayed in the form the model is asked to use."""
+    return f'{CUSTOM_OPEN} name="{name}">\n{text}\n{CUSTOM_CLOSE}'
 
 
 def _loads_object(text: str) -> dict[str, Any] | None:
@@ -169,171 +244,3 @@ def _loads_object(text: str) -> dict[str, Any] | None:
     except (json.JSONDecodeError, TypeError):
         return None
     return value if isinstance(value, dict) else None
-
-
-def _call_from_obj(obj: Any, names: set[str]) -> ToolCall | None:
-    if not isinstance(obj, dict):
-        return None
-    fn = obj.get("function") if isinstance(obj.get("function"), dict) else obj
-    name = fn.get("name", fn.get("tool_name", obj.get("name")))
-    if not isinstance(name, str) or name not in names:
-        return None
-    args: Any = {}
-    for key in ("arguments", "parameters", "input", "args"):
-        if key in fn:
-            args = fn[key]
-            break
-    if isinstance(args, str):
-        args = _loads_object(args) if args.strip() else {}
-    if not isinstance(args, dict):
-        return None
-    return ToolCall(name=name, arguments=json.dumps(args, ensure_ascii=False, separators=(",", ":")))
-
-
-def _calls_from_json(text: str, names: set[str]) -> list[ToolCall] | None:
-    try:
-        value = json.loads(text.strip())
-    except json.JSONDecodeError:
-        return None
-    if isinstance(value, dict) and isinstance(value.get("tool_calls"), list):
-        value = value["tool_calls"]
-    items = value if isinstance(value, list) else [value]
-    calls = [_call_from_obj(item, names) for item in items]
-    if not calls or any(c is None for c in calls):
-        return None
-    return calls  # type: ignore[return-value]
-
-
-def _param_value(raw: str) -> Any:
-    text = raw.strip()
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _calls_from_invokes(text: str, names: set[str]) -> list[ToolCall] | None:
-    calls: list[ToolCall] = []
-    for match in _INVOKE.finditer(text):
-        name = match.group(1).strip()
-        if name not in names:
-            return None
-        args = {m.group(1): _param_value(m.group(2)) for m in _PARAM.finditer(match.group(2))}
-        calls.append(ToolCall(name=name, arguments=json.dumps(args, ensure_ascii=False, separators=(",", ":"))))
-    return calls or None
-
-
-def parse_block(opening: str, block: str, names: set[str]) -> list[ToolCall] | None:
-    """The calls in one complete block (markers included), or None when it is not a valid call."""
-    lower = opening.lower()
-    if lower in ("<invoke", "<function_calls>"):
-        return _calls_from_invokes(block, names)
-    inner = block[len(opening):]
-    close = dict(_BLOCKS)[lower]
-    if inner.lower().endswith(close):
-        inner = inner[: -len(close)]
-    if lower == "```json":
-        obj = _loads_object(inner.strip())
-        if obj is None or not isinstance(obj.get("tool_calls"), list):
-            return None
-        return _calls_from_json(inner, names)
-    calls = _calls_from_json(inner, names)
-    if calls is None and lower == "<tool_calls>":
-        found = [_calls_from_json(m.group(2), names) for m in _INNER_CALL.finditer(inner)]
-        if found and all(found):
-            calls = [c for group in found for c in group]  # type: ignore[union-attr]
-        else:
-            calls = _calls_from_invokes(inner, names)
-    return calls
-
-
-class ToolSieve:
-    """Splits streamed model text into plain text pieces (str) and ToolCall objects."""
-
-    def __init__(self, tools: list[ToolSpec]) -> None:
-        self.names = {t.name for t in tools}
-        self.calls: list[ToolCall] = []
-        self._buf = ""
-        self._open: str | None = None  # the opening marker of the block being read
-        self._after_call = False  # drop whitespace right after a call block
-
-    def feed(self, text: str) -> list[str | ToolCall]:
-        self._buf += text
-        out: list[str | ToolCall] = []
-        while self._buf:
-            if self._open is None:
-                start, opening = self._find_opening()
-                if opening is None:
-                    keep = self._partial_tail()
-                    self._emit_text(out, self._buf[: len(self._buf) - keep])
-                    self._buf = self._buf[len(self._buf) - keep:]
-                    break
-                self._emit_text(out, self._buf[:start])
-                self._buf = self._buf[start:]
-                self._open = opening
-            close = dict(_BLOCKS)[self._open]
-            end = self._buf.lower().find(close, len(self._open))
-            if end == -1:
-                break
-            block = self._buf[: end + len(close)]
-            self._buf = self._buf[end + len(close):]
-            self._finish_block(out, block)
-        return out
-
-    def flush(self) -> list[str | ToolCall]:
-        out: list[str | ToolCall] = []
-        if self._open is not None:  # an unterminated block: accept it if it parses anyway
-            block, self._buf = self._buf, ""
-            self._finish_block(out, block)
-        self._emit_text(out, self._buf)
-        self._buf = ""
-        return out
-
-    # -- internals ----------------------------------------------------------------
-    def _find_opening(self) -> tuple[int, str | None]:
-        lower = self._buf.lower()
-        best, found = len(lower), None
-        for opening, _ in _BLOCKS:
-            i = lower.find(opening)
-            while i != -1 and opening == "<invoke" and not self._invoke_boundary(lower, i):
-                i = lower.find(opening, i + 1)
-            if i != -1 and i < best:
-                best, found = i, opening
-        return best, found
-
-    @staticmethod
-    def _invoke_boundary(lower: str, i: int) -> bool:
-        nxt = lower[i + len("<invoke"): i + len("<invoke") + 1]
-        return nxt in ("", " ", "\t", "\n", ">")
-
-    def _partial_tail(self) -> int:
-        """How many trailing characters could still grow into an opening marker."""
-        lower = self._buf.lower()
-        for n in range(min(len(lower), max(len(o) for o, _ in _BLOCKS)), 0, -1):
-            tail = lower[-n:]
-            if any(o.startswith(tail) for o, _ in _BLOCKS):
-                return n
-        return 0
-
-    def _finish_block(self, out: list[str | ToolCall], block: str) -> None:
-        opening, self._open = self._open or "", None
-        calls = parse_block(opening, block, self.names)
-        if calls:
-            self.calls += calls
-            out.extend(calls)
-            self._after_call = True
-        else:
-            self._emit_text(out, block)
-
-    def _emit_text(self, out: list[str | ToolCall], text: str) -> None:
-        if self._after_call:
-            stripped = text.lstrip()
-            if not stripped:
-                return
-            text, self._after_call = stripped, False
-        if not text:
-            return
-        if out and isinstance(out[-1], str):
-            out[-1] += text
-        else:
-            out.append(text)

@@ -15,6 +15,7 @@ answers with an `openai-poll-after-ms` header while the job runs; `/content` ser
 from __future__ import annotations
 
 import math
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -22,22 +23,16 @@ from aiohttp import web
 from ..edge.api_auth import check_model_allowed
 from ..errors import ApiError, InvalidRequest, NotFound
 from ..gateway.jobs import Attachment, VideoJob
+from ..gateway.pump import EventPump
 from ..gateway.video_jobs import VideoJobs, public
 from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, VIDEO_JOBS, WORKER_ID
 from .answer import Answer, idle_timeout, no_client_retry, read_json
 from .attachments import fetch_policy, load_attachments
 from .chat import Completion
 from .chat_render import CompletionRenderer, MediaLinks
-from .chat_request import AttachmentRef
-from .images import (
-    ctx_for,
-    default_model,
-    parse_bool,
-    parse_prompt,
-    read_form,
-    sniff_image,
-)
-from .pump import EventPump
+from .images import ctx_for, default_model
+from .images_request import parse_bool, parse_prompt, read_form, sniff_image
+from .validate import AttachmentRef, bad, json_object
 
 routes = web.RouteTableDef()
 VIDEO_MODEL = "grok-imagine-1.0-video"
@@ -46,17 +41,16 @@ PRESETS = ("fun", "normal", "spicy", "custom")
 POLL_AFTER_MS = "1000"
 
 
-def setup(app: web.Application) -> None:
-    """Routes plus the job runner (call from make_app, after STORAGE is set)."""
+def provide(app: web.Application) -> None:
+    """Put the video job runner under VIDEO_JOBS (no I/O; needs STORAGE and WORKER_ID)."""
     app[VIDEO_JOBS] = VideoJobs(app[STORAGE], app[WORKER_ID],
                                 lambda: idle_timeout(app[LIVE_SETTINGS].current, "video"))
 
-    async def jobs_ctx(app: web.Application) -> Any:
-        yield
-        await app[VIDEO_JOBS].close()
 
-    app.cleanup_ctx.append(jobs_ctx)
-    app.router.add_routes(routes)
+async def jobs_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Cancels the video jobs still running in this worker at shutdown."""
+    yield
+    await app[VIDEO_JOBS].close()
 
 
 def _size(value: Any) -> tuple[float, float] | None:
@@ -67,7 +61,7 @@ def _size(value: Any) -> tuple[float, float] | None:
         if w <= 0 or h <= 0:
             raise ValueError
     except ValueError:
-        raise InvalidRequest(f"`size` {value!r} is not WIDTHxHEIGHT.", param="size") from None
+        raise bad(f"`size` {value!r} is not WIDTHxHEIGHT.", "size") from None
     return w, h
 
 
@@ -75,14 +69,14 @@ def parse_video(body: dict[str, Any], request: web.Request) -> dict[str, Any]:
     """Validated options: model, prompt, aspect_ratio, seconds, resolution, preset."""
     model = body.get("model") or ""
     if not isinstance(model, str):
-        raise InvalidRequest("`model` must be a string.", param="model")
+        raise bad("`model` must be a string.", "model")
     if not model or model.startswith("sora-"):
         model = default_model(request, "video", VIDEO_MODEL)
     size = _size(body.get("size"))
     aspect = body.get("aspect_ratio")
     if aspect:
         if aspect not in ASPECTS:
-            raise InvalidRequest(f"`aspect_ratio` must be one of {', '.join(ASPECTS)}.", param="aspect_ratio")
+            raise bad(f"`aspect_ratio` must be one of {', '.join(ASPECTS)}.", "aspect_ratio")
     elif size:
         target = math.log(size[0] / size[1])
         aspect = min(ASPECTS, key=lambda k: abs(math.log(ASPECTS[k]) - target))
@@ -95,19 +89,19 @@ def parse_video(body: dict[str, Any], request: web.Request) -> dict[str, Any]:
         try:
             value = float(raw_seconds)
         except (TypeError, ValueError):
-            raise InvalidRequest("`seconds` must be a number (6 or 10).", param="seconds") from None
+            raise bad("`seconds` must be a number (6 or 10).", "seconds") from None
         if not 1 <= value <= 20:
-            raise InvalidRequest("`seconds` must be 6 or 10.", param="seconds")
+            raise bad("`seconds` must be 6 or 10.", "seconds")
         seconds = 6 if value < 8 else 10
     resolution = body.get("resolution") or body.get("resolution_name")
     if resolution:
         if resolution not in ("480p", "720p"):
-            raise InvalidRequest("`resolution` must be 480p or 720p.", param="resolution")
+            raise bad("`resolution` must be 480p or 720p.", "resolution")
     else:
         resolution = "720p" if size and min(size) >= 720 else "480p"
     preset = body.get("preset") or "normal"
     if preset not in PRESETS:
-        raise InvalidRequest(f"`preset` must be one of {', '.join(PRESETS)}.", param="preset")
+        raise bad(f"`preset` must be one of {', '.join(PRESETS)}.", "preset")
     return {"model": model, "prompt": parse_prompt(body.get("prompt")), "aspect_ratio": aspect,
             "seconds": seconds, "resolution": resolution, "preset": preset}
 
@@ -115,10 +109,7 @@ def parse_video(body: dict[str, Any], request: web.Request) -> dict[str, Any]:
 async def read_body(request: web.Request) -> tuple[dict[str, Any], list[tuple[str, Attachment]]]:
     if request.content_type.startswith("multipart/"):
         return await read_form(request)
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise InvalidRequest("The request body must be a JSON object.")
-    return body, []
+    return json_object(await read_json(request)), []
 
 
 async def input_image(request: web.Request, body: dict[str, Any],
@@ -133,7 +124,7 @@ async def input_image(request: web.Request, body: dict[str, Any],
     if not ref:
         return None
     if not isinstance(ref, str):
-        raise InvalidRequest("`image` must be a URL or data URL.", param="image")
+        raise bad("`image` must be a URL or data URL.", "image")
     settings = request.app[LIVE_SETTINGS].current
     loaded = await load_attachments([AttachmentRef(param="image", url=ref, kind="image")], fetch_policy(settings))
     return sniff_image(loaded[0], "image")

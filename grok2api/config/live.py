@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from ..storage.base import TOPIC_CONFIG, Storage
 from . import settings as settings_mod
@@ -63,13 +63,12 @@ class ChangeWatcher:
                     log.exception("change listener failed for topic %s", topic)
         return moved
 
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.poll_once()
-            except Exception as exc:  # storage briefly unreachable: try again next tick
-                log.warning("change watcher: %s", exc)
+
+async def save_overrides(storage: Storage, live: LiveSettings, values: dict[str, Any]) -> None:
+    """Store admin-saved values (validated by the caller) and apply them in this worker at once; storing
+    bumps the config counter, so every other worker's watcher applies them within a second."""
+    await storage.set_config_overrides(values)
+    await live.apply_overrides(storage)
 
 
 async def settings_listener(live: LiveSettings, storage: Storage) -> Listener:

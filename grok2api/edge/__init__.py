@@ -1,6 +1,8 @@
 """The request edge: request id and error envelopes (envelope.py), hygiene (CORS, body size, security
-headers), the client's address (client_ip.py), per-IP and per-key limits (limits.py), API-key authentication
-and the model allow-list (api_auth.py), /health and /ready (health.py).
+headers), the client's address (client_ip.py), per-IP and per-key rate limits (rate_limit.py), API-key authentication
+and the model allow-list (api_auth.py), /health and /ready (health.py). Exports middlewares, route tables,
+cleanup contexts and provide(app); make_app wires them.
 
-May import: config, access, stats, storage.base, errors, keys. Never api, admin, gateway or upstream.
+May import: access, config, stats, storage.base, errors, keys, periodic.
+Never api, admin, gateway or upstream.
 """

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -14,6 +12,7 @@ from aiohttp.typedefs import Handler
 from ..access.api_keys import hash_key, same_secret
 from ..errors import AuthenticationFailed, PermissionDenied
 from ..keys import API_KEY, API_KEYS, LIMITER, LIVE_SETTINGS, STORAGE
+from ..periodic import periodic
 from ..storage.base import TOPIC_KEYS, ApiKeyRecord, Storage, StorageError
 
 log = logging.getLogger(__name__)
@@ -158,31 +157,18 @@ async def api_key_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
 
 
-async def _key_uses_ctx(app: web.Application) -> AsyncIterator[None]:
+async def key_uses_ctx(app: web.Application) -> AsyncIterator[None]:
     """Flush managed keys' use counters every stats.flush_interval_sec, and at shutdown."""
     keys = app[API_KEYS]
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(app[LIVE_SETTINGS].current.stats.flush_interval_sec)
-            try:
-                await keys.flush_uses()
-            except StorageError as exc:
-                log.warning("API key usage write failed (will retry): %s", exc)
-
-    task = asyncio.create_task(loop(), name="key-uses-flush")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with periodic("key-uses-flush", keys.flush_uses,
+                        lambda: app[LIVE_SETTINGS].current.stats.flush_interval_sec):
+        yield
     try:
         await keys.flush_uses()
     except StorageError as exc:
         log.error("API key usage could not be written at shutdown: %s", exc)
 
 
-def setup(app: web.Application) -> None:
-    """Install the key authenticator and the middleware (innermost, inside the error middleware)."""
+def provide(app: web.Application) -> None:
+    """Put the key authenticator under API_KEYS (no I/O; needs STORAGE)."""
     app[API_KEYS] = KeyAuthenticator(app[STORAGE])
-    app.middlewares.append(api_key_middleware)
-    app.cleanup_ctx.append(_key_uses_ctx)

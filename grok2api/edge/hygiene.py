@@ -104,7 +104,7 @@ def _too_large(mb: int) -> RequestTooLarge:
     return RequestTooLarge(f"Request body too large: the limit is {mb} MB (security.max_body_size_mb).")
 
 
-async def _decorate(request: web.Request, response: web.StreamResponse) -> None:
+async def decorate_response(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: the headers every response gets, streamed or not."""
     path = request.path
     started = request.get(STARTED_AT_REQ)
@@ -118,17 +118,12 @@ async def _decorate(request: web.Request, response: web.StreamResponse) -> None:
     origin = request.headers.get("Origin", "")
     if not origin or "Access-Control-Allow-Origin" in response.headers:
         return
-    value = allowed_origin(origin, request.config_dict[LIVE_SETTINGS].current.security.cors_allow_origins)
-    if value is None:
+    allowed = allowed_origin(origin, request.config_dict[LIVE_SETTINGS].current.security.cors_allow_origins)
+    if allowed is None:
         return
-    response.headers["Access-Control-Allow-Origin"] = value
+    response.headers["Access-Control-Allow-Origin"] = allowed
     response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE
-    if value != "*":
+    if allowed != "*":
         response.headers["Access-Control-Allow-Credentials"] = "true"
         vary = response.headers.get("Vary")
         response.headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
-
-
-def setup(app: web.Application) -> None:
-    """Register the header decorator; wire edge_middleware and body_limit_middleware yourself."""
-    app.on_response_prepare.append(_decorate)

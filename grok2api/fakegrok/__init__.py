@@ -1,4 +1,9 @@
-"""fakegrok: a simulated grok.com (HTTP + WebSocket) built from docs/grok-web-protocol.md, for tests, benchmarks and demos."""
+"""fakegrok: a simulated grok.com (HTTP + WebSocket) built from docs/grok-web-protocol.md, for tests,
+benchmarks and demos.
+
+May import: nothing of grok2api's.
+It shares no code with upstream/, so a misreading of the protocol cannot hide in both.
+"""
 
 from __future__ import annotations
 

@@ -365,7 +365,7 @@ async def video_upscale(request: web.Request) -> web.Response:
     assert video.recipe is not None
     kind, seed, width, height, seconds = video.recipe
     path = video.path.replace("generated_video.mp4", "generated_video_hd.mp4")
-    state.add_asset(Asset(video_id + "-hd", account.token, path, "video/mp4", "generated_video_hd.mp4",
+    state.add_asset(Asset(f"{video_id}-hd", account.token, path, "video/mp4", "generated_video_hd.mp4",
                           time.time(), recipe=(kind, seed, width * 2, height * 2, seconds), listed=False,
                           source="SOURCE_GENERATED"))
     return web.json_response({"hdMediaUrl": f"{state.config.assets_origin}/{path}"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from .state import Account, Conversation, FakeState
 from .synth import seed_of
 from .typed import NOTETAKER, stream_error, take_markers
 
+log = logging.getLogger(__name__)
 MODES = frozenset({"fast", "auto", "expert", "heavy"})
 THINKING_MODES = frozenset({"auto", "expert", "heavy"})
 ANSWER = "CHANNEL_ASSISTANT_RESPONSE"
@@ -183,12 +185,16 @@ async def respond(request: web.Request, ws: web.WebSocketResponse, state: FakeSt
     if delay:
         await asyncio.sleep(delay)
     interval = state.config.token_interval
-    for i, text in enumerate(texts[:middle] if cut else texts):
-        if stall and i == middle:
-            await asyncio.sleep(float(stall))
-        elif i and interval:
-            await asyncio.sleep(interval)
-        await ws.send_str(text)
+    try:
+        for i, text in enumerate(texts[:middle] if cut else texts):
+            if stall and i == middle:
+                await asyncio.sleep(float(stall))
+            elif i and interval:
+                await asyncio.sleep(interval)
+            await ws.send_str(text)
+    except ConnectionResetError:  # the client hung up mid-answer: a normal end, not a fault
+        log.debug("mgw client left during response %s", response_id)
+        return False
     if cut:
         await cut_websocket(request, ws, cut)
         return False
@@ -217,7 +223,8 @@ async def mgw(request: web.Request) -> web.StreamResponse:
             if len(received) < 100:
                 received.append(data)
             ev = data.get("event") if isinstance(data, dict) else None
-            kind = ev.get("type") if isinstance(ev, dict) else None
+            ev = ev if isinstance(ev, dict) else {}
+            kind = ev.get("type")
             if kind == "ping":
                 await ws.send_str(event(None, {"type": "pong", "event_id": f"evt_pong_{int(time.time() * 1000)}",
                                                "client_event_id": ev.get("event_id")}))

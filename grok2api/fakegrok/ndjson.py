@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from .keys import FAKE_STATE
+
+log = logging.getLogger(__name__)
 
 
 def frame(obj: Any, prefix: str = "") -> bytes:
@@ -38,15 +41,19 @@ async def send(request: web.Request, plan: Plan) -> web.StreamResponse:
     await response.prepare(request)
     frames = plan.frames if plan.cut_at is None else plan.frames[:plan.cut_at]
     interval = config.token_interval
-    if interval == 0 and plan.stall_at is None:
-        await response.write(b"".join(frames))
-    else:
-        for i, data in enumerate(frames):
-            if i == plan.stall_at:
-                await asyncio.sleep(plan.stall_seconds)
-            elif i and interval:
-                await asyncio.sleep(interval)
-            await response.write(data)
+    try:
+        if interval == 0 and plan.stall_at is None:
+            await response.write(b"".join(frames))
+        else:
+            for i, data in enumerate(frames):
+                if i == plan.stall_at:
+                    await asyncio.sleep(plan.stall_seconds)
+                elif i and interval:
+                    await asyncio.sleep(interval)
+                await response.write(data)
+    except ConnectionResetError:  # the client hung up mid-answer: a normal end, not a fault
+        log.debug("REST client left during a streamed answer")
+        return response
     if plan.cut_at is not None and plan.cut_mode == "abort":
         # An upstream that dies mid-stream: the chunked body never terminates.
         transport = request.transport

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .prompt import turns, without_context
 from .toolcalls import tool_answer
 
 # Markers a test puts in its prompt to ask for a feature; they are removed from the echo.
 MARKERS = ("[[render]]", "[[artifact]]", "[[tool]]", "[[image]]", "[[moderated]]", "[[notool]]")
 _TOKENS_MARKER = re.compile(r"\[\[tokens:(\d{1,5})\]\]")
 _TOOLFORM_MARKER = re.compile(r"\[\[toolform:\w+\]\]")
-_ROLE_PARAGRAPH = re.compile(r"^(system|user|assistant|tool|developer|function): ", re.I)
 _WORDS = re.compile(r"\s*\S+")
 
 RENDER_CARD_ID = "fk0"
@@ -44,23 +44,12 @@ class Reply:
 
 
 def last_user_message(message: str) -> str:
-    """The last user turn of a flattened prompt (§3.4).
-
-    GO style prefixes every message with `[role]\\n`: take what follows the last `[user]` line.
-    PY-A style prefixes earlier messages with `role: ` paragraphs and leaves the last user
-    message bare: take the paragraphs after the last prefixed one."""
-    marker = message.rfind("[user]\n")
-    if marker != -1:
-        return message[marker + len("[user]\n"):].strip()
-    paragraphs = message.split("\n\n")
-    last_prefixed = -1
-    for i, para in enumerate(paragraphs):
-        if _ROLE_PARAGRAPH.match(para):
-            last_prefixed = i
-    tail = paragraphs[last_prefixed + 1:] if last_prefixed + 1 < len(paragraphs) else paragraphs[last_prefixed:]
-    text = "\n\n".join(tail)
-    match = _ROLE_PARAGRAPH.match(text)
-    return (text[match.end():] if match else text).strip()
+    """The last user turn of a flattened prompt (§3.4; rules in `prompt.py`), without the context
+    blocks a client added around it unless there is nothing else; the last turn when no user spoke."""
+    found = turns(message)
+    users = [t for t in found if t.role == "user"]
+    text = users[-1].text if users else (found[-1].text if found else "")
+    return without_context(text) or text
 
 
 def split_tokens(text: str) -> list[str]:
@@ -92,7 +81,7 @@ def build_reply(message: str, *, thinking: bool) -> Reply:
         reply.answer = ["Echo:"] + [f" w{i}" for i in range(1, n)]
     else:
         reply.answer = split_tokens(f"Echo: {clean}" if clean else "Echo:")
-    tool_text = tool_answer(message, user)
+    tool_text = tool_answer(message)
     if tool_text is not None:
         reply.answer = split_tokens(tool_text)
     if reply.artifact:

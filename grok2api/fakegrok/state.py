@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import time
+import urllib.parse
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,7 +146,7 @@ class Post:
     created: float
 
 
-class Bounded(collections.OrderedDict):  # type: ignore[type-arg]
+class Bounded(collections.OrderedDict):
     """An insertion-ordered dict that drops its oldest entries beyond `limit`."""
 
     def __init__(self, limit: int) -> None:
@@ -343,7 +344,15 @@ class FakeState:
         return asset
 
     def asset_at(self, path: str) -> Asset | None:
-        asset_id = self.assets_by_path.get(path.lstrip("/"))
+        """The asset at a URL path. Under `--demo` the fake is mounted below a prefix (the path of
+        its configured origins), which asset paths do not carry."""
+        path = path.lstrip("/")
+        for origin in (self.config.assets_origin, self.config.imagine_origin):
+            mount = urllib.parse.urlsplit(origin).path.strip("/")
+            if mount and path.startswith(mount + "/"):
+                path = path[len(mount) + 1:]
+                break
+        asset_id = self.assets_by_path.get(path)
         asset = self.assets.get(asset_id) if asset_id else None
         return None if asset is None or asset.deleted else asset
 

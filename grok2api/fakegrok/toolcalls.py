@@ -2,18 +2,25 @@
 
 A gateway that emulates tools writes the declared functions into the prompt as one JSON array
 line between `<tools>` and `</tools>` (grok.com itself knows nothing of this; it is just prompt
-text). This module reads only the flattened prompt, never gateway code:
+text). This module reads only the flattened prompt, never gateway code. The user's words are
+those of the last user turn, context blocks aside (rules in `prompt.py`):
 
-- last turn is a user message → call tools: those whose names appear in the message (in order
-  of appearance, one call each), else the one a "MUST call the tool `X`" line names, else the
-  first declared tool. Arguments are filled from the message by JSON-schema type: numbers and
-  integers take the message's numbers in order, strings take a double-quoted phrase or else a
-  capitalised word that does not start a sentence, booleans are true.
-- last turn is tool results (`tool (name): …` paragraphs / `[tool (name)]` blocks) → a plain
-  answer quoting them: `Tool result: <text>` (several joined with `; `).
-- `[[notool]]` in the message → no call (the plain echo). `[[toolform:F]]` picks the block form,
-  F in tool_call (default), tool_calls, function_call, invoke, json — the forms real models
-  drift into, so the gateway's parser is exercised on each.
+- conversation ends with tool results (`tool (name): …` turns) → a plain answer quoting them:
+  `Tool result: <text>` (several joined with `; `).
+- else a call of each tool whose name the user's words contain as a word (exact case; a
+  namespace member also by its bare name), in order of appearance; with none named, the tool a
+  "MUST call the tool `X`" line names, or the first tool when a call is required; otherwise no
+  call (the plain echo), so a greeting never triggers a tool.
+- arguments follow the tool's JSON schema, required properties only (nested objects likewise):
+  an `enum` takes the listed value the user's words contain, else the first one; numbers and
+  integers take the words' numbers in order; strings take a double-quoted phrase or else a
+  capitalised word that does not start a sentence, else the words themselves; booleans are
+  false unless the words name the property; arrays are empty.
+- a `custom` (free-text) tool gets the words' first fenced code block as its input (else the
+  first quoted phrase, else the words), in a `<custom_tool_call name="…">` block.
+- `[[notool]]` in the message → no call (the plain echo). `[[toolform:F]]` picks the block form
+  of function calls, F in tool_call (default), tool_calls, function_call, invoke, json — the
+  forms real models drift into, so the gateway's parser is exercised on each.
 """
 
 from __future__ import annotations
@@ -22,14 +29,16 @@ import json
 import re
 from typing import Any
 
+from .prompt import tool_results, user_words
+
 _TOOLS = re.compile(r"<tools>\s*\n(\[.*?\])\s*\n</tools>", re.S)
 _MUST = re.compile(r"MUST call the tool `([^`]+)`")
+_REQUIRED = "MUST call at least one tool"
 _FORM = re.compile(r"\[\[toolform:(\w+)\]\]")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _QUOTED = re.compile(r'"([^"\n]{1,200})"')
 _CAPITAL = re.compile(r"\b([A-Z][a-zA-Z]+(?:\s[A-Z][a-zA-Z]+)*)")
-_PLAIN_TURN = re.compile(r"^(system|user|assistant|developer|function|tool(?: \(([^)\n]*)\))?): ", re.M)
-_TAGGED_TURN = re.compile(r"^\[(system|user|assistant|developer|function|tool(?: \(([^)\n]*)\))?)\]\n", re.M)
+_FENCE = re.compile(r"```[\w-]*\n(.*?)\n?```", re.S)
 NOTOOL = "[[notool]]"
 
 
@@ -44,77 +53,98 @@ def declared_tools(message: str) -> list[dict[str, Any]]:
     return [t for t in tools if isinstance(t, dict) and isinstance(t.get("name"), str)]
 
 
-def _turns(message: str) -> list[tuple[str, str]]:
-    """(role, text) turns of a flattened prompt; a bare last paragraph (PY-A style) is a user turn."""
-    pattern = _TAGGED_TURN if _TAGGED_TURN.search(message) else _PLAIN_TURN
-    turns: list[tuple[str, str]] = []
-    matches = list(pattern.finditer(message))
-    if matches and matches[0].start() > 0:
-        turns.append(("user", message[: matches[0].start()]))
-    for i, m in enumerate(matches):
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(message)
-        turns.append((m.group(1).split(" ", 1)[0], message[m.end():end].strip()))
-    if pattern is _PLAIN_TURN and turns:
-        role, text = turns[-1]
-        head, sep, tail = text.partition("\n\n")
-        if sep and role != "user" and tail.strip():  # PY-A leaves the final user message bare
-            turns[-1] = (role, head)
-            turns.append(("user", tail.strip()))
-    if not matches:
-        turns.append(("user", message.strip()))
-    return turns
+def _word_at(text: str, word: str) -> int:
+    """Where `word` first stands as a whole word (not inside an identifier), or -1."""
+    match = re.search(rf"(?<![\w.]){re.escape(word)}(?![\w])", text)
+    return match.start() if match else -1
 
 
-def tool_results(message: str) -> list[str] | None:
-    """The trailing tool-result turns, or None when the conversation ends with another role."""
-    results: list[str] = []
-    for role, text in reversed(_turns(message)):
-        if role != "tool":
-            break
-        results.insert(0, text)
-    return results or None
+class Words:
+    """The user's words, handed out to arguments in order."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.numbers = _NUMBER.findall(text)
+        quoted = _QUOTED.findall(text)
+        capitals = [m.group(1) for m in _CAPITAL.finditer(text)  # names, not sentence starts
+                    if text[: m.start()].rstrip()[-1:] not in ("", ".", "?", "!", ":")]
+        self.strings = quoted or capitals
+        self.used = {"number": 0, "string": 0}
+
+    def _next(self, kind: str, pool: list[str]) -> str | None:
+        i = self.used[kind]
+        self.used[kind] = i + 1
+        return pool[i] if i < len(pool) else None
+
+    def number(self, integer: bool) -> int | float:
+        found = self._next("number", self.numbers)
+        value = float(found) if found is not None else 0.0
+        return int(value) if integer or value.is_integer() else value
+
+    def string(self) -> str:
+        found = self._next("string", self.strings)
+        return found if found is not None else self.text
+
+    def mentions(self, name: str) -> bool:
+        lower = self.text.lower()
+        return _word_at(lower, name.lower()) != -1 or _word_at(lower, name.lower().replace("_", " ")) != -1
 
 
-def _argument(schema: dict[str, Any], user: str, used: dict[str, int]) -> Any:
+def _value(schema: dict[str, Any], name: str, words: Words) -> Any:
+    enum = schema.get("enum")
+    if isinstance(enum, list) and enum:
+        named = [v for v in enum if isinstance(v, str) and _word_at(words.text.lower(), v.lower()) != -1]
+        return named[0] if named else enum[0]
     kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    if kind is None:
+        options = schema.get("anyOf") or schema.get("oneOf")
+        if isinstance(options, list) and options and isinstance(options[0], dict):
+            return _value(options[0], name, words)
     if kind in ("number", "integer"):
-        numbers = _NUMBER.findall(user)
-        i = used.setdefault("number", 0)
-        used["number"] = i + 1
-        value = float(numbers[i]) if i < len(numbers) else 0
-        return int(value) if kind == "integer" or float(value).is_integer() else value
+        return words.number(kind == "integer")
     if kind == "boolean":
-        return True
+        return words.mentions(name)
     if kind == "array":
         return []
     if kind == "object":
+        return arguments(schema, words)
+    return words.string()
+
+
+def arguments(schema: Any, words: Words) -> dict[str, Any]:
+    """Values for the schema's required properties, in the order the schema lists them."""
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    required = schema.get("required") if isinstance(schema, dict) else None
+    if not isinstance(props, dict) or not isinstance(required, list):
         return {}
-    quoted = _QUOTED.findall(user)
-    capitals = [m.group(1) for m in _CAPITAL.finditer(user)  # names, not sentence starts
-                if user[: m.start()].rstrip()[-1:] not in ("", ".", "?", "!")]
-    i = used.setdefault("string", 0)
-    used["string"] = i + 1
-    pool = quoted or capitals
-    return pool[i] if i < len(pool) else user
+    return {name: _value(spec if isinstance(spec, dict) else {}, name, words)
+            for name, spec in props.items() if name in required}
 
 
-def _arguments(tool: dict[str, Any], user: str) -> dict[str, Any]:
-    params = tool.get("parameters") if isinstance(tool.get("parameters"), dict) else {}
-    props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
-    used: dict[str, int] = {}
-    return {name: _argument(schema if isinstance(schema, dict) else {}, user, used)
-            for name, schema in props.items()}
-
-
-def _chosen(tools: list[dict[str, Any]], message: str, user: str) -> list[dict[str, Any]]:
-    lower = user.lower()
-    named = sorted((lower.find(t["name"].lower()), i) for i, t in enumerate(tools)
-                   if t["name"].lower() in lower)
+def _chosen(tools: list[dict[str, Any]], message: str, words: str) -> list[dict[str, Any]]:
+    named = []
+    for i, tool in enumerate(tools):
+        at = [_word_at(words, n) for n in {tool["name"], tool["name"].rsplit(".", 1)[-1]}]
+        found = [a for a in at if a != -1]
+        if found:
+            named.append((min(found), i))
     if named:
-        return [tools[i] for _, i in named]
+        return [tools[i] for _, i in sorted(named)]
     must = _MUST.search(message)
     forced = [t for t in tools if must and t["name"] == must.group(1)]
-    return forced or tools[:1]
+    if forced:
+        return forced
+    return tools[:1] if _REQUIRED in message else []
+
+
+def custom_input(words: str) -> str:
+    fence = _FENCE.search(words)
+    if fence:
+        return fence.group(1)
+    quoted = _QUOTED.search(words)
+    return quoted.group(1) if quoted else words
 
 
 def _block(form: str, calls: list[dict[str, Any]]) -> str:
@@ -133,15 +163,23 @@ def _block(form: str, calls: list[dict[str, Any]]) -> str:
     return "\n".join(f"<tool_call>{json.dumps(c)}</tool_call>" for c in calls)
 
 
-def tool_answer(message: str, user: str) -> str | None:
-    """The answer text when the prompt declares tools, else None (the usual echo applies)."""
+def tool_answer(message: str) -> str | None:
+    """The answer text when the prompt declares tools and one is due, else None (the echo applies)."""
     tools = declared_tools(message)
-    if not tools or NOTOOL in user:
+    words = user_words(message)
+    if not tools or NOTOOL in words:
         return None
     results = tool_results(message)
     if results is not None:
         return "Tool result: " + "; ".join(results)
-    form_match = _FORM.search(user)
-    clean = _FORM.sub("", user).strip()
-    calls = [{"name": t["name"], "arguments": _arguments(t, clean)} for t in _chosen(tools, message, clean)]
+    form_match = _FORM.search(words)
+    clean = _FORM.sub("", words).strip()
+    chosen = _chosen(tools, message, clean)
+    if not chosen:
+        return None
+    custom = [t for t in chosen if t.get("type") == "custom"]
+    if custom:  # free text cannot share a JSON block; one custom call per answer
+        name = custom[0]["name"]
+        return f'<custom_tool_call name="{name}">\n{custom_input(clean)}\n</custom_tool_call>'
+    calls = [{"name": t["name"], "arguments": arguments(t.get("parameters"), Words(clean))} for t in chosen]
     return _block(form_match.group(1) if form_match else "tool_call", calls)

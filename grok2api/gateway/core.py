@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import errors
+from ..pool.pool import NoAccountAvailable
 from ..storage.base import account_id_for
+from ..upstream.chat import ChatRequest, flatten_messages
 from ..upstream.errors import ErrorKind, UpstreamError
 from ..upstream.events import Event, ImageReady, VideoReady
 from .jobs import Attachment, CallContext, ChatJob, EditJob, ImageJob, VideoJob, VideoOptions
+from .retry import backoff_delay, should_retry
 
 if TYPE_CHECKING:
     from ..catalog import Catalog, ModelRoute
@@ -24,15 +27,6 @@ if TYPE_CHECKING:
     from ..upstream.client import GrokClient
 
 log = logging.getLogger(__name__)
-
-# Never worth retrying on another account: the request itself is the problem.
-_NOT_RETRYABLE = frozenset({ErrorKind.MODERATED, ErrorKind.BAD_REQUEST})
-# Errors whose status the operator can exclude from failover with retry.retry_status_codes.
-_STATUS_OF = {ErrorKind.AUTH: 401, ErrorKind.CLOUDFLARE: 403, ErrorKind.ANTI_BOT: 403, ErrorKind.STALE_PAGE: 403,
-              ErrorKind.RATE_LIMITED: 429}
-# Failures of one account (or one egress's identity) that another account avoids at once.
-_SWITCH_NOW = frozenset({ErrorKind.AUTH, ErrorKind.RATE_LIMITED, ErrorKind.CLOUDFLARE, ErrorKind.ANTI_BOT,
-                         ErrorKind.STALE_PAGE, ErrorKind.MODEL_UNAVAILABLE, ErrorKind.CONVERSATION_GONE})
 
 
 class MediaStore(Protocol):
@@ -65,23 +59,6 @@ class Outcome:
 
 class RecordHook(Protocol):
     def __call__(self, ctx: CallContext, model: str, outcome: Outcome, started: float) -> None: ...
-
-
-def should_retry(err: UpstreamError, retry_status_codes: list[int]) -> bool:
-    """Fail over to another account? Only for errors another account could avoid."""
-    if err.kind in _NOT_RETRYABLE:
-        return False
-    status = _STATUS_OF.get(err.kind)
-    return status is None or status in retry_status_codes
-
-
-def backoff_delay(err: UpstreamError, attempt: int, base: float, factor: float, cap: float,
-                  rng: random.Random) -> float:
-    """Wait before the next account. Account-specific failures switch at once; upstream-wide
-    ones (5xx, network, timeout) back off with full jitter so a struggling upstream is not hammered."""
-    if err.kind in _SWITCH_NOW:
-        return 0.0
-    return rng.uniform(0, min(cap, base * factor ** (attempt - 1)))
 
 
 def wants_capable_account(job: VideoJob) -> bool:
@@ -185,8 +162,6 @@ class Gateway:
 
     async def _chat_call(self, lease: Lease, proxy: str | None, route: ModelRoute,
                          job: ChatJob) -> AsyncIterator[Event]:
-        from ..upstream.chat import ChatRequest, flatten_messages
-
         s = self.settings()
         token = lease.account.token
         if route.kind in ("image", "video"):
@@ -274,8 +249,6 @@ class Gateway:
         """Events of the first account that succeeds. With `hold`, events are kept until the call
         ends: a non-streaming answer reaches the client only whole, so a cut midway can still
         fail over to another account."""
-        from ..pool.pool import NoAccountAvailable
-
         s = self.settings()
         started = time.monotonic()
         outcome = Outcome()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import time
 
+from aiohttp import web
+
 from ..errors import ServiceUnavailable
+from ..keys import DRAIN, LIVE_SETTINGS
 
 
 class Drain:
@@ -23,3 +26,8 @@ class Drain:
         if time.monotonic() >= self.deadline:
             raise ServiceUnavailable("the server is shutting down; retry the request",
                                      code="server_shutting_down")
+
+
+async def begin_drain(app: web.Application) -> None:
+    """on_shutdown: start the deadline (server.drain_timeout) of the streams still running."""
+    app[DRAIN].begin(app[LIVE_SETTINGS].current.server.drain_timeout)

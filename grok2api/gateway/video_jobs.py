@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import ApiError
 from ..upstream.events import Event, VideoProgress, VideoReady
+from .pump import END, EventPump
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,6 @@ class VideoJobs:
         return doc
 
     async def _run(self, doc: dict[str, Any], events: Callable[[], AsyncIterator[Event]]) -> None:
-        from ..api.pump import END, EventPump
-
         pump = EventPump(events())
         deadline = time.monotonic() + self.idle_timeout()
         try:

@@ -1,12 +1,11 @@
-"""The running gateway's services (upstream client, pool, gateway, stats) and their lifetimes."""
+"""The running gateway's services (egress pool, upstream client, pool, gateway, stats) and their lifetimes."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -31,6 +30,7 @@ from ..keys import (
     WATCHER,
     WORKER_ID,
 )
+from ..periodic import periodic
 from ..pool.ops import mask_token
 from ..pool.options import PoolConfig
 from ..pool.pool import Pool
@@ -43,6 +43,8 @@ from .core import Gateway, Outcome
 from .jobs import CallContext
 
 log = logging.getLogger(__name__)
+
+PRUNE_EVERY_SEC = 60.0
 
 # HTTP status a client saw for each failure kind (the gateway raises the matching ApiError).
 _STATUS_FOR_KIND = {"": 200, "no_account": 503, "rate_limited": 503, "timeout": 504, "moderated": 400,
@@ -103,18 +105,6 @@ def _record_hook(app: web.Application) -> Any:
     return record
 
 
-def _spawn(coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
-    return asyncio.create_task(coro, name=name)
-
-
-async def _stop(*tasks: asyncio.Task[Any]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 def egress_config(s: Settings) -> EgressConfig:
     """The egress settings; a malformed proxy URL is a configuration error naming the key."""
     try:
@@ -123,8 +113,10 @@ def egress_config(s: Settings) -> EgressConfig:
         raise ConfigError([str(exc)]) from None
 
 
-def install(app: web.Application) -> None:
-    """Create the services (no I/O) so tests and the admin can find them before start."""
+def provide(app: web.Application) -> None:
+    """Put the egress pool, proxies, pool, recorder, upstream client and gateway under their AppKeys (no
+    I/O), so tests and the admin find them before start. Needs LIVE_SETTINGS, STORAGE, WORKER_ID, CATALOG
+    and MEDIA."""
     live = app[LIVE_SETTINGS]
     s = live.current
     app[POOL] = pool = Pool(app[STORAGE], PoolConfig.from_settings(s))
@@ -145,10 +137,10 @@ def install(app: web.Application) -> None:
     app[GROK_CLIENT] = GrokClient(upstream_config(s), egress_hooks=egresses)
     app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=pool, client=app[GROK_CLIENT], media=app[MEDIA],
                            settings=lambda: live.current, record=_record_hook(app), egresses=egresses)
-    app.cleanup_ctx.append(services_ctx)
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the upstream sessions and load the pool; flush stats, prune and refresh quotas meanwhile."""
     live = app[LIVE_SETTINGS]
     s = live.current
     pool, storage, recorder = app[POOL], app[STORAGE], app[RECORDER]
@@ -175,16 +167,19 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
 
     app[WATCHER].subscribe(on_change)
     refresher = Refresher(storage, pool.config, limits_reader(rate_limits), owner=app[WORKER_ID])
-    stop_refresher = asyncio.Event()
-    tasks = [_spawn(recorder.run(), "stats-flush"), _spawn(_prune_loop(app), "stats-prune"),
-             _spawn(_egress_loop(app), "egress-check")]
-    if s.token.auto_refresh:
-        tasks.append(_spawn(refresher.run_forever(stop_refresher), "refresher"))
     try:
-        yield
+        async with contextlib.AsyncExitStack() as loops:
+            await loops.enter_async_context(periodic("stats-flush", recorder.flush, recorder.interval))
+            await loops.enter_async_context(periodic("stats-prune", lambda: prune_once(app), PRUNE_EVERY_SEC))
+            # Probe down egresses, renew clearances near expiry, follow drains other workers stored.
+            await loops.enter_async_context(periodic("egress-check", egresses.check,
+                                                     lambda: egresses.config.check_interval))
+            if s.token.auto_refresh:
+                loops.push_async_callback(refresher.release)  # runs after the loop below has stopped
+                await loops.enter_async_context(periodic("refresher", refresher.run_once,
+                                                         pool.config.refresh_tick_sec, at_start=True))
+            yield
     finally:
-        stop_refresher.set()
-        await _stop(*tasks)
         try:
             await pool.close()
         except StorageError as exc:
@@ -194,26 +189,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await client.close()
 
 
-async def _egress_loop(app: web.Application) -> None:
-    """Egress upkeep: probe down egresses, renew clearances near expiry, follow stored drains."""
-    egresses = app[EGRESS]
-    while True:
-        await asyncio.sleep(egresses.config.check_interval)
-        try:
-            await egresses.check()
-        except Exception as exc:
-            log.warning("egress check failed: %s", exc)
-
-
-async def _prune_loop(app: web.Application) -> None:
-    """Retention of stats and the request log; only the worker holding the lock does it."""
+async def prune_once(app: web.Application) -> None:
+    """Retention of stats, the request log and documents; only the worker holding the lock does it."""
     storage = app[STORAGE]
-    while True:
-        await asyncio.sleep(60)
-        s = app[LIVE_SETTINGS].current.stats
-        try:
-            if await storage.acquire_lock("stats-prune", app[WORKER_ID], 120):
-                await app[RECORDER].prune(s.hourly_retention, s.daily_retention, s.log_max_entries)
-                await storage.doc_prune()
-        except Exception as exc:
-            log.warning("stats prune failed: %s", exc)
+    s = app[LIVE_SETTINGS].current.stats
+    if await storage.acquire_lock("stats-prune", app[WORKER_ID], 2 * PRUNE_EVERY_SEC):
+        await app[RECORDER].prune(s.hourly_retention, s.daily_retention, s.log_max_entries)
+        await storage.doc_prune()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..keys import MEDIA
+from ..periodic import periodic
 
 if TYPE_CHECKING:
     from ..config.settings import Settings
@@ -210,7 +211,7 @@ class MediaCache:
         if total <= limit:
             return 0
         target = int(limit * ratio)
-        victims = []
+        victims: list[str] = []
         for f in sorted(files, key=lambda f: f.mtime):
             if total <= target or len(victims) >= max_delete:
                 break
@@ -230,15 +231,13 @@ class MediaCache:
                         if entry.stat().st_mtime < cutoff:
                             os.unlink(entry.path)
 
-    async def cleanup_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.settings().cache.cleanup_interval_sec)
-            if not self.settings().cache.enable_auto_clean:
-                continue
-            try:
-                await self.cleanup_once()
-            except OSError as exc:  # a full or read-only disk must not kill the loop
-                log.warning("media cache cleanup failed: %s", exc)
+    def cleanup_interval(self) -> float:
+        return float(self.settings().cache.cleanup_interval_sec)
+
+    async def auto_clean(self) -> None:
+        """One periodic round: a cleanup when `cache.enable_auto_clean` is on (read each round)."""
+        if self.settings().cache.enable_auto_clean:
+            await self.cleanup_once()
 
     async def close(self) -> None:
         tasks = list(self._inflight.values())
@@ -250,13 +249,10 @@ class MediaCache:
 
 
 async def media_ctx(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: runs the cleanup loop of the MediaCache that make_app put under MEDIA."""
+    """cleanup_ctx: the periodic cleanup of the MediaCache under MEDIA; its downloads cancelled at exit."""
     cache = app[MEDIA]
-    task = asyncio.create_task(cache.cleanup_loop(), name="media-cleanup")
     try:
-        yield
+        async with periodic("media-cleanup", cache.auto_clean, cache.cleanup_interval):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await cache.close()

@@ -1,4 +1,7 @@
-"""Pool policies as pure functions: eligible tiers, failure/success effects, retry, cooldowns, refresh."""
+"""Pool policies as pure functions: eligible tiers, failure/success effects, cooldowns, refresh due.
+
+Whether a failure fails over to another account is the gateway's retry policy (gateway/retry.py).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +13,6 @@ from ..storage.base import Quota
 from ..upstream.errors import ErrorKind, UpstreamError
 from .model import Account
 from .options import CooldownRules
-
-# Errors another account could avoid; the request itself is at fault for the others.
-_RETRYABLE = frozenset({
-    ErrorKind.AUTH, ErrorKind.CLOUDFLARE, ErrorKind.ANTI_BOT, ErrorKind.STALE_PAGE, ErrorKind.RATE_LIMITED,
-    ErrorKind.UPSTREAM, ErrorKind.NETWORK, ErrorKind.TIMEOUT, ErrorKind.TRANSIENT, ErrorKind.MODEL_UNAVAILABLE,
-    ErrorKind.CONVERSATION_GONE,
-})
-
 
 @dataclass(frozen=True, slots=True)
 class AccountChange:
@@ -60,11 +55,6 @@ def eligible_pools(route: ModelRoute, prefer_higher_tier: bool = False) -> tuple
         return ()
     pools = TIERS[TIERS.index(route.min_tier):]
     return pools[1:] + pools[:1] if prefer_higher_tier else pools
-
-
-def should_retry(error: UpstreamError) -> bool:
-    """Fail over to another account? Not when the request itself is refused (moderated, 400)."""
-    return error.kind in _RETRYABLE
 
 
 def cooldown_for(error: UpstreamError, account: Account, bucket: str, now: float,

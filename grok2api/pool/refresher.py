@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..periodic import periodic
 from ..storage.base import TOPIC_ACCOUNTS, Quota, Storage
 from ..upstream.errors import ErrorKind, UpstreamError
 from .model import Account, QuotaReading
@@ -55,10 +56,10 @@ async def refresh_account(storage: Storage, account: Account, fetch_limits: Fetc
             reading = await fetch_limits(account.token, bucket)
         except UpstreamError as err:
             if err.kind is ErrorKind.AUTH:
-                change = on_failure(account, err, config.fail_threshold, now, rules=config.cooldowns)
-                if change:
-                    await storage.update_account(account.id, **change.fields())
-                return RefreshResult(account.id, False, f"{err.kind.value}: {err.message}", change or None)
+                failure = on_failure(account, err, config.fail_threshold, now, rules=config.cooldowns)
+                if failure:
+                    await storage.update_account(account.id, **failure.fields())
+                return RefreshResult(account.id, False, f"{err.kind.value}: {err.message}", failure or None)
             return RefreshResult(account.id, False, f"{err.kind.value}: {err.message}")
         if reading is not None:
             readings[bucket] = reading.to_quota(now)
@@ -69,7 +70,7 @@ async def refresh_account(storage: Storage, account: Account, fetch_limits: Fetc
     for bucket, quota in readings.items():
         await storage.set_quota(account.id, bucket, quota)
     fields: dict[str, object] = {"last_sync_at": now}
-    change = None
+    change: AccountChange | None = None
     if account.fail_count:
         fields["fail_count"] = 0
     if account.status == "cooling" and account.cooldown_until <= now:
@@ -117,21 +118,28 @@ class Refresher:
         due.sort(key=lambda item: item[0].last_sync_at)  # the stalest first
         due = due[: self.batch_max]
         sem = asyncio.Semaphore(self.config.refresh_concurrency)
-        renewer = asyncio.create_task(self._renew_while_running())
+        lost = asyncio.Event()
+
+        async def renew() -> None:
+            if lost.is_set():
+                return
+            try:
+                held = await self._hold()
+            except Exception:  # storage unreachable: another worker may take the lock meanwhile
+                held = False
+            if not held:
+                log.warning("refresher %s lost its lock; stopping this round", self.owner)
+                lost.set()
 
         async def one(acc: Account, buckets: tuple[str, ...]) -> RefreshResult:
             async with sem:
-                if renewer.done():  # the lock was lost: stop spending upstream calls
+                if lost.is_set():  # stop spending upstream calls
                     return RefreshResult(acc.id, False, "refresher lock lost")
                 return await refresh_account(self.storage, acc, self.fetch_limits, self.config,
                                              self.clock(), buckets)
 
-        try:
+        async with periodic("refresher-lock", renew, self.lock_ttl / 3):
             results = await asyncio.gather(*(one(a, b) for a, b in due))
-        finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
         ok = sum(1 for r in results if r.ok)
         if results:
             await self.storage.bump(TOPIC_ACCOUNTS)
@@ -140,27 +148,10 @@ class Refresher:
                 log.info("quota refresh of account %s failed: %s", r.account_id, r.error)
         return RefreshReport(ran=True, checked=len(accounts), refreshed=ok, failed=len(results) - ok)
 
-    async def _renew_while_running(self) -> None:
-        while True:
-            await asyncio.sleep(self.lock_ttl / 3)
-            if not await self._hold():
-                log.warning("refresher %s lost its lock; stopping this round", self.owner)
-                return
-
-    async def run_forever(self, stop: asyncio.Event) -> None:
-        """Round after round every `refresh_tick_sec` until `stop` is set; frees the lock on exit."""
-        try:
-            while not stop.is_set():
-                if self.config.auto_refresh:
-                    try:
-                        await self.run_once()
-                    except Exception:  # a storage or upstream hiccup must not end the loop
-                        log.exception("quota refresh round failed")
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.config.refresh_tick_sec)
-        finally:
-            with contextlib.suppress(Exception):
-                await self.storage.release_lock(LOCK_NAME, self.owner)
+    async def release(self) -> None:
+        """Free the lock at shutdown so another worker takes over at once (best effort)."""
+        with contextlib.suppress(Exception):
+            await self.storage.release_lock(LOCK_NAME, self.owner)
 
 
 # Imagine buckets: quota_info reports what is left but never a total, so a reading would

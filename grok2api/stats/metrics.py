@@ -39,12 +39,14 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client import multiprocess as mp
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ..keys import EGRESS, GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ
 from .recorder import RequestRecord
 
+routes = web.RouteTableDef()
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 60)
 OVERHEAD_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
@@ -172,18 +174,17 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         m.http_duration.labels(route).observe(time.perf_counter() - started)
 
 
-async def _overhead(request: web.Request, response: web.StreamResponse) -> None:
-
+async def observe_overhead(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the time to response headers as the gateway saw it."""
     started = request.get(STARTED_AT_REQ)
     if started is not None:
         request.config_dict[METRICS].overhead.observe(time.perf_counter() - started)
 
 
+@routes.get("/metrics", name="metrics")
 async def metrics_handler(request: web.Request) -> web.Response:
     app = request.app
     if multiprocess():
-        from prometheus_client import multiprocess as mp
-
         registry = CollectorRegistry()
         mp.MultiProcessCollector(registry)
     else:
@@ -202,14 +203,11 @@ def _pool_registry(app: web.Application) -> CollectorRegistry:
 def mark_dead_worker(pid: int) -> None:
     """Call from the process supervisor when a worker exits (multiprocess mode only)."""
     if multiprocess():
-        from prometheus_client import multiprocess as mp
-
         mp.mark_process_dead(pid)
 
 
-def setup(app: web.Application) -> None:
-    """After services.install: metrics objects, the Recorder listener, GET /metrics.
-    Wire `metrics_middleware` yourself (outermost after request_id)."""
+def provide(app: web.Application) -> None:
+    """Put the metric objects under METRICS, listening to the Recorder under RECORDER when there is one."""
     app[METRICS] = m = Metrics()
     if RECORDER in app:
         app[RECORDER].listeners.append(m.on_record)
@@ -218,5 +216,3 @@ def setup(app: web.Application) -> None:
             lambda strategy, path, outcome: m.statsig.labels(strategy, path, outcome).inc())
     if EGRESS in app:
         app[EGRESS].listeners.append(m.on_egress)
-    app.on_response_prepare.append(_overhead)
-    app.router.add_get("/metrics", metrics_handler, name="metrics")

@@ -86,14 +86,6 @@ class Recorder:
                 raise
             return len(logs)
 
-    async def run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval())
-            try:
-                await self.flush()
-            except Exception as exc:
-                log.warning("stats flush failed (will retry): %s", exc)
-
     async def prune(self, hourly_retention: int, daily_retention: int, log_max_entries: int) -> None:
         now = self.clock()
         await self.storage.prune_stats("hour", int(now - hourly_retention * HOUR))

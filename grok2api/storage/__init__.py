@@ -1,4 +1,8 @@
-"""Storage factory: picks the engine from SERVER_STORAGE_TYPE / SERVER_STORAGE_URL."""
+"""Storage: the protocol (base.py) and its four engines (sqlite, redis, postgres, mysql), picked by
+SERVER_STORAGE_TYPE / SERVER_STORAGE_URL (this module's factory). Knows no policy and no wire.
+
+May import: nothing of grok2api's.
+"""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ _ER_DUP_ENTRY = 1062
 _MIGRATION_LOCK = "grok2api.migrate"
 
 
-class _LoggingCursor(aiomysql.Cursor):  # type: ignore[misc]
+class _LoggingCursor(aiomysql.Cursor):
     """aiomysql turns server warnings into Python warnings (errors under pytest's
     filterwarnings=error, noise in production); log them instead."""
 

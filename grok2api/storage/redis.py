@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, fields
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -64,12 +64,17 @@ _SCHEMA = PREFIX + "schema_version"
 # Accounts per bulk script call: one call holds Redis for ~30 ms, not the whole import.
 _CHUNK = 1000
 
+# The client, always opened with decode_responses=True: every reply is a str. redis-py's annotations
+# cannot express that (they type each reply bytes | str), so the client is handled as untyped.
+DecodedRedis = Any
+
 S = TypeVar("S", bound="RedisStorage")
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def _guarded(fn: Callable[Concatenate[S, P], Awaitable[T]]) -> Callable[Concatenate[S, P], Awaitable[T]]:
+def _guarded(fn: Callable[Concatenate[S, P], Coroutine[Any, Any, T]],
+             ) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
     """Turn redis-py errors into StorageError; the cause is dropped so no URL secret can surface."""
 
     @functools.wraps(fn)
@@ -119,7 +124,7 @@ def _unique(items: list[str]) -> list[str]:
 class _Scripts:
     """The Lua scripts of one client: redis-py sends EVALSHA and loads a script on NOSCRIPT."""
 
-    def __init__(self, r: Redis) -> None:
+    def __init__(self, r: DecodedRedis) -> None:
         self.upsert = r.register_script(lua.UPSERT_ACCOUNTS)
         self.update = r.register_script(lua.UPDATE_ACCOUNT)
         self.delete = r.register_script(lua.DELETE_ACCOUNTS)
@@ -145,7 +150,7 @@ class RedisStorage:
     def __init__(self, url: str, max_connections: int = 64) -> None:
         self._url = url
         self._max_connections = max_connections
-        self._redis: Redis | None = None
+        self._redis: DecodedRedis | None = None
         self._scripts: _Scripts | None = None
         parts = urlsplit(url)
         self._secrets = [s for s in {parts.password or "", unquote(parts.password or "")} if s]
@@ -162,7 +167,7 @@ class RedisStorage:
         return text
 
     @property
-    def _r(self) -> Redis:
+    def _r(self) -> DecodedRedis:
         if self._redis is None:
             raise StorageError("redis storage is not open")
         return self._redis

@@ -1,4 +1,8 @@
-"""The only code that knows grok.com: builders, parsers and a thin curl_cffi transport."""
+"""The only code that knows grok.com: builders, parsers and a thin curl_cffi transport.
+
+May import: nothing of grok2api's.
+fakegrok and upstream never import each other.
+"""
 
 from .chat import ChatRequest, flatten_messages
 from .client import GrokClient

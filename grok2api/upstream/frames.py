@@ -115,7 +115,7 @@ def _camel_words(name: str) -> str:
 
 def tool_line(card: Any = None, token: str = "", rollout: str = "") -> str:
     """One reasoning line for a tool card: `[WebSearch] query` (PY-A style), prefixed by `[rolloutId]`."""
-    name, args = "", {}
+    name, args = "", dict[str, Any]()
     if isinstance(card, dict):
         for key, value in card.items():
             if key not in ("toolUsageCardId", "tool_usage_card_id") and isinstance(value, dict):

@@ -98,7 +98,8 @@ class RestStreamParser:
             self._set("title", result["title"].get("newTitle"))
             return []
         # /responses uses a flat wrapper (§3.5): accept both.
-        inner = result.get("response") if isinstance(result.get("response"), dict) else result
+        inner = result.get("response")
+        inner = inner if isinstance(inner, dict) else result
         return self._response(inner)
 
     def _set(self, key: str, value: Any) -> None:

@@ -32,7 +32,7 @@ from typing import Any, Protocol, cast
 
 from curl_cffi import CurlError, CurlMime
 from curl_cffi.const import CurlOpt
-from curl_cffi.requests import AsyncSession, AsyncWebSocket, BrowserTypeLiteral, Response
+from curl_cffi.requests import AsyncSession, AsyncWebSocket, BrowserTypeLiteral, HttpMethod, Response
 from curl_cffi.requests.websockets import WebSocketClosed, WebSocketError
 
 from .classify import classify, classify_exception, upgrade_refused_status
@@ -228,7 +228,7 @@ class Transport:
         return len(tried) == 1
 
     # -- HTTP --------------------------------------------------------------
-    async def request(self, method: str, url: str, call: Call, headers: Mapping[str, str], *,
+    async def request(self, method: HttpMethod, url: str, call: Call, headers: Mapping[str, str], *,
                       json_body: Any = None, content: bytes | None = None, multipart: CurlMime | None = None,
                       timeout: float | None = None, asset: bool = False, ok: tuple[int, ...] = ()) -> HttpResult:
         """One complete request; any status outside 2xx (and `ok`) raises a classified UpstreamError."""
@@ -267,7 +267,7 @@ class Transport:
             raise await self._failed(err, proxy)
 
     @contextlib.asynccontextmanager
-    async def stream(self, method: str, url: str, call: Call, headers: Mapping[str, str], *,
+    async def stream(self, method: HttpMethod, url: str, call: Call, headers: Mapping[str, str], *,
                      json_body: Any = None, timeout: float | None = None) -> AsyncIterator[AsyncIterator[bytes]]:
         """A streamed 2xx response as an iterator of body lines, with first-byte and idle timeouts."""
         proxy = await self.egress(call.proxy)
@@ -431,13 +431,14 @@ async def _abort(sess: AsyncSession[Response], resp: Response) -> None:
     """End a streamed response now. curl_cffi's aclose() waits for the transfer to finish, which
     after an idle timeout means waiting for the very stall we gave up on; removing the handle
     from the multi stops it at once."""
-    task = resp.astream_task
-    if task is None or task.done():
+    task = resp.astream_task  # typed Awaitable by curl_cffi; a Task when the response streams
+    if not isinstance(task, asyncio.Future) or task.done():
         return
     if resp.quit_now is not None:
         resp.quit_now.set()
     with contextlib.suppress(Exception):
-        sess.acurl.remove_handle(resp.curl)
+        if resp.curl is not None:
+            sess.acurl.remove_handle(resp.curl)
     await asyncio.wait([task], timeout=1.0)
 
 

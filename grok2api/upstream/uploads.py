@@ -39,7 +39,8 @@ def parse_v2(data: Any, assets_url: str, mime: str, name: str) -> UploadedFile:
         err = data["terminalError"]
         text = err.get("message") if isinstance(err, dict) else str(err)
         raise UpstreamError(ErrorKind.BAD_REQUEST, f"upload refused: {text}"[:300], status=400)
-    meta = data.get("fileMetadata") if isinstance(data.get("fileMetadata"), dict) else {}
+    meta = data.get("fileMetadata")
+    meta = meta if isinstance(meta, dict) else {}
     file_id = meta.get("fileMetadataId") or meta.get("fileId") or data.get("uploadId") or ""
     if not file_id:
         raise UpstreamError(ErrorKind.UPSTREAM, "upload answer carries no file id")

@@ -1,9 +1,8 @@
-"""Admin fixtures: the real application (make_app + setup_admin) with a known admin password."""
+"""Admin fixtures: the real application (make_app) with a known admin password."""
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ from grok2api.app import make_app
 from grok2api.config.settings import Settings
 from grok2api.keys import ADMIN_STATE, STORAGE
 from tests.conftest import make_settings
+
+from .html import attr, one, parse
 
 PASSWORD = "correct horse battery staple"
 ClientFactory = Callable[..., Awaitable[TestClient[web.Request, web.Application]]]
@@ -51,9 +52,6 @@ async def client(aiohttp_client: ClientFactory, admin_app: web.Application) -> T
     return await aiohttp_client(admin_app)
 
 
-CSRF_RE = re.compile(r'data-csrf="([^"]*)"')
-
-
 async def login(client: TestClient[Any, Any], password: str = PASSWORD) -> str:
     """Log in through the form; returns the CSRF token of the session."""
     resp = await client.post("/admin/login", data={"username": "admin", "password": password, "next": "/admin/tokens"},
@@ -61,9 +59,9 @@ async def login(client: TestClient[Any, Any], password: str = PASSWORD) -> str:
     assert resp.status == 303, await resp.text()
     page = await client.get("/admin/tokens")
     assert page.status == 200
-    match = CSRF_RE.search(await page.text())
-    assert match and match.group(1)
-    return match.group(1)
+    csrf = attr(one(parse(await page.text()), "[data-csrf]"), "data-csrf")
+    assert csrf
+    return csrf
 
 
 @pytest.fixture

@@ -10,6 +10,8 @@ from aiohttp.test_utils import TestClient
 
 from grok2api import keys
 
+from .html import attr, parse, text
+
 Client = TestClient[Any, Any]
 
 
@@ -25,11 +27,12 @@ async def test_cache_grid_delete_and_clear(logged_in: tuple[Client, str]) -> Non
     client, csrf = logged_in
     names = [await media(client).store("image", b"\xff\xd8\xff" + bytes(2000 + i), "image/jpeg") for i in range(3)]
     video = await media(client).store("video", b"\x00\x00\x00\x18ftypmp42" + bytes(5000), "video/mp4")
-    page = await (await client.get("/admin/cache")).text()
-    assert page.count('loading="lazy"') == 3
-    assert '<span class="big">3</span><span>images · ' in page and '<span class="big">1</span><span>videos · ' in page
-    for name in names:
-        assert f'src="/v1/files/image/{name}"' in page
+    page = parse(await (await client.get("/admin/cache")).text())
+    images = page.select('img[loading="lazy"]')
+    assert len(images) == 3
+    totals = {text(big.find_next_sibling("span")).split()[0]: text(big) for big in page.select("span.big")}
+    assert totals["images"] == "3" and totals["videos"] == "1"
+    assert {attr(img, "src") for img in images} == {f"/v1/files/image/{name}" for name in names}
     videos = await (await client.get("/admin/cache?kind=video", headers={"HX-Request": "true"})).text()
     assert f"/v1/files/video/{video}" in videos and 'preload="none"' in videos
     resp = await client.post(f"/admin/cache/image/{names[0]}/delete", headers=hx(csrf))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from grok2api.keys import LIVE_SETTINGS
 
 from .conftest import PASSWORD, ClientFactory, login, make_admin_app
+from .html import attr, form_values, one, parse, text
 
 Client = TestClient[Any, Any]
 BEARER = {"Authorization": f"Bearer {PASSWORD}"}
@@ -28,8 +28,10 @@ async def test_create_key_shows_it_once_and_it_works_on_the_api(logged_in: tuple
                                                   "expires_at": "2099-01-01T00:00"}, headers=hx(csrf))
     html = await resp.text()
     assert resp.headers["HX-Trigger"] == "keys-changed"
-    key = re.search(r'id="new-key"[^>]*value="(sk-[^"]+)"', html).group(1)  # type: ignore[union-attr]
-    assert "shown only this once" in html and 'data-copy="#new-key"' in html
+    created = parse(html)
+    key = attr(one(created, "#new-key"), "value")
+    assert key.startswith("sk-")
+    assert "shown only this once" in text(created) and one(created, '[data-copy="#new-key"]')
     table = await (await client.get("/admin/keys")).text()
     assert key not in table and key[:7] + "…" in table
     assert "ci bot" in table and "grok-4, grok-4.1-fast" in table and "2099-01-01" in table
@@ -76,11 +78,13 @@ async def test_key_edit_toggle_delete_and_json_api(client: Client) -> None:
 
 async def test_config_page_shows_every_section_with_sources(logged_in: tuple[Client, str]) -> None:
     client, _ = logged_in
-    html = await (await client.get("/admin/config")).text()
+    page = parse(await (await client.get("/admin/config")).text())
     for section in ("app", "network", "security", "chat", "retry", "timeout", "image", "token", "cache", "proxy",
                     "stats", "performance", "voice"):
-        assert f'id="section-{section}"' in html
-    assert 'name="retry.max_retry"' in html and 'class="src default">default<' in html
+        one(page, f"section#section-{section}")
+    retry = one(page, "#section-retry")
+    assert one(retry, '[name="retry.max_retry"]')
+    assert "default" in {text(src) for src in retry.select(".src.default")}
 
 
 async def test_config_save_applies_at_once_and_inline_errors(logged_in: tuple[Client, str]) -> None:
@@ -89,19 +93,20 @@ async def test_config_save_applies_at_once_and_inline_errors(logged_in: tuple[Cl
     resp = await client.post("/admin/config/retry", headers=hx(csrf), data={
         "retry.max_retry": "7", "retry.retry_status_codes": "401\n429", "retry.retry_backoff_base": "0.5",
         "retry.retry_backoff_factor": "2.0", "retry.retry_backoff_max": "30.0", "retry.retry_budget": "90.0"})
-    html = await resp.text()
-    assert "Saved 2 value(s)" in html and 'class="src admin">admin<' in html
+    saved = parse(await resp.text())
+    assert "Saved 2 value(s)" in text(saved) and [text(s) for s in saved.select(".src.admin")] == ["admin", "admin"]
     live = client.app[LIVE_SETTINGS].current
     assert live.retry.max_retry == 7 and live.retry.retry_status_codes == [401, 429]
     assert live.sources["retry.max_retry"] == "admin"
     bad = await client.post("/admin/config/retry", headers=hx(csrf), data={
         "retry.max_retry": "99", "retry.retry_status_codes": "401", "retry.retry_backoff_base": "abc",
         "retry.retry_backoff_factor": "2.0", "retry.retry_backoff_max": "30.0", "retry.retry_budget": "90.0"})
-    html = await bad.text()
-    assert bad.status == 200 and "Nothing was saved" in html
-    assert html.count('class="error small field-error"') == 2
-    assert "must be between 0 and 20" in html and "must be a number" in html
-    assert 'value="99"' in html  # what was typed stays in the field
+    refused = parse(await bad.text())
+    assert bad.status == 200 and "Nothing was saved" in text(refused)
+    errors = [text(e) for e in refused.select(".field-error")]
+    assert len(errors) == 2
+    assert any("must be between 0 and 20" in e for e in errors) and any("must be a number" in e for e in errors)
+    assert attr(one(refused, '[name="retry.max_retry"]'), "value") == "99"  # what was typed stays in the field
     assert client.app[LIVE_SETTINGS].current.retry.max_retry == 7
     assert "retry.max_retry" in form
 
@@ -117,8 +122,7 @@ async def test_secrets_are_redacted_and_kept_when_untouched(logged_in: tuple[Cli
     api = await (await client.get("/api/v1/admin/config")).json()
     assert api["app"]["api_key"] == {"value": "sk-g***", "source": "admin"}
     # Save the [app] form with the placeholder left as is, and change another field.
-    section = re.search(r'<section class="card config" id="section-app">.*?</section>', html, re.S).group(0)  # type: ignore[union-attr]
-    fields = dict(re.findall(r'name="(app\.[a-z_]+)" value="([^"]*)"', section))
+    fields = form_values(one(parse(html), "section#section-app"))
     assert fields["app.api_key"] == "••••••••"
     fields["app.image_format"] = "base64"
     fields["app.video_format"] = "url"
@@ -142,9 +146,10 @@ async def test_env_fixed_values_are_read_only(aiohttp_client: ClientFactory, tmp
     monkeypatch.setenv("GROK2API_RETRY_MAX_RETRY", "5")
     client = await aiohttp_client(make_admin_app(tmp_path))
     csrf = await login(client)
-    html = await (await client.get("/admin/config")).text()
-    assert re.search(r'name="retry\.max_retry" value="5"\s+readonly', html)
-    assert "GROK2API_RETRY_MAX_RETRY" in html and 'class="src env">env<' in html
+    page = parse(await (await client.get("/admin/config")).text())
+    field = one(page, '[name="retry.max_retry"]')
+    assert attr(field, "value") == "5" and field.has_attr("readonly")
+    assert "GROK2API_RETRY_MAX_RETRY" in text(page) and "env" in {text(s) for s in page.select(".src.env")}
     resp = await client.post("/api/v1/admin/config", json={"retry.max_retry": 1}, headers={"X-CSRF-Token": csrf})
     assert (await resp.json())["ignored_env_fixed"] == ["retry.max_retry"]
     assert client.app[LIVE_SETTINGS].current.retry.max_retry == 5

@@ -7,11 +7,13 @@ import re
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from bs4 import Tag
 
 from grok2api.keys import STORAGE
 from grok2api.storage.base import account_id_for
 
 from .conftest import PASSWORD
+from .html import attr, one, parse, text
 
 Client = TestClient[Any, Any]
 BEARER = {"Authorization": f"Bearer {PASSWORD}"}
@@ -30,8 +32,9 @@ async def test_import_by_paste_and_file_then_list(logged_in: tuple[Client, str])
     resp = await client.post("/admin/tokens/import", data={"text": f"{tok(1)}\n# comment\nsso={tok(2)}; other=1\nnot a token!",
                                                            "pool": "super"}, headers=hx(csrf))
     assert resp.status == 200
-    text = await resp.text()
-    assert "<strong>2</strong> added" in text and "<strong>1</strong> skipped" in text
+    result = parse(await resp.text())
+    assert "2 added" in text(result) and "1 skipped" in text(result)
+    assert [text(s) for s in one(result, '[role="status"]').select("strong")] == ["2", "0", "1"]  # added, updated, skipped
     assert resp.headers["HX-Trigger"] == "tokens-changed"
     # A JSON file upload through the same form (multipart).
     export = json.dumps({"version": 1, "accounts": [{"token": tok(3), "pool": "basic", "tags": ["vip"], "note": "n3"}]})
@@ -89,11 +92,13 @@ async def test_fragment_or_page_with_vary(logged_in: tuple[Client, str]) -> None
     for resp in (full, part, boosted):
         assert resp.headers["Vary"] == "HX-Request"
     full_html, part_html = await full.text(), await part.text()
-    assert full_html.startswith("<!doctype html>") and "<body" in full_html
-    assert "<body" not in part_html and 'id="tokens-count"' in part_html
+    full_page, fragment = parse(full_html), parse(part_html)
+    assert full_html.startswith("<!doctype html>") and full_page.body is not None
+    assert fragment.body is None and fragment.html is None and one(fragment, "#tokens-count")
     assert (await boosted.text()).startswith("<!doctype html>")
-    # The page includes exactly the fragment htmx gets.
-    assert part_html.strip()[:200] in full_html
+    # The page includes exactly the fragment htmx gets: its first element, whole, inside the body.
+    first = next(el for el in fragment.children if isinstance(el, Tag))
+    assert first.get("id") and str(one(full_page, f"#{first['id']}")) == str(first)
 
 
 async def test_filters_and_pagination(client: Client) -> None:
@@ -107,9 +112,9 @@ async def test_filters_and_pagination(client: Client) -> None:
 
     async def count(query: str) -> int:
         html = await (await client.get("/admin/tokens" + query, headers={"HX-Request": "true"})).text()
-        match = re.search(r'id="tokens-count">(\d+) account', html)
-        assert match, html[:300]
-        return int(match.group(1))
+        number, unit, *_ = text(one(parse(html), "#tokens-count")).split()
+        assert unit.startswith("account"), html[:300]
+        return int(number)
 
     assert await count("") == 60
     assert await count("?pool=super") == 15
@@ -118,9 +123,10 @@ async def test_filters_and_pagination(client: Client) -> None:
     assert await count("?nsfw=1") == 1
     assert await count("?q=needle") == 1
     assert await count("?pool=super&status=active") == 14
-    page3 = await (await client.get("/admin/tokens?per=25&page=3", headers={"HX-Request": "true"})).text()
-    assert page3.count('name="ids"') == 10
-    assert "page 3 of 3" in page3 and "next ›" not in page3 and "‹ previous" in page3
+    page3 = parse(await (await client.get("/admin/tokens?per=25&page=3", headers={"HX-Request": "true"})).text())
+    assert len(page3.select('input[name="ids"]')) == 10
+    shown = text(page3)
+    assert "page 3 of 3" in shown and "next ›" not in shown and "‹ previous" in shown
     api = await (await client.get("/api/v1/admin/tokens?pool=super&offset=10&limit=10")).json()
     assert api["total"] == 15 and len(api["items"]) == 5
 
@@ -148,10 +154,11 @@ async def test_missing_account_is_a_readable_error_in_place(logged_in: tuple[Cli
     resp = await client.post("/admin/tokens/nope/edit", data={"note": "x"}, headers=hx(csrf))
     assert resp.status == 404
     assert resp.headers["HX-Retarget"] == "#flash"
-    text = await resp.text()
-    assert "That account no longer exists." in text and "Traceback" not in text and "<body" not in text
+    fragment = parse(await resp.text())
+    assert "That account no longer exists." in text(fragment) and "Traceback" not in text(fragment)
+    assert fragment.body is None  # an error fragment for htmx, not a page
     page = await client.get("/admin/tokens/nope")
-    assert page.status == 404 and "<body" in await page.text()
+    assert page.status == 404 and parse(await page.text()).body is not None
 
 
 async def test_batch_delete_all_matching_with_progress_stream(logged_in: tuple[Client, str]) -> None:
@@ -162,10 +169,12 @@ async def test_batch_delete_all_matching_with_progress_stream(logged_in: tuple[C
                       headers={"X-CSRF-Token": csrf})
     resp = await client.post("/admin/tokens/batch", data={"action": "delete", "scope": "all", "pool": "basic"},
                              headers=hx(csrf))
-    html = await resp.text()
-    assert resp.status == 200 and "Delete — 30 accounts" in html
-    job_id = re.search(r'sse-connect="/admin/batch/([^/"]+)/stream"', html).group(1)  # type: ignore[union-attr]
-    stream = await client.get(f"/admin/batch/{job_id}/stream")
+    batch = parse(await resp.text())
+    assert resp.status == 200 and "Delete — 30 accounts" in text(batch)
+    stream_url = attr(one(batch, "[sse-connect]"), "sse-connect")
+    assert stream_url.startswith("/admin/batch/") and stream_url.endswith("/stream")
+    job_id = stream_url.split("/")[3]
+    stream = await client.get(stream_url)
     assert stream.headers["Content-Type"].startswith("text/event-stream")
     body = await stream.text()
     assert "event: done" in body and "Finished: 30 ok, 0 failed of 30." in body

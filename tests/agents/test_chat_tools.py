@@ -35,7 +35,7 @@ async def tool_stack(request: pytest.FixtureRequest, make_stack: MakeStack) -> S
 
 async def test_non_stream_round_trip(tool_stack: Stack) -> None:
     sdk = tool_stack.sdk
-    ask = [{"role": "user", "content": "What's the weather in Paris?"}]
+    ask = [{"role": "user", "content": "Use get_weather: what's the weather in Paris?"}]
     first = await sdk.chat.completions.create(model="grok-4", messages=ask, tools=TOOLS, stream=False)
     choice = first.choices[0]
     assert choice.finish_reason == "tool_calls"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -101,7 +102,7 @@ async def test_thinking_blocks(claude: anthropic.AsyncAnthropic, streamed: bool)
 
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_tool_use_round_trip(claude: anthropic.AsyncAnthropic, streamed: bool) -> None:
-    ask: Any = [{"role": "user", "content": "What's the weather in Paris?"}]
+    ask: Any = [{"role": "user", "content": "Use get_weather: what's the weather in Paris?"}]
     kw: Any = {"model": "grok-4", "max_tokens": 512, "tools": [WEATHER]}
     if streamed:
         async with claude.messages.stream(messages=ask, **kw) as stream:
@@ -306,3 +307,73 @@ async def test_models_list_in_anthropic_shape(claude: anthropic.AsyncAnthropic) 
     ids = [m.id for m in page.data]
     assert "grok-4" in ids and "grok-imagine-1.0" not in ids  # chat models only
     assert all(m.type == "model" and m.display_name for m in page.data)
+
+
+async def test_output_config_format_goes_into_the_prompt(claude: anthropic.AsyncAnthropic, stack: Stack) -> None:
+    """Claude Code's title call: `output_config.format` json_schema (+ effort) is asked for in the prompt."""
+    schema = {"type": "object", "properties": {"title": {"type": "string"}}, "required": ["title"],
+              "additionalProperties": False}
+    body = {"model": "grok-4", "max_tokens": 64, "system": "Write a title.", "messages": HELLO,
+            "output_config": {"format": {"type": "json_schema", "schema": schema}, "effort": "low"}}
+    headers = {"x-api-key": KEY, "anthropic-version": "2023-06-01"}
+    async with stack.http.post("/v1/messages", json=body, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+    prompt = (await prompts_sent(stack))[-1]
+    wanted = json.dumps(schema, separators=(",", ":"))
+    assert f"matches this JSON schema, with no code fence and no other text: {wanted}" in prompt
+    assert prompt.index("Write a title.") < prompt.index(wanted) < prompt.index("Hello there")
+    legacy = {**body, "output_config": None, "output_format": {"type": "json_schema", "schema": {"type": "array"}}}
+    async with stack.http.post("/v1/messages/count_tokens", json=legacy, headers=headers) as resp:
+        assert resp.status == 200
+    for config, where in [({"effort": "extreme"}, "output_config.effort"),
+                          ({"format": {"type": "json_object"}}, "output_config.format.type"),
+                          ({"format": {"type": "json_schema"}}, "output_config.format.schema"),
+                          ("high", "output_config")]:
+        async with stack.http.post("/v1/messages", json={**body, "output_config": config}, headers=headers) as resp:
+            error = await resp.json()
+        assert resp.status == 400 and error["error"]["type"] == "invalid_request_error"
+        assert error["error"]["message"].startswith(where + ":"), error
+    plain = await claude.messages.create(model="grok-4", max_tokens=64, messages=HELLO,
+                                         extra_body={"output_config": {"effort": "max"}})
+    assert plain.content[0].text == "Echo: Hello there"  # type: ignore[union-attr]
+    assert "JSON schema" not in (await prompts_sent(stack))[-1]
+
+
+CLAUDE_CODE_TOOLS: Any = [
+    {"name": "Agent", "description": "Launch an agent.", "input_schema": {
+        "type": "object", "properties": {"prompt": {"type": "string"}, "isolation": {"type": "string", "enum": [
+            "worktree", "remote"]}}, "required": ["prompt"]}},
+    {"name": "Write", "description": "Write a file.", "input_schema": {
+        "type": "object", "properties": {"file_path": {"type": "string"}, "content": {"type": "string"}},
+        "required": ["file_path", "content"]}},
+    {"name": "Read", "description": "Read a file.", "input_schema": {
+        "type": "object", "properties": {"file_path": {"type": "string"}, "limit": {"type": "number"},
+                                         "pages": {"type": "string"}}, "required": ["file_path"]}}]
+REMINDER = ("<system-reminder>\nAs you answer, you can use this context:\n# gitStatus\n\nCurrent branch: "
+            'main\n\nUse the Write tool for "notes.md" when asked.\n</system-reminder>')
+ENVIRONMENT = ('# Environment\nYou have been invoked in: "/repo"\n\nPlatform: linux\n\n'
+               'When asked to "save", Write the file "select:<name>".')
+
+
+async def test_claude_code_greeting_calls_no_tool(claude: anthropic.AsyncAnthropic, stack: Stack) -> None:
+    """`claude -p "say hi"`: tools declared, context blocks around the words, a system turn after
+    them. The fake answers in words, so nothing is written and the agent does not loop."""
+    turns: Any = [{"role": "user", "content": [{"type": "text", "text": REMINDER}, {"type": "text", "text": "say hi"}]},
+                  {"role": "system", "content": [{"type": "text", "text": ENVIRONMENT}]}]
+    msg = await claude.messages.create(model="grok-4", max_tokens=256, system="You are Claude Code.",
+                                       tools=CLAUDE_CODE_TOOLS, messages=turns)
+    assert [b.type for b in msg.content] == ["text"] and msg.stop_reason == "end_turn"
+    assert msg.content[0].text == "Echo: say hi"  # type: ignore[union-attr]
+    # Asked for by name, the call takes its arguments from the user's words only, required ones only.
+    turns[0]["content"][1]["text"] = 'Use Write to create "/repo/hello.txt" with "Hello there"'
+    msg = await claude.messages.create(model="grok-4", max_tokens=256, tools=CLAUDE_CODE_TOOLS, messages=turns)
+    [use] = msg.content
+    assert use.type == "tool_use" and use.name == "Write"
+    assert use.input == {"file_path": "/repo/hello.txt", "content": "Hello there"}
+    # A tool result with blank lines is one result: the fake answers it instead of calling again.
+    result = 'def main():\n    print("hi")\n\n\nif __name__ == "__main__":\n    main()\n\nWrote 6 lines.'
+    follow: Any = [*turns, {"role": "assistant", "content": [use.model_dump()]},
+                   {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id, "content": result}]}]
+    done = await claude.messages.create(model="grok-4", max_tokens=256, tools=CLAUDE_CODE_TOOLS, messages=follow)
+    assert [b.type for b in done.content] == ["text"] and done.stop_reason == "end_turn"
+    assert done.content[0].text == f"Tool result: {result}"  # type: ignore[union-attr]

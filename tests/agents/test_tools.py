@@ -9,12 +9,12 @@ import pytest
 from grok2api.api.tools import (
     ToolCall,
     ToolChoice,
-    ToolSieve,
     ToolSpec,
     parse_tool_choice,
     parse_tools,
     tool_prompt,
 )
+from grok2api.api.toolsieve import ToolSieve
 from grok2api.errors import InvalidRequest
 
 TOOLS = [ToolSpec("get_weather", "Weather for a city", {"type": "object"}), ToolSpec("add")]
@@ -90,6 +90,84 @@ def test_ids_are_unique() -> None:
     sieve = ToolSieve(TOOLS)
     sieve.feed('<tool_call>{"name":"add","arguments":{}}</tool_call>' * 2)
     assert len({c.id for c in sieve.calls}) == 2 and sieve.calls[0].id.startswith("call_")
+
+
+PATCH_TOOLS = [ToolSpec("apply_patch", kind="custom"), ToolSpec("add"),
+               ToolSpec("crm.lookup", namespace="crm"), ToolSpec("crm.add", namespace="crm")]
+PATCH = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch"
+CUSTOM_CASES = [
+    ("custom block", f'<custom_tool_call name="apply_patch">\n{PATCH}\n</custom_tool_call>',
+     [("apply_patch", "custom", PATCH)]),
+    ("custom block, text kept around", f'Patching.<custom_tool_call name="apply_patch">{PATCH}</custom_tool_call>',
+     ["Patching.", ("apply_patch", "custom", PATCH)]),
+    ("custom in tool_call json", '<tool_call>{"name":"apply_patch","input":"x\\ny"}</tool_call>',
+     [("apply_patch", "custom", "x\ny")]),
+    ("custom in invoke", '<invoke name="apply_patch"><parameter name="patch">\nx y\n</parameter></invoke>',
+     [("apply_patch", "custom", "x y")]),
+    ("custom block naming a function", '<custom_tool_call name="add">{"a": 1}</custom_tool_call>',
+     [("add", "function", {"a": 1})]),
+    ("custom block naming nothing declared", '<custom_tool_call name="rm">x</custom_tool_call>',
+     ['<custom_tool_call name="rm">x</custom_tool_call>']),
+    ("custom json without text stays text", '<tool_call>{"name":"apply_patch","arguments":{"a":1,"b":2}}</tool_call>',
+     ['<tool_call>{"name":"apply_patch","arguments":{"a":1,"b":2}}</tool_call>']),
+    ("namespace by qualified name", '<tool_call>{"name":"crm.lookup","arguments":{}}</tool_call>',
+     [("crm.lookup", "crm", {})]),
+    ("namespace by bare name", '<tool_call>{"name":"lookup","arguments":{}}</tool_call>', [("crm.lookup", "crm", {})]),
+    ("ambiguous bare name is the top-level tool", '<tool_call>{"name":"add","arguments":{}}</tool_call>',
+     [("add", "function", {})]),
+    ("not a custom block", "<custom_tool_callx> a", ["<custom_tool_callx> a"]),
+    ("unterminated custom block", '<custom_tool_call name="apply_patch">\nx', [("apply_patch", "custom", "x")]),
+]
+
+
+def run_custom(chunks: list[str]) -> list[str | tuple[str, str, object]]:
+    sieve = ToolSieve(PATCH_TOOLS)
+    out: list[str | ToolCall] = []
+    for chunk in chunks:
+        out += sieve.feed(chunk)
+    out += sieve.flush()
+    merged: list[str | tuple[str, str, object]] = []
+    for item in out:
+        if isinstance(item, ToolCall) and item.custom:
+            merged.append((item.name, "custom", item.input))
+        elif isinstance(item, ToolCall):
+            merged.append((item.name, item.namespace or "function", json.loads(item.arguments)))
+        elif merged and isinstance(merged[-1], str):
+            merged[-1] += item
+        else:
+            merged.append(item)
+    return merged
+
+
+@pytest.mark.parametrize(("text", "expected"), [(t, e) for _, t, e in CUSTOM_CASES], ids=[c[0] for c in CUSTOM_CASES])
+def test_custom_and_namespace_every_split(text: str, expected: list) -> None:
+    for chunks in every_split(text):
+        assert run_custom(chunks) == expected, chunks
+
+
+def test_custom_and_namespace_declarations() -> None:
+    specs = parse_tools([
+        {"type": "custom", "name": "apply_patch", "description": "Patch\n\nfiles",
+         "format": {"type": "grammar", "syntax": "lark", "definition": "start: x\n\nx: /a/"}},
+        {"type": "namespace", "name": "crm", "description": "CRM", "tools": [
+            {"type": "function", "name": "lookup", "parameters": {"type": "object"}},
+            {"type": "custom", "name": "note"}]},
+        {"type": "web_search"}], responses=True)
+    assert [(s.name, s.kind, s.namespace) for s in specs] == [
+        ("apply_patch", "custom", ""), ("crm.lookup", "function", "crm"), ("crm.note", "custom", "crm")]
+    text = tool_prompt(specs, ToolChoice())
+    assert "\n\n" not in text and '"type":"custom"' in text and '"definition":"start: x\\n\\nx: /a/"' in text
+    assert '<custom_tool_call name="TOOL_NAME">' in text
+    assert "<custom_tool_call" not in tool_prompt([ToolSpec("add")], ToolChoice())
+    assert parse_tool_choice({"type": "custom", "name": "apply_patch"}, specs) == ToolChoice("function", "apply_patch")
+    assert parse_tool_choice({"type": "function", "name": "lookup", "namespace": "crm"}, specs).name == "crm.lookup"
+    with pytest.raises(InvalidRequest) as info:
+        parse_tools([{"type": "custom", "name": "p"}])  # chat and Anthropic have no free-text tools
+    assert info.value.param == "tools[0].type"
+    assert parse_tools([{"type": "namespace", "name": "n", "tools": []}]) == []  # chat / Anthropic ignore them
+    with pytest.raises(InvalidRequest) as info:
+        parse_tools([{"type": "namespace", "name": "n", "tools": [{"type": "web_search"}]}], responses=True)
+    assert info.value.param == "tools[0].tools[0]"
 
 
 def test_prompt_and_choice() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from grok2api.media.cache import MediaCache, ext_for
+from grok2api.periodic import periodic
 from tests.conftest import make_settings
 
 MB = 1024 * 1024
@@ -117,18 +118,14 @@ async def test_cleanup_deletes_at_most_max_per_run(tmp_path: Path) -> None:
     assert (await cache.stats())["image"]["count"] == 7
 
 
-async def test_cleanup_loop_runs_on_its_interval(tmp_path: Path) -> None:
+async def test_periodic_cleanup_runs_on_its_interval(tmp_path: Path) -> None:
     cache = cache_for(tmp_path, image_limit_mb="1", cleanup_interval_sec="1", cleanup_target_ratio="0.5")
     for _ in range(10):
         await cache.store("image", b"z" * (200 * 1024), "png")
-    task = asyncio.create_task(cache.cleanup_loop())
-    try:
+    async with periodic("media-cleanup", cache.auto_clean, cache.cleanup_interval) as task:
         for _ in range(30):
             await asyncio.sleep(0.1)
             if (await cache.stats())["image"]["count"] <= 2:
                 break
         assert (await cache.stats())["image"]["count"] <= 2
-    finally:
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+    assert task.cancelled()

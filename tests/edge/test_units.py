@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 from grok2api.edge.client_ip import is_trusted
-from grok2api.edge.limits import Limiter, bucket_item
+from grok2api.edge.rate_limit import Limiter, bucket_item
 from grok2api.storage.base import ApiKeyRecord
 
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import uuid
 
-from grok2api.fakegrok import uid_for_token
+import aiohttp
+import pytest
+from aiohttp import web
+
+from grok2api.fakegrok import FakeConfig, make_app, uid_for_token
 
 from .conftest import Fake, g1_body, g2_body, ndjson
 
@@ -191,3 +197,33 @@ async def test_ndjson_prefix_option(fake: Fake) -> None:
     lines = [line for line in resp.text.split("\n") if line]
     assert all(line.startswith("data: {") for line in lines)
     assert ndjson("\n".join(line[6:] for line in lines) + "\n")
+
+
+async def test_client_leaving_a_rest_stream_is_a_normal_end(caplog: pytest.LogCaptureFixture) -> None:
+    """A client that drops a paced NDJSON answer midway must not make the fake log an error.
+
+    Served as `fake-grok` and the demo serve it (an AppRunner without handler cancellation), so
+    the fake's next write meets the closed connection, as in production."""
+    runner = web.AppRunner(make_app(FakeConfig(token_interval=0.05)), handler_cancellation=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        body = json.dumps(g1_body("[[tokens:40]] a long answer")).encode()
+        headers = {**Fake.headers(), "Content-Type": "application/json", "Cookie": "sso=tok-a; sso-rw=tok-a"}
+        with caplog.at_level(logging.DEBUG):
+            async with aiohttp.ClientSession() as http:
+                async with http.post(f"http://127.0.0.1:{port}{NEW}", data=body, headers=headers) as resp:
+                    assert resp.status == 200
+                    assert await resp.content.readline()  # the answer has started ...
+                # ... and the connection is closed here, halfway through it
+            for _ in range(60):
+                if any("client left" in r.getMessage() for r in caplog.records):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("client left" in m for m in messages), messages
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], messages

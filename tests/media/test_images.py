@@ -9,7 +9,8 @@ from urllib.parse import urlsplit
 import openai
 import pytest
 
-from grok2api.api.images import aspect_for_size, plan_rounds
+from grok2api.api.images_fanout import plan_rounds
+from grok2api.api.images_request import aspect_for_size
 from tests.media.conftest import Stack
 from tests.pngs import png
 

@@ -1,4 +1,4 @@
-"""Pool policies: eligible tiers, failure and success effects, retry, cooldowns, refresh due."""
+"""Pool policies: eligible tiers, failure and success effects, cooldowns, refresh due."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from grok2api.pool.policy import (
     on_failure,
     on_success,
     refresh_due,
-    should_retry,
 )
 from grok2api.storage.base import Quota
 from grok2api.upstream.errors import ErrorKind, UpstreamError
@@ -39,20 +38,6 @@ def test_eligible_pools_follow_tier_order() -> None:
     assert eligible_pools(cat.get("grok-chat-fast")) == ("basic", "super", "heavy")  # type: ignore[arg-type]
     assert eligible_pools(cat.get("grok-chat-expert")) == ("super", "heavy")  # type: ignore[arg-type]
     assert eligible_pools(cat.get("grok-chat-heavy")) == ("heavy",)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(("kind", "retry"), [
-    (ErrorKind.AUTH, True), (ErrorKind.CLOUDFLARE, True), (ErrorKind.RATE_LIMITED, True),
-    (ErrorKind.UPSTREAM, True), (ErrorKind.NETWORK, True), (ErrorKind.TIMEOUT, True),
-    (ErrorKind.MODERATED, False), (ErrorKind.BAD_REQUEST, False),
-])
-def test_should_retry(kind: ErrorKind, retry: bool) -> None:
-    assert should_retry(err(kind)) is retry
-
-
-def test_every_error_kind_has_a_retry_decision() -> None:
-    for kind in ErrorKind:
-        assert isinstance(should_retry(err(kind)), bool)
 
 
 def test_auth_counts_to_the_threshold_then_invalid() -> None:

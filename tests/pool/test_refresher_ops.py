@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from grok2api.periodic import periodic
 from grok2api.pool import PoolConfig, QuotaReading, ops
 from grok2api.pool.refresher import LOCK_NAME, Refresher
 from grok2api.storage.base import (
@@ -55,19 +56,17 @@ async def test_refresher_lock_is_held_by_one_of_two(storage_factory: Callable[[]
     assert await s1.lock_owner(LOCK_NAME) == "worker-1"
 
 
-async def test_run_forever_releases_the_lock_on_stop(storage_factory: Callable[[], object]) -> None:
+async def test_periodic_rounds_then_release_free_the_lock(storage_factory: Callable[[], object]) -> None:
     s1: Storage = await storage_factory()  # type: ignore[misc]
     s2: Storage = await storage_factory()  # type: ignore[misc]
     r1 = Refresher(s1, CFG, FakeLimits(), owner="worker-1")
-    stop = asyncio.Event()
-    task = asyncio.create_task(r1.run_forever(stop))
-    for _ in range(100):
-        if await s1.lock_owner(LOCK_NAME) == "worker-1":
-            break
-        await asyncio.sleep(0.01)
-    assert await s1.lock_owner(LOCK_NAME) == "worker-1"
-    stop.set()
-    await asyncio.wait_for(task, 5)
+    async with periodic("refresher", r1.run_once, CFG.refresh_tick_sec, at_start=True):
+        for _ in range(100):
+            if await s1.lock_owner(LOCK_NAME) == "worker-1":
+                break
+            await asyncio.sleep(0.01)
+        assert await s1.lock_owner(LOCK_NAME) == "worker-1"
+    await r1.release()
     assert await s1.lock_owner(LOCK_NAME) is None
     assert (await Refresher(s2, CFG, FakeLimits(), owner="worker-2").run_once()).ran
 

@@ -1,4 +1,4 @@
-"""Runs the gateway's event generator in its own task so the writer can wait with timeouts.
+"""Runs an event generator in its own task so its reader (an API writer, a video job) can wait with timeouts.
 
 The writer waits on a queue (cancel-safe) instead of on the generator itself, so sending a
 keepalive or giving up on an idle upstream never throws into the gateway mid-call; `close()`

@@ -80,6 +80,7 @@ class Limiter:
         self._pool: Any = None
         self.storage: LimitsStorage
         if self.shared:
+            # An optional storage driver, like storage's: a SQLite deployment never pays its import.
             from redis.asyncio import ConnectionPool, Redis
 
             self._pool = ConnectionPool.from_url(storage_url, max_connections=64)
@@ -247,14 +248,14 @@ def _record_rejection(request: web.Request, ip: str, status: int, kind: str, det
             account="", client_ip=ip, path=request.path, detail=detail[:200]))
 
 
-async def _limiter_ctx(app: web.Application) -> AsyncIterator[None]:
+async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Closes the limiter's Redis connection (if any) at shutdown."""
     yield
     await app[LIMITER].close()
 
 
-def setup(app: web.Application) -> None:
-    """Create the limiter (Redis-shared when storage is Redis). Wire `rate_limit_middleware` yourself."""
+def provide(app: web.Application) -> None:
+    """Put the limiter under LIMITER (Redis-shared when storage is Redis; no I/O)."""
     server = app[LIVE_SETTINGS].current.server
     kind = "redis" if server.storage_type == "redis" else "memory"
     app[LIMITER] = Limiter(kind, server.storage_url)
-    app.cleanup_ctx.append(_limiter_ctx)
