@@ -36,6 +36,7 @@ class EgressRow:
     last_challenge: str
     clearance: str
     last_error: str
+    solve_error: str
     drainable: bool
 
 
@@ -59,7 +60,7 @@ def rows(egresses: Any, now: float) -> list[EgressRow]:
         out.append(EgressRow(
             v.id, v.name, v.kind, v.state, v.current, v.accounts, v.requests, v.failures, v.challenges, v.solves,
             v.solve_failures, fmt_ago(v.last_success_at, now), fmt_ago(v.last_challenge_at, now),
-            _clearance(v.clearance_at, v.clearance_expires_at, now), v.last_error, v.kind != "direct"))
+            _clearance(v.clearance_at, v.clearance_expires_at, now), v.last_error, v.solve_error, v.kind != "direct"))
     return out
 
 

@@ -148,11 +148,12 @@ class ClearanceKeeper:
                                     default_ttl=self.config.default_ttl)
         except SolverError as exc:
             egress.solve_failures += 1
-            egress.last_error = str(exc)[:300]
+            egress.solve_error = str(exc)[:300]
             self.emit("solve", egress, "failed")
             log.warning("egress %s: no clearance: %s", egress.name, exc)
             return None
         egress.solves += 1
+        egress.solve_error = ""
         egress.clearance = clearance
         self.emit("solve", egress, "ok")
         log.info("egress %s: clearance earned in %.1f s (%s, valid %d s, cookies %s)", egress.name,

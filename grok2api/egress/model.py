@@ -50,7 +50,8 @@ class Egress:
     last_challenge_at: float = 0.0
     last_failure_at: float = 0.0
     down_since: float = 0.0
-    last_error: str = ""
+    last_error: str = ""  # the last failure blamed on the egress
+    solve_error: str = ""  # why the last solve failed ("" after a solve succeeds)
     clearance: Clearance | None = None
     solving: asyncio.Lock = field(default_factory=asyncio.Lock)  # one solve in flight per egress
 
@@ -88,10 +89,11 @@ class EgressView:
     clearance_at: float  # when the clearance in use was earned (0 = none)
     clearance_expires_at: float
     last_error: str
+    solve_error: str
 
     @classmethod
     def of(cls, e: Egress, accounts: int) -> EgressView:
         clr = e.clearance
         return cls(e.id, e.name, e.kind, e.state, mask_proxy(e.proxy) or "direct", accounts, e.requests,
                    e.failures, e.challenges, e.solves, e.solve_failures, e.last_success_at, e.last_challenge_at,
-                   clr.obtained_at if clr else 0.0, clr.expires_at if clr else 0.0, e.last_error)
+                   clr.obtained_at if clr else 0.0, clr.expires_at if clr else 0.0, e.last_error, e.solve_error)

@@ -284,6 +284,11 @@ class EgressPool:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def moved(self) -> None:
+        """Wait until the moves started by failures (background tasks) are done."""
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
     async def close(self) -> None:
         tasks = list(self._tasks)
         for task in tasks:
