@@ -50,6 +50,7 @@ class Egress:
     last_challenge_at: float = 0.0
     last_failure_at: float = 0.0
     down_since: float = 0.0
+    rotate: bool = False  # a pool egress: take another proxy from the pool on the next call
     last_error: str = ""  # the last failure blamed on the egress
     solve_error: str = ""  # why the last solve failed ("" after a solve succeeds)
     clearance: Clearance | None = None

@@ -133,6 +133,9 @@ class EgressPool:
 
     async def _proxy_of(self, egress: Egress) -> str | None:
         if egress.kind == "pool":
+            if egress.rotate:
+                egress.rotate = False
+                await self.proxies.on_cloudflare(egress.proxy)
             current = await self.proxies.current()
             if current != egress.proxy:
                 self._by_proxy.pop(egress.proxy, None)
@@ -203,10 +206,9 @@ class EgressPool:
         if found.fails < self.config.fail_threshold or found.down or found.kind == "direct":
             return
         if found.kind == "pool":
-            found.fails = 0
+            found.fails, found.rotate = 0, True  # the next route asks the pool for another proxy
             log.warning("egress %s: %s failed %d times in a row: taking another proxy from the pool",
                         found.name, mask_proxy(found.proxy), self.config.fail_threshold)
-            self._spawn(self.proxies.on_cloudflare(found.proxy))
             return
         found.down, found.down_since = True, now
         log.warning("egress %s is down after %d failures in a row (last: %s)", found.name, found.fails,

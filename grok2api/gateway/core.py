@@ -253,12 +253,18 @@ class Gateway:
         started = time.monotonic()
         outcome = Outcome()
         tried: set[str] = set()
+        # Accounts that failed through no fault of theirs (their egress's): tried again when none is left.
+        egress_failed: set[str] = set()
         last_error: UpstreamError | None = None
         try:
             while True:
                 try:
                     lease = await self.pool.acquire(route, exclude=tried, prefer_higher_tier=prefer_higher_tier)
                 except NoAccountAvailable as exc:
+                    if exc.code == "all_tried" and egress_failed:
+                        tried -= egress_failed
+                        egress_failed.clear()
+                        continue
                     outcome.error_kind = last_error.kind.value if last_error else "no_account"
                     if last_error is not None:
                         raise to_api_error(last_error) from None
@@ -298,9 +304,11 @@ class Gateway:
                             or outcome.attempts > s.retry.max_retry or elapsed >= s.retry.retry_budget):
                         raise to_api_error(err) from None
                     egress_fault = self.egresses is not None and self.egresses.blames(err.kind)
-                    if egress_fault and await self.egress_for(lease.account) != proxy:
-                        # Not the account's fault, and it moved off the failed egress: it may serve the retry.
-                        tried.discard(lease.account.id)
+                    if egress_fault:
+                        if await self.egress_for(lease.account) != proxy:
+                            tried.discard(lease.account.id)  # it moved off the failed egress: it may go on
+                        else:
+                            egress_failed.add(lease.account.id)
                     delay = 0.0 if egress_fault else backoff_delay(
                         err, outcome.attempts, s.retry.retry_backoff_base, s.retry.retry_backoff_factor,
                         s.retry.retry_backoff_max, self.rng)

@@ -62,11 +62,12 @@ async def make_egress_stack(tmp_path: Path, aiohttp_client: Any, aiohttp_server:
     sdks: list[openai.AsyncOpenAI] = []
     factory = stack_factory(tmp_path, aiohttp_client, aiohttp_server, sdks)
 
-    async def make(env: dict[str, str] | None = None, *, binding: bool = True, with_solver: bool = True,
+    async def make(env: dict[str, str | None] | None = None, *, binding: bool = True, with_solver: bool = True,
                    **kwargs: Any) -> EgressStack:
         full_env = {"GROK2API_PROXY_EGRESS_URLS": ",".join(p.url for p in proxies),
                     **({"GROK2API_PROXY_CLEARANCE_SOLVER_URL": solver[1]} if with_solver else {}),
                     **(env or {})}
+        full_env = {k: v for k, v in full_env.items() if v is not None}  # None: leave that key unset
         stack = await factory(full_env, fake_config=FakeConfig(cloudflare_binding=binding), **kwargs)
         return EgressStack(stack, proxies, solver[0], solver[1])
 
