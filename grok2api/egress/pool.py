@@ -58,6 +58,7 @@ class EgressPool:
         self._egresses: dict[str, Egress] = {}  # by name, in configured order
         self._by_proxy: dict[str, Egress] = {}
         self._bound: dict[str, str] = {}  # account id -> egress name
+        self._pending: dict[str, str] = {}  # bindings decided here and not yet stored
         self._counts: collections.Counter[str] = collections.Counter()
         self._tasks: set[asyncio.Future[object]] = set()
         self.configure(config)
@@ -95,8 +96,10 @@ class EgressPool:
 
     # -- bindings ----------------------------------------------------------------------
     def sync_bindings(self, pairs: Iterable[tuple[str, str]]) -> None:
-        """The bindings storage holds (account id, egress name), from the account view."""
+        """The bindings storage holds (account id, egress name), from the account view; bindings this
+        worker decided and is still storing win over the view's older ones."""
         self._bound = {account: name for account, name in pairs if name}
+        self._bound.update(self._pending)
         self._counts = collections.Counter(self._bound.values())
 
     def _set(self, account: str, name: str) -> None:
@@ -122,9 +125,11 @@ class EgressPool:
             target = least_loaded(self._counts, self._takers())
             if target is not None:
                 self._set(account_id, target)  # before any await: concurrent calls see it at once
-                why = "first call" if not name else \
-                    f"moved from {name}: " + ("no longer configured" if egress is None else egress.state)
-                log.info("account %s: egress %s (%s)", account_id, target, why)
+                if name:
+                    log.info("account %s: egress %s (moved from %s: %s)", account_id, target, name,
+                             "no longer configured" if egress is None else egress.state)
+                else:
+                    log.debug("account %s: egress %s (first call)", account_id, target)
                 await self._persist([(account_id, target)])
                 egress = self._egresses[target]
             elif egress is None:  # nothing takes accounts: try the first egress rather than none
@@ -145,10 +150,15 @@ class EgressPool:
         return egress.proxy
 
     async def _persist(self, pairs: list[tuple[str, str]]) -> None:
+        self._pending.update(pairs)
         try:
             await self._bind(pairs)
         except StorageError as exc:  # kept in memory; the next view sync binds again
             log.warning("egress bindings of %d accounts not stored: %s", len(pairs), exc)
+        finally:
+            for account, name in pairs:
+                if self._pending.get(account) == name:
+                    del self._pending[account]
 
     async def evacuate(self, egress: Egress, reason: str) -> int:
         """Move every account of an egress to the others (balanced); how many moved."""
