@@ -331,7 +331,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     """Exit 0 when the catalog agrees with grok.com, 1 when an entry disagrees, 4 when grok.com could not be asked."""
     from .catalog import load_catalog
     from .gateway import model_check
-    from .gateway.wiring import upstream_config
+    from .gateway.wiring import egress_config, upstream_config
     from .upstream.client import GrokClient
     from .upstream.errors import UpstreamError
 
@@ -344,9 +344,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         if not accounts:
             print("grok2api: no active account to ask grok.com with", file=sys.stderr)
             return 4
+        proxy = egress_config(settings).static_proxy(accounts[0].egress) or None  # the account's own egress
         async with GrokClient(upstream_config(settings)) as client:
             try:
-                findings, upstream = await model_check.run(client, catalog, accounts[0].token)
+                findings, upstream = await model_check.run(client, catalog, accounts[0].token, proxy)
             except UpstreamError as exc:
                 print(f"grok2api: grok.com /rest/modes failed ({exc.kind.value}): {exc.message}", file=sys.stderr)
                 return 4

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .config.live import ChangeWatcher, LiveSettings
     from .edge.api_auth import KeyAuthenticator
     from .edge.rate_limit import Limiter
+    from .egress.pool import EgressPool
     from .egress.proxies import ProxyManager
     from .gateway.core import Gateway
     from .gateway.drain import Drain
@@ -39,6 +40,7 @@ CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")
 POOL: web.AppKey[Pool] = web.AppKey("pool")
 GROK_CLIENT: web.AppKey[GrokClient] = web.AppKey("grok_client")
 PROXIES: web.AppKey[ProxyManager] = web.AppKey("proxies")
+EGRESS: web.AppKey[EgressPool] = web.AppKey("egress_pool")
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 MEDIA: web.AppKey[MediaCache] = web.AppKey("media")
 # Bounds concurrent image and video generations (performance.media_max_concurrent).

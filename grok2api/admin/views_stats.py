@@ -100,14 +100,15 @@ def antibot_line(request: web.Request) -> str:
 @routes.post("/models/check", name="admin.models_check")
 async def models_check(request: web.Request) -> web.StreamResponse:
     """The catalog against grok.com's /rest/modes, asked with one active account (C10)."""
-    client = upstream_actions(request).client
+    actions = upstream_actions(request)
     catalog = optional_service(request, "CATALOG")
     pool = optional_service(request, "POOL")
     accounts = [a for a in (pool.accounts() if pool is not None else []) if a.status == "active"]
     if catalog is None or not accounts:
         raise AdminInputError("Models check needs the catalog and at least one active account.")
     try:
-        findings, upstream = await model_check.run(client, catalog, accounts[0].token)
+        findings, upstream = await model_check.run(actions.client, catalog, accounts[0].token,
+                                                   await actions.route(accounts[0].token))
     except UpstreamError as exc:
         raise AdminInputError(f"grok.com /rest/modes failed ({exc.kind.value}): {exc.message}") from None
     return render.fragment(request, "admin/_models_check.html",

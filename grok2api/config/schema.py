@@ -140,6 +140,13 @@ class ProxySection:
     proxy_url: str = opt(proxy=True, secret=True)
     proxy_pool_url: str = opt(url=HTTP_SCHEMES, secret=True)
     proxy_pool_interval: int = opt(min=1, max=86_400)
+    egress_urls: list[str] = opt(proxy=True, secret=True)
+    clearance_solver_url: str = opt(url=HTTP_SCHEMES)
+    clearance_solver_timeout_sec: int = opt(min=5, max=600)
+    clearance_refresh_sec: int = opt(min=0, max=86_400)
+    clearance_ttl_sec: int = opt(min=60, max=7 * 86_400)
+    egress_fail_threshold: int = opt(min=1, max=100)
+    egress_check_sec: int = opt(min=1, max=3600)
 
 
 @dataclass(frozen=True, slots=True)

@@ -114,16 +114,14 @@ def is_secret(dotted: str) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """Mask a secret value for display: short values fully, long ones keep 4 characters."""
+    """Mask a secret value for display: short values fully, long ones keep 4 characters; each item of a list."""
+    if isinstance(value, list):
+        return [redact(v) for v in value]
     if not isinstance(value, str) or not value:
         return value
-    if "://" in value:  # a proxy URL: keep the scheme, host and port, hide credentials
+    if "://" in value:  # a proxy URL: keep the scheme and host, hide credentials
         parts = urlsplit(value)
         host = parts.hostname or ""
-        try:
-            host += f":{parts.port}" if parts.port else ""
-        except ValueError:
-            pass
         return f"{parts.scheme}://***@{host}" if parts.username or parts.password else f"{parts.scheme}://{host}"
     return "***" if len(value) < 12 else value[:4] + "***"
 
@@ -229,12 +227,13 @@ def validate_value(dotted: str, value: Any) -> Any:
         bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
         raise ConfigError([f"{dotted} = {shown}: must be {bounds}"])
     problem = ""
-    if meta.get("proxy") and typed:
-        problem = url_problem(typed, PROXY_SCHEMES, proxy=True)
-    elif meta.get("url") and typed:
-        problem = url_problem(typed, meta["url"])
+    items = typed if isinstance(typed, list) else [typed]
+    if meta.get("proxy"):
+        problem = next((p for p in (url_problem(v, PROXY_SCHEMES, proxy=True) for v in items if v) if p), "")
+    elif meta.get("url"):
+        problem = next((p for p in (url_problem(v, meta["url"]) for v in items if v) if p), "")
     elif meta.get("origins"):
-        problem = next((p for p in map(origin_problem, typed) if p), "")
+        problem = next((p for p in map(origin_problem, items) if p), "")
     if problem:
         raise ConfigError([f"{dotted} = {shown}: {problem}"])
     return typed
@@ -245,7 +244,8 @@ def url_problem(value: str, schemes: tuple[str, ...], *, proxy: bool = False) ->
     path), or "" when it is."""
     allowed = ", ".join(f"{s}://" for s in schemes)
     parts = urlsplit(value)
-    if parts.scheme.lower() not in schemes:
+    # `sock5://` is a typo proxy pools and the seed's users write; the egress reads it as socks5h.
+    if parts.scheme.lower() not in schemes and not (proxy and parts.scheme.lower() == "sock5"):
         return f"must start with {allowed}" if parts.scheme else f"must be an absolute URL starting with {allowed}"
     if any(c.isspace() or not c.isprintable() for c in value):
         return "must not contain spaces or control characters"

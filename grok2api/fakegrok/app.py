@@ -7,7 +7,7 @@ import socket
 
 from aiohttp import web
 
-from . import account_api, chat, control, files, imagine, media_gen, mgw
+from . import account_api, chat, cloudflare, control, files, imagine, media_gen, mgw
 from .guards import record_requests
 from .keys import FAKE_STATE, REPLAY
 from .options import FakeConfig
@@ -19,12 +19,15 @@ def make_app(config: FakeConfig | None = None, replay: Replay | None = None) -> 
     """The fake grok.com + assets + accounts.x.ai + Imagine CDN; synchronous, no I/O. With `replay`,
     requests that match a recorded exchange get the recorded answer (replay.py)."""
     config = config or FakeConfig()
-    middlewares = [record_requests] if replay is None else [record_requests, replay_middleware]
+    # The record sees every call, also those Cloudflare's gate refuses.
+    middlewares = [record_requests, cloudflare.cloudflare_gate]
+    if replay is not None:
+        middlewares.append(replay_middleware)
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
     app[FAKE_STATE] = FakeState(config)
     if replay is not None:
         app[REPLAY] = replay
-    for module in (chat, media_gen, mgw, imagine, files, account_api, control):
+    for module in (chat, media_gen, mgw, imagine, files, account_api, control, cloudflare):
         app.add_routes(module.routes())
     app.on_response_prepare.append(_edge_cookie)
     return app

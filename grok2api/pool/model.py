@@ -32,6 +32,7 @@ class Account:
     last_sync_at: float = 0.0
     tags: tuple[str, ...] = ()
     note: str = ""
+    egress: str = ""  # the egress the account is bound to (grok2api.egress), "" until its first call
 
     @classmethod
     def from_record(cls, rec: AccountRecord) -> Account:
@@ -49,6 +50,7 @@ class Account:
             last_sync_at=rec.last_sync_at,
             tags=tuple(rec.tags),
             note=rec.note,
+            egress=rec.egress,
         )
 
     def usable(self, now: float) -> bool:

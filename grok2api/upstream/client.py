@@ -13,6 +13,7 @@ from .chat import ChatRequest
 from .errors import ErrorKind, UpstreamError
 from .events import Event
 from .headers import navigation_headers, normalize_token
+from .identity import EgressHooks
 from .options import UpstreamConfig
 from .statsig import FallbackStrategy, ManualStrategy, SignerStrategy, Strategy, extract_site_verification
 from .statsig_chain import StatsigChain
@@ -21,21 +22,27 @@ from .transport import Call, HttpResult, ProxyPicker, Transport
 from .uploads import UploadedFile
 
 _UID_CACHE_SIZE = 10_000
-_ANY_STATUS = tuple(range(100, 600))  # the page is read whatever its status (C4: /index answers 404)
+_ANY_STATUS = tuple(range(100, 600))
+# The page is read whatever its status (C4: /index answers 404), except a 403: a Cloudflare challenge
+# must reach the transport's clearance handling, and no other 403 page carries the meta.
+_PAGE_STATUS = tuple(s for s in _ANY_STATUS if s != 403)
 
 
 class GrokClient:
     """One method per upstream operation, each taking the account's token and optionally a proxy.
 
     `proxy=None` lets `proxy_picker` (or `config.proxy_url`) choose; "" forces a direct connection.
-    Every failure is a classified UpstreamError; CLOUDFLARE failures are also reported to the picker."""
+    Every failure is a classified UpstreamError; CLOUDFLARE failures are also reported to the picker.
+    With `egress_hooks` every call presents the clearance its egress holds (see transport.py)."""
 
     def __init__(self, config: UpstreamConfig, *, proxy_picker: ProxyPicker | None = None,
-                 statsig: StatsigChain | None = None, rng: random.Random | None = None) -> None:
+                 egress_hooks: EgressHooks | None = None, statsig: StatsigChain | None = None,
+                 rng: random.Random | None = None) -> None:
         self.config = config
         self._rng = rng or random.Random()
-        self.transport = Transport(config, statsig or self._statsig(config), proxy_picker)
-        self._uids: OrderedDict[str, str] = OrderedDict()
+        self.transport = Transport(config, statsig or self._statsig(config), proxy_picker, egress_hooks)
+        # (token, egress) -> user id: a moved account probes its session again on its new egress (C13).
+        self._uids: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     @property
     def statsig(self) -> StatsigChain:
@@ -61,7 +68,7 @@ class GrokClient:
             headers = navigation_headers(config, origin="", referer="")
             try:
                 page = await self.transport.request("GET", config.grok_url + path, Call("", egress), headers,
-                                                    ok=_ANY_STATUS)
+                                                    ok=_PAGE_STATUS)
             except UpstreamError:
                 continue
             last = page.text
@@ -90,7 +97,8 @@ class GrokClient:
 
     async def _sign(self, meta: str, method: str, path: str) -> str:
         body = {"method": method, "path": path, "environment": {"metaContent": meta}}
-        result = await self.transport.request("POST", self.config.statsig_signer_url, Call(""),
+        # The signer is not grok.com: no grok.com cookies go there.
+        result = await self.transport.request("POST", self.config.statsig_signer_url, Call("", cf_cookies=False),
                                               {"Content-Type": "application/json", "Accept": "application/json"},
                                               json_body=body, timeout=self.config.connect_timeout)
         data = result.json()
@@ -115,12 +123,21 @@ class GrokClient:
         await self.close()
 
     # -- chat --------------------------------------------------------------
+    async def reachable(self, proxy: str) -> int:
+        """The status of grok.com's front page through one egress (any answer proves the egress
+        carries traffic); a classified UpstreamError when it does not."""
+        headers = navigation_headers(self.config, origin="", referer="")
+        result = await self.transport.request("GET", self.config.grok_url + "/", Call("", proxy), headers,
+                                              ok=_ANY_STATUS, timeout=self.config.connect_timeout)
+        return result.status
+
     async def user_id(self, token: str, *, proxy: str | None = None) -> str:
-        """The account's UID (for mgw), cached per token."""
-        key = normalize_token(token)
+        """The account's UID (for mgw), cached per token and egress."""
+        token = normalize_token(token)
+        key = (token, "" if proxy is None else proxy)
         uid = self._uids.get(key)
         if uid is None:
-            uid = await mgw.fetch_user_id(self.transport, key, proxy)
+            uid = await mgw.fetch_user_id(self.transport, token, proxy)
             self._uids[key] = uid
             while len(self._uids) > _UID_CACHE_SIZE:
                 self._uids.popitem(last=False)
@@ -138,7 +155,7 @@ class GrokClient:
                     yield event
             except UpstreamError as err:
                 if err.kind is ErrorKind.AUTH:
-                    self._uids.pop(normalize_token(token), None)
+                    self._uids.pop((normalize_token(token), proxy), None)
                 raise
             return
         async for event in rest_chat.chat_rest(self.transport, token, request, dialect, proxy):

@@ -7,6 +7,12 @@ value; a second refusal is raised (ANTI_BOT / STALE_PAGE: the egress's problem, 
 account's). Cookies the edge sets (`__cf_bm`, `cf_clearance`, ...) are kept per egress and
 account and sent back; high-entropy client hints go out only after the edge asked (Accept-CH).
 
+Cloudflare clearance per egress: pass `egress_hooks` (identity.EgressHooks; grok2api.egress's
+EgressPool fits). A call presents the clearance the hooks hold for its egress (its cookies, its
+User-Agent and client hints, the impersonation profile of the same browser); when Cloudflare still
+challenges it, the hooks are asked for a fresh clearance and the call is sent once more with it.
+Every call's outcome is reported to the hooks (egress health, counters).
+
 Proxy rotation hook: pass `proxy_picker`, any object with `async current() -> str` ("" = direct)
 and `async on_cloudflare(proxy) -> None` (grok2api.egress.proxies.ProxyManager fits). Each call may also
 name its proxy explicitly; otherwise the picker's current proxy is used, else `config.proxy_url`.
@@ -25,18 +31,18 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from curl_cffi import CurlError, CurlMime
 from curl_cffi.const import CurlOpt
-from curl_cffi.requests import AsyncSession, AsyncWebSocket, HttpMethod, Response
+from curl_cffi.requests import AsyncSession, AsyncWebSocket, BrowserTypeLiteral, HttpMethod, Response
 from curl_cffi.requests.websockets import WebSocketClosed, WebSocketError
 
 from .classify import classify, classify_exception, upgrade_refused_status
 from .errors import ErrorKind, UpstreamError
 from .exchange import Exchange, Tap, wants_frames
-from .headers import ACCEPT_ENCODING, cookie_header, high_entropy_hints, normalize_token
-from .identity import EgressIdentity
+from .headers import ACCEPT_ENCODING, client_hints, cookie_header, high_entropy_hints, normalize_token
+from .identity import Clearance, EgressHooks, EgressIdentity
 from .options import UpstreamConfig
 from .statsig_chain import NoStrategy, Signed, StatsigChain
 
@@ -92,10 +98,11 @@ class Transport:
     """Sends requests and opens WebSockets as a browser on grok.com would, one AsyncSession per proxy."""
 
     def __init__(self, config: UpstreamConfig, statsig: StatsigChain,
-                 proxy_picker: ProxyPicker | None = None) -> None:
+                 proxy_picker: ProxyPicker | None = None, egress_hooks: EgressHooks | None = None) -> None:
         self.config = config
         self.statsig = statsig
         self.proxy_picker = proxy_picker
+        self.egress_hooks = egress_hooks
         self.identity = EgressIdentity()
         self._sessions: dict[str, AsyncSession[Response]] = {}
         self._closed = False
@@ -108,6 +115,11 @@ class Transport:
             raise UpstreamError(ErrorKind.NETWORK, "upstream client is closed")
         sess = self._sessions.get(proxy)
         if sess is None:
+            options = {CurlOpt.UPLOAD_BUFFERSIZE: 16384, CurlOpt.BUFFERSIZE: 16384}
+            if proxy.startswith(("http://", "https://")):
+                # A tunnel (CONNECT) for every target, as for https grok.com: the proxy relays bytes
+                # and never sees or rewrites a request, also to plain-http hosts (mirrors, fakegrok).
+                options[CurlOpt.HTTPPROXYTUNNEL] = 1
             # discard_cookies: one session serves many accounts, so nothing a response sets
             # (sso, __cf_bm …) may leak into another account's requests through a cookie jar.
             sess = AsyncSession(impersonate=self.config.browser, max_clients=self.config.max_clients,
@@ -115,7 +127,7 @@ class Transport:
                                 # Our headers are the whole set (§2.3): the profile's navigation defaults
                                 # (Sec-Fetch-User, Upgrade-Insecure-Requests) would be wrong on fetch calls.
                                 default_headers=False,
-                                curl_options={CurlOpt.UPLOAD_BUFFERSIZE: 16384, CurlOpt.BUFFERSIZE: 16384})
+                                curl_options=options)
             self._sessions[proxy] = sess
         return sess
 
@@ -141,7 +153,28 @@ class Transport:
             return await self.proxy_picker.current()
         return self.config.proxy_url
 
+    def _clearance(self, proxy: str) -> Clearance | None:
+        return self.egress_hooks.clearance(proxy) if self.egress_hooks is not None else None
+
+    async def _recleared(self, err: UpstreamError, proxy: str, seen: Clearance | None,
+                         retried: bool) -> bool:
+        """After a Cloudflare challenge: True when the hooks have a fresh clearance to send the call
+        once more with (the edge cookies of the refused one are dropped first)."""
+        if err.kind is not ErrorKind.CLOUDFLARE or retried or self.egress_hooks is None:
+            return False
+        self.identity.forget(proxy)
+        try:
+            return await self.egress_hooks.challenged(proxy, seen) is not None
+        except Exception:  # a broken solver must not hide the challenge itself
+            log.exception("egress hooks failed on a Cloudflare challenge")
+            return False
+
+    def _observed(self, proxy: str, kind: ErrorKind | None) -> None:
+        if self.egress_hooks is not None:
+            self.egress_hooks.observed(proxy, kind)
+
     async def _failed(self, err: UpstreamError, proxy: str) -> UpstreamError:
+        self._observed(proxy, err.kind)
         if err.kind is ErrorKind.CLOUDFLARE:
             self.identity.forget(proxy)  # the clearance this egress held is no longer honoured
             if self.proxy_picker is not None:
@@ -177,15 +210,18 @@ class Transport:
             raise UpstreamError(ErrorKind.ANTI_BOT, f"no x-statsig-id strategy could give a value ({exc})",
                                 status=403) from None
 
-    def _headers(self, call: Call, proxy: str, headers: Mapping[str, str], signed: Signed | None) -> dict[str, str]:
-        out = dict(headers)
+    def _headers(self, call: Call, proxy: str, headers: Mapping[str, str], signed: Signed | None,
+                 clearance: Clearance | None = None) -> dict[str, str]:
+        out = _present_as(headers, clearance) if clearance is not None and clearance.user_agent else dict(headers)
         ua = out.get("User-Agent", self.config.user_agent)
         for name, value in high_entropy_hints(ua, self.identity.asked_hints(proxy)).items():
             out.setdefault(name, value)
         token = normalize_token(call.token) if call.token else ""
         edge = self.identity.cookies(proxy, token) if call.cf_cookies else {}
-        out["Cookie"] = cookie_header(call.token, self.config.cf_clearance if call.cf_cookies else "", call.user_id,
-                                      edge)
+        if clearance is not None and call.cf_cookies:
+            edge = {**clearance.cookies, **edge}  # what the edge set since (a newer __cf_bm) wins
+        configured = self.config.cf_clearance if call.cf_cookies and clearance is None else ""
+        out["Cookie"] = cookie_header(call.token, configured, call.user_id, edge)
         if signed is not None:
             out["x-statsig-id"] = signed.value
         return out
@@ -228,15 +264,17 @@ class Transport:
         if multipart is not None:
             kwargs["multipart"] = multipart
         tried: list[str] = []
+        recleared = False
         while True:
             signed = await self.sign(method, call.statsig_path, proxy, tried) if call.statsig_path else None
-            sent = self._headers(call, proxy, headers, signed)
+            clearance = self._clearance(proxy)
+            sent = self._headers(call, proxy, headers, signed, clearance)
             ex = self._exchange("http", method, url, proxy, sent, json_body=json_body, content=content,
                                 multipart=multipart is not None)
             try:
                 resp = await self.session(proxy).request(
                     method, url, headers=sent, timeout=timeout or self.config.timeout,
-                    accept_encoding=ACCEPT_ENCODING, **kwargs)
+                    accept_encoding=ACCEPT_ENCODING, impersonate=_profile(clearance), **kwargs)
             except (TimeoutError, CurlError, OSError) as exc:
                 err = classify_exception(exc)
                 self._emit(ex, err)
@@ -247,11 +285,15 @@ class Transport:
                 ex.answered(resp.status_code, headers_out, resp.content)
             if 200 <= resp.status_code < 300 or resp.status_code in ok:
                 self._settle_statsig(signed, None, method, call, proxy, tried)
+                self._observed(proxy, None)
                 self._emit(ex, None)
                 return HttpResult(resp.status_code, headers_out, resp.content)
             err = classify(resp.status_code, resp.content.decode("utf-8", "replace"), headers_out)
             self._emit(ex, err)
             if self._settle_statsig(signed, err, method, call, proxy, tried):
+                continue
+            if await self._recleared(err, proxy, clearance, recleared):
+                recleared = True
                 continue
             raise await self._failed(err, proxy)
 
@@ -263,14 +305,17 @@ class Transport:
         data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode() if json_body is not None else None
         sess = self.session(proxy)
         tried: list[str] = []
+        recleared = False
         while True:
             signed = await self.sign(method, call.statsig_path, proxy, tried) if call.statsig_path else None
-            sent = self._headers(call, proxy, headers, signed)
+            clearance = self._clearance(proxy)
+            sent = self._headers(call, proxy, headers, signed, clearance)
             ex = self._exchange("stream", method, url, proxy, sent, json_body=json_body)
             try:
                 async with asyncio.timeout(self.config.first_byte_timeout):
                     resp = await sess.request(method, url, headers=sent, data=data, stream=True,
-                                              timeout=timeout or self.config.timeout, accept_encoding=ACCEPT_ENCODING)
+                                              timeout=timeout or self.config.timeout, accept_encoding=ACCEPT_ENCODING,
+                                              impersonate=_profile(clearance))
             except TimeoutError:
                 err = UpstreamError(ErrorKind.TIMEOUT, "no response headers before the first-byte timeout")
                 self._emit(ex, err)
@@ -282,6 +327,7 @@ class Transport:
             self._heard(call, proxy, resp)
             if 200 <= resp.status_code < 300:
                 self._settle_statsig(signed, None, method, call, proxy, tried)
+                self._observed(proxy, None)
                 if ex is not None:
                     ex.answered(resp.status_code, {k.lower(): v for k, v in resp.headers.items() if v is not None})
                 break
@@ -298,6 +344,9 @@ class Transport:
                 await _abort(sess, resp)
             self._emit(ex, err)
             if self._settle_statsig(signed, err, method, call, proxy, tried):
+                continue
+            if await self._recleared(err, proxy, clearance, recleared):
+                recleared = True
                 continue
             raise await self._failed(err, proxy)
         error: BaseException | None = None
@@ -344,28 +393,37 @@ class Transport:
     async def websocket(self, url: str, call: Call, headers: Mapping[str, str]) -> AsyncIterator[WsConn]:
         """An open WebSocket; a refused handshake is classified like the HTTP answer it was."""
         proxy = await self.egress(call.proxy)
-        sent = self._headers(call, proxy, headers, None)  # no x-statsig-id on any WebSocket (§2.7)
         sess = self.session(proxy)
         raw_headers: list[bytes] = []
-        ex = self._exchange("ws", "GET", url, proxy, sent)
 
         def keep_header(line: bytes) -> int:
             raw_headers.append(line)
             return len(line)
 
-        try:
-            ws = await sess.ws_connect(
-                url, headers=sent, timeout=self.config.connect_timeout, max_message_size=_WS_MAX_MESSAGE,
-                curl_options={CurlOpt.HEADERFUNCTION: keep_header})
-        except (TimeoutError, CurlError, OSError) as exc:
-            status = upgrade_refused_status(exc)
-            if not status:
-                err = classify_exception(exc)
+        recleared = False
+        while True:
+            clearance = self._clearance(proxy)
+            sent = self._headers(call, proxy, headers, None, clearance)  # no x-statsig-id on any WebSocket (§2.7)
+            ex = self._exchange("ws", "GET", url, proxy, sent)
+            raw_headers.clear()
+            try:
+                ws = await sess.ws_connect(
+                    url, headers=sent, timeout=self.config.connect_timeout, max_message_size=_WS_MAX_MESSAGE,
+                    impersonate=_profile(clearance), curl_options={CurlOpt.HEADERFUNCTION: keep_header})
+                break
+            except (TimeoutError, CurlError, OSError) as exc:
+                status = upgrade_refused_status(exc)
+                if not status:
+                    err = classify_exception(exc)
+                    self._emit(ex, err)
+                    raise await self._failed(err, proxy) from None
+                err = await self._refused(url, status, _parse_headers(raw_headers), sess, sent, clearance, ex)
                 self._emit(ex, err)
-                raise await self._failed(err, proxy) from None
-            err = await self._refused(url, status, _parse_headers(raw_headers), sess, sent, ex)
-            self._emit(ex, err)
+            if await self._recleared(err, proxy, clearance, recleared):
+                recleared = True
+                continue
             raise await self._failed(err, proxy) from None
+        self._observed(proxy, None)
         if call.cf_cookies:
             set_cookie = [line.decode("latin-1").split(":", 1)[1].strip() for line in raw_headers
                           if line.lower().startswith(b"set-cookie:")]
@@ -385,14 +443,15 @@ class Transport:
             self._emit(ex, error)
 
     async def _refused(self, url: str, status: int, headers: dict[str, str], sess: AsyncSession[Response],
-                       sent: dict[str, str], ex: Exchange | None = None) -> UpstreamError:
+                       sent: dict[str, str], clearance: Clearance | None, ex: Exchange | None = None) -> UpstreamError:
         """curl keeps no body of a refused upgrade; a 403 needs one (challenge page vs blocked
         account), so the same URL is fetched once over HTTP to read it."""
         body = ""
         if status == 403:
             http_url = "https" + url[3:] if url.startswith("wss") else "http" + url[2:]
             try:
-                probe = await sess.request("GET", http_url, headers=sent, timeout=self.config.connect_timeout)
+                probe = await sess.request("GET", http_url, headers=sent, timeout=self.config.connect_timeout,
+                                           impersonate=_profile(clearance))
                 if probe.status_code == 403:
                     body = probe.content.decode("utf-8", "replace")
             except (CurlError, OSError):
@@ -400,6 +459,34 @@ class Transport:
         if ex is not None:
             ex.answered(status, headers, body.encode())
         return classify(status, body, headers)
+
+
+def _profile(clearance: Clearance | None) -> BrowserTypeLiteral | None:
+    """The impersonation profile of a clearance's browser (None: the session's own)."""
+    if clearance is None or not clearance.browser:
+        return None
+    return cast("BrowserTypeLiteral", clearance.browser)  # browser_for() picked it from curl_cffi's own list
+
+
+_HINT_NAMES = frozenset(("sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform"))
+
+
+def _present_as(headers: Mapping[str, str], clearance: Clearance) -> dict[str, str]:
+    """The headers with a clearance's User-Agent, and the low-entropy hints of that browser where the
+    call sends hints at all, in the same places: Cloudflare binds the clearance to that browser."""
+    hints = {name.lower(): value for name, value in client_hints(clearance.user_agent, clearance.browser).items()}
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        low = name.lower()
+        if low == "user-agent":
+            out[name] = clearance.user_agent
+        elif low in _HINT_NAMES:
+            if low in hints:  # a browser without client hints (Firefox) sends none
+                out[name] = hints[low]
+        else:
+            out[name] = value
+    out.setdefault("User-Agent", clearance.user_agent)
+    return out
 
 
 async def _abort(sess: AsyncSession[Response], resp: Response) -> None:
