@@ -12,7 +12,8 @@ from aiohttp.typedefs import Handler
 from ..config.settings import Settings
 from ..edge.client_ip import client_ip, is_trusted
 from ..errors import ApiError
-from ..keys import ADMIN_STATE, CLIENT_IP, CSP_CONNECT, CSRF_TOKEN, LIMITER, LIVE_SETTINGS, REQUEST_ID, SESSION
+from ..keys import ADMIN_STATE, CLIENT_IP, CSP_CONNECT, CSRF_TOKEN, LIMITER, LIVE_SETTINGS, POOL, REQUEST_ID, SESSION
+from ..storage.base import StorageError
 from . import render
 from .auth import COOKIE, CSRF_FIELD, CSRF_HEADER, SESSION_TTL_SEC, Session, Throttled, is_revoked
 from .view_models import AdminInputError
@@ -149,9 +150,23 @@ async def _guard(request: web.Request, handler: Handler, *, api: bool) -> web.St
         if request.headers.get("Upgrade", "").lower() == "websocket" and not same_origin(request):
             raise ApiError("cross-origin WebSocket refused", status=403, code="bad_origin")
     resp = await handler(request)
+    if request.method not in SAFE_METHODS and resp.status < 400:
+        await _sync_pool(request)
     if new_cookie:
         set_session_cookie(request, resp, new_cookie, SESSION_TTL_SEC)
     return resp
+
+
+async def _sync_pool(request: web.Request) -> None:
+    """After an admin change, this worker's pool view follows at once (one counter read when nothing
+    moved): tokens added here serve the next request, not the one after the watcher's next poll."""
+    pool = request.config_dict.get(POOL)
+    if pool is None:
+        return
+    try:
+        await pool.sync()
+    except StorageError as exc:
+        log.warning("pool view not refreshed after an admin change (the watcher retries): %s", exc)
 
 
 def _message(exc: web.HTTPException) -> str:

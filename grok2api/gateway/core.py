@@ -257,6 +257,7 @@ class Gateway:
         # Accounts that failed through no fault of theirs (their egress's): tried again when none is left.
         egress_failed: set[str] = set()
         last_error: UpstreamError | None = None
+        synced = False
         try:
             while True:
                 try:
@@ -266,6 +267,12 @@ class Gateway:
                         tried -= egress_failed
                         egress_failed.clear()
                         continue
+                    if not outcome.attempts and not synced:
+                        # Accounts added a moment ago (admin, CLI, another worker) serve this very
+                        # request: one counter read, a reload only when something moved.
+                        synced = True
+                        if await self.pool.sync():
+                            continue
                     outcome.error_kind = last_error.kind.value if last_error else "no_account"
                     outcome.error_detail = last_error.message if last_error else exc.reason
                     if last_error is not None:
