@@ -30,6 +30,7 @@ class ConfigField:
     choices: tuple[Any, ...] = ()
     help: str = ""
     error: str = ""
+    restart: bool = False  # sized once at start: a saved value applies after a restart
 
 
 @dataclass(slots=True)
@@ -94,7 +95,8 @@ def config_sections(s: Settings, helps: Mapping[str, str] | None = None,
             source = s.sources.get(dotted, "default")
             fields.append(ConfigField(dotted, f.name, _kind(hints[f.name], choices), shown, source,
                                       readonly=source == "env", secret=secret, has_value=bool(value),
-                                      choices=choices, help=helps.get(dotted, "")))
+                                      choices=choices, help=helps.get(dotted, ""),
+                                      restart=bool(f.metadata.get("restart"))))
         out.append(ConfigSection(name, fields))
     return out
 

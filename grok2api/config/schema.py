@@ -13,13 +13,14 @@ PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
 
 def opt(*, choices: tuple[Any, ...] = (), min: float | None = None, max: float | None = None,
         secret: bool = False, url: bool | tuple[str, ...] = False, proxy: bool = False,
-        origins: bool = False) -> Any:
+        origins: bool = False, restart: bool = False) -> Any:
     """A field without a Python default (the TOML file supplies it) and its constraints: `url` an
     absolute URL (True: any of WEB_SCHEMES, or the schemes named), `proxy` a proxy URL with a port,
-    `origins` a list of browser origins (scheme://host[:port]) or "*"."""
+    `origins` a list of browser origins (scheme://host[:port]) or "*". Every value applies live in
+    every worker except those marked `restart` (sized once when the server starts)."""
     schemes = WEB_SCHEMES if url is True else url or ()
     return field(metadata={"choices": choices, "min": min, "max": max, "secret": secret, "url": schemes,
-                           "proxy": proxy, "origins": origins})
+                           "proxy": proxy, "origins": origins, "restart": restart})
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +57,7 @@ class SecuritySection:
     allow_anonymous_api: bool = opt()
     allow_anonymous_admin: bool = opt()
     cors_allow_origins: list[str] = opt(origins=True)
-    max_body_size_mb: int = opt(min=0, max=4096)
+    max_body_size_mb: int = opt(min=0, max=4096, restart=True)
     fetch_max_size_mb: int = opt(min=1, max=4096)
     allow_private_fetch: bool = opt()
     rate_limit_enabled: bool = opt()
@@ -170,7 +171,7 @@ class PerformanceSection:
     assets_batch_size: int = opt(min=1, max=100_000)
     assets_max_tokens: int = opt(min=1)
     assets_delete_batch_size: int = opt(min=1, max=100_000)
-    media_max_concurrent: int = opt(min=1, max=100_000)
+    media_max_concurrent: int = opt(min=1, max=100_000, restart=True)
     sse_keepalive_sec: float = opt(min=1, max=600)
 
 

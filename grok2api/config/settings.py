@@ -105,6 +105,13 @@ class Settings:
         }
 
 
+def applies_after_restart(dotted: str) -> bool:
+    """The value is sized once when the server starts; every other one applies live in every worker."""
+    section, key = dotted.split(".", 1)
+    cls = SECTIONS.get(section)
+    return cls is not None and any(f.name == key and f.metadata.get("restart") for f in dataclasses.fields(cls))
+
+
 def is_secret(dotted: str) -> bool:
     section, key = dotted.split(".", 1)
     cls = SECTIONS.get(section)
