@@ -64,6 +64,14 @@
     }
   });
 
+  // The export note answers one click: any change of the selection makes it stale.
+  document.addEventListener("change", function (ev) {
+    var target = ev.target;
+    if (!(target instanceof Element) || !target.closest("#tokens-form")) return;
+    var note = document.getElementById("export-note");
+    if (note && note.textContent) { note.textContent = ""; note.className = "small"; }
+  });
+
   // The full token is fetched on click (a CSRF-checked POST) and goes straight to the clipboard:
   // it is never put into the page.
   function copyTokenOf(button) {

@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 
 from ..config.settings import Settings
 from ..edge.client_ip import client_ip, is_trusted
-from ..errors import ApiError
+from ..errors import ApiError, RateLimited
 from ..keys import ADMIN_STATE, CLIENT_IP, CSP_CONNECT, CSRF_TOKEN, LIMITER, LIVE_SETTINGS, POOL, REQUEST_ID, SESSION
 from ..storage.base import StorageError
 from . import render
@@ -121,7 +121,13 @@ async def _limit_anonymous(request: web.Request) -> None:
     per_minute = s.security.admin_rate_limit_per_minute
     if per_minute > 0:
         ip = request.get(CLIENT_IP) or client_ip(request, s.security.trusted_proxy_ips)
-        await request.config_dict[LIMITER].check_ip(ip, per_minute, per_minute, scope="admin")
+        try:
+            await request.config_dict[LIMITER].check_ip(ip, per_minute, per_minute, scope="admin")
+        except RateLimited as exc:
+            wait = int(exc.retry_after) + 1
+            raise RateLimited(f"Too many requests to the admin from your address before logging in "
+                              f"({per_minute} a minute, security.admin_rate_limit_per_minute). Try again in "
+                              f"{wait} s; once logged in there is no limit.", retry_after=exc.retry_after) from None
 
 
 async def _guard(request: web.Request, handler: Handler, *, api: bool) -> web.StreamResponse:

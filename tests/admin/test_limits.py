@@ -53,7 +53,7 @@ async def test_a_limited_admin_page_is_an_html_page(aiohttp_client: ClientFactor
     page = parse(await resp.text())
     assert text(one(page, "h1")) == "429"
     assert "Too many requests" in text(one(page, "[role=alert]"))
-    assert "requests per minute" in text(one(page, "[role=alert]"))
+    assert "before logging in" in text(one(page, "[role=alert]"))
     # An htmx request gets the same message as a fragment for the page's message area.
     frag = await client.get("/admin/tokens", headers={"HX-Request": "true"})
     assert frag.status == 429 and frag.headers["HX-Retarget"] == "#flash"
