@@ -12,8 +12,9 @@ import aiohttp
 
 from .catalog import Catalog, load_catalog
 from .config.settings import Settings
-from .doctor import Doctor, Options, egress_label, plan, plan_text, table_text
+from .doctor import Doctor, FixedEgress, Options, egress_label, plan, plan_text, table_text
 from .doctor.plan import DEFAULT_MODES
+from .egress.options import EgressConfig
 from .egress.proxies import ProxyManager
 from .gateway.wiring import upstream_config
 from .pool.ops import mask_token
@@ -35,14 +36,15 @@ def options_for(args: argparse.Namespace, settings: Settings, catalog: Catalog) 
     return options
 
 
-async def _account(args: argparse.Namespace, settings: Settings) -> str:
-    """The token to check: given, read from stdin, or the first active account of the storage."""
+async def _account(args: argparse.Namespace, settings: Settings) -> tuple[str, str]:
+    """The token to check (given, read from stdin, or the first active account of the storage) and the
+    egress that account is bound to ("" when none is stored)."""
     if args.token:
         raw = sys.stdin.readline() if args.token == "-" else args.token
         token = normalize_token(raw)
         if not token:
             raise ValueError("--token is empty")
-        return token
+        return token, ""
     server = settings.server
     storage = make_storage(server.storage_type, server.storage_url, server.data_dir)
     await storage.open()
@@ -51,7 +53,7 @@ async def _account(args: argparse.Namespace, settings: Settings) -> str:
                     if a.status == "active" and (args.pool is None or a.pool == args.pool)]
     finally:
         await storage.close()
-    return accounts[0].token if accounts else ""
+    return (accounts[0].token, accounts[0].egress) if accounts else ("", "")
 
 
 async def _fetch_text(url: str) -> str:
@@ -71,17 +73,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run(args: argparse.Namespace, settings: Settings, options: Options, config: UpstreamConfig,
                catalog: Catalog) -> int:
-    token = await _account(args, settings)
+    token, bound = await _account(args, settings)
     if not token:
         print("grok2api: no active account to check (pass --token, or import one)", file=sys.stderr)
         return EXIT_NO_ACCOUNT
     account = mask_token(token)
     proxy = settings.proxy
-    picker = ProxyManager(proxy.proxy_url or settings.network.base_proxy_url, proxy.proxy_pool_url,
-                          float(proxy.proxy_pool_interval), _fetch_text)
+    picker: ProxyManager | FixedEgress
+    if proxy.proxy_pool_url:
+        picker = ProxyManager("", proxy.proxy_pool_url, float(proxy.proxy_pool_interval), _fetch_text)
+    else:  # the egress the gateway uses for this account (else the first one): the check must see what it sees
+        picker = FixedEgress(EgressConfig.from_settings(settings).static_proxy(bound))
     if args.dry_run:
         steps = plan(config, options)
-        egress = "a proxy from proxy.proxy_pool_url" if picker.pool_url else egress_label(picker.static)
+        egress = ("a proxy from proxy.proxy_pool_url" if isinstance(picker, ProxyManager)
+                  else egress_label(picker.proxy))
         if args.json:
             print(json.dumps({"account": account, "egress": egress, "steps": [
                 {"id": s.id, "title": s.title, "endpoint": s.endpoint, "required": s.required,

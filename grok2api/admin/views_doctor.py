@@ -14,9 +14,9 @@ from typing import Any
 
 from aiohttp import web
 
-from ..doctor import Doctor, Options, Result, budget, own_client, plan
+from ..doctor import Doctor, FixedEgress, Options, Result, budget, own_client, plan
 from ..doctor.plan import DEFAULT_MODES
-from ..keys import CAPTURE, CATALOG, GROK_CLIENT, PROXIES, WORKER_ID
+from ..keys import CAPTURE, CATALOG, EGRESS, GROK_CLIENT, PROXIES, WORKER_ID
 from ..pool.model import mask_token
 from . import render
 from .sse import EventStream, sse_response
@@ -39,10 +39,16 @@ def _base(request: web.Request) -> Any:
     return base
 
 
-def _client(request: web.Request) -> Any:
-    """A client of its own on the gateway's config and egress; transcripts too, when capture.enabled."""
+async def _client(request: web.Request, account_id: str, bound: str) -> Any:
+    """A client of its own on the gateway's config, leaving through the account's egress with that egress's
+    clearance (as the gateway's calls for it do); transcripts too, when capture.enabled."""
     capture = request.config_dict.get(CAPTURE)
-    return own_client(_base(request), request.config_dict.get(PROXIES), (capture,) if capture is not None else ())
+    taps = (capture,) if capture is not None else ()
+    egresses = request.config_dict.get(EGRESS)
+    if egresses is None:
+        return own_client(_base(request), request.config_dict.get(PROXIES), taps)
+    proxy = await egresses.route(account_id, bound)
+    return own_client(_base(request), FixedEgress(proxy or ""), taps, hooks=egresses)
 
 
 def _options(request: web.Request, media: bool) -> Options:
@@ -117,7 +123,7 @@ async def _check_account(request: web.Request, stream: EventStream, index: int, 
     rec = await storage_of(request).get_account(str(account["id"]))
     if rec is None:
         return await stream.send(f"s{index}", '<span class="error">This account no longer exists.</span>')
-    client = _client(request)
+    client = await _client(request, rec.id, rec.egress)
     try:
         doctor = Doctor(client, rec.token, _options(request, media), catalog=request.config_dict.get(CATALOG),
                         account=str(account["label"]))

@@ -9,8 +9,8 @@ May import: upstream, catalog, gateway.model_check.
 
 from .plan import GROUPS, ORDER, Options, Step, budget, plan
 from .report import plan_text, table_text
-from .run import WORDS, Doctor, Report, Result, own_client, word_of
+from .run import WORDS, Doctor, FixedEgress, Report, Result, own_client, word_of
 from .steps import egress_label
 
 __all__ = ["GROUPS", "ORDER", "WORDS", "Doctor", "Options", "Report", "Result", "Step", "budget", "egress_label",
-           "own_client", "plan", "plan_text", "table_text", "word_of"]
+           "FixedEgress", "own_client", "plan", "plan_text", "table_text", "word_of"]

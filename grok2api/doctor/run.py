@@ -11,6 +11,7 @@ from ..catalog import Catalog
 from ..upstream.client import GrokClient
 from ..upstream.errors import ErrorKind, UpstreamError
 from ..upstream.exchange import Exchange, Tap
+from ..upstream.identity import EgressHooks
 from ..upstream.redact import Redactor
 from ..upstream.transport import ProxyPicker
 from . import steps as step_fns
@@ -124,10 +125,26 @@ class Report:
                 "steps": [r.to_json() for r in self.results]}
 
 
-def own_client(base: GrokClient, picker: ProxyPicker | None, taps: tuple[Tap, ...] = ()) -> GrokClient:
+class FixedEgress:
+    """The one egress a doctor run leaves through: the checked account's (`""` = direct). A challenge is
+    reported in the table, not acted on by rotating proxies."""
+
+    def __init__(self, proxy: str) -> None:
+        self.proxy = proxy
+
+    async def current(self) -> str:
+        return self.proxy
+
+    async def on_cloudflare(self, proxy: str) -> None:
+        """Nothing rotates during a check: the row says Cloudflare and what to do."""
+
+
+def own_client(base: GrokClient, picker: ProxyPicker | None, taps: tuple[Tap, ...] = (), *,
+               hooks: EgressHooks | None = None) -> GrokClient:
     """A client for one doctor run on `base`'s config and egress: never `base` itself, since the doctor
-    reorders its client's x-statsig-id chain and counts its exchanges."""
-    client = GrokClient(base.config, proxy_picker=picker)
+    reorders its client's x-statsig-id chain and counts its exchanges. With the gateway's egress `hooks`
+    its calls present (and, after a challenge, renew) the clearance that egress holds."""
+    client = GrokClient(base.config, proxy_picker=picker, egress_hooks=hooks)
     client.transport.taps.extend(taps)
     return client
 

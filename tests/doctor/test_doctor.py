@@ -17,9 +17,12 @@ from aiohttp.test_utils import TestServer
 
 from grok2api import fakegrok
 from grok2api.doctor import WORDS, Doctor, Options, Report, budget, plan, table_text, word_of
+from grok2api.egress.model import egress_name
 from grok2api.fakegrok import FakeConfig
 from grok2api.fakegrok.replay import Replay
 from grok2api.fakegrok.transcripts import TranscriptStore
+from grok2api.storage import make_storage
+from grok2api.storage.base import AccountRecord, account_id_for
 from grok2api.upstream import GrokClient, UpstreamConfig
 from grok2api.upstream.errors import ErrorKind, UpstreamError
 
@@ -186,10 +189,10 @@ def test_words_of_every_error_kind() -> None:
 
 
 # -- the command line ---------------------------------------------------------------------
-async def cli(base: str, tmp_path: Path, *args: str) -> tuple[int, str, str]:
+async def cli(base: str, tmp_path: Path, *args: str, **extra_env: str) -> tuple[int, str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GROK2API_")}
     env.update({"GROK2API_NETWORK_GROK_URL": base, "GROK2API_NETWORK_ASSETS_URL": base,
-                "GROK2API_NETWORK_ACCOUNTS_URL": base, "PYTHONPATH": str(REPO)})
+                "GROK2API_NETWORK_ACCOUNTS_URL": base, "PYTHONPATH": str(REPO), **extra_env})
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "grok2api", "doctor", "--data-dir", str(tmp_path / "data"), *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
@@ -241,3 +244,19 @@ async def test_cli_capture_writes_redacted_transcripts(aiohttp_server: ServerFac
     assert {json.loads(p.read_text())["step"] for p in files} >= {"session", "chat_mgw", "chat_rest"}
     assert f"transcripts: {len(files)} files" in err
     assert TOKEN not in "".join(p.read_text() for p in files)
+
+
+async def test_cli_checks_a_stored_account_through_its_egress(tmp_path: Path) -> None:
+    """With egresses configured, the command checks the first active account through the egress the
+    gateway binds it to (Cloudflare clearance is bound to the egress: another one would tell nothing)."""
+    first, second = "http://127.0.0.1:18081", "http://127.0.0.1:18082"
+    storage = make_storage("sqlite", "", tmp_path / "data")
+    await storage.open()
+    try:
+        await storage.upsert_accounts([AccountRecord(id=account_id_for(TOKEN), token=TOKEN, egress=egress_name(second))])
+    finally:
+        await storage.close()
+    code, out, err = await cli("http://127.0.0.1:9", tmp_path, "--dry-run",
+                               GROK2API_PROXY_EGRESS_URLS=f'["{first}", "{second}"]')
+    assert code == 0, out + err
+    assert "proxy http://127.0.0.1:18082" in out and "18081" not in out

@@ -16,9 +16,9 @@ from aiohttp import web
 from grok2api.access import admin_password
 from grok2api.keys import EGRESS, STORAGE, WATCHER
 from tests.admin.html import attr, one, parse, text
-from tests.pngs import png as make_png
 from tests.egress.conftest import SOURCES, EgressStack, MakeEgressStack
 from tests.egress.loopback import ConnectProxy
+from tests.pngs import png as make_png
 
 PASSWORD = "correct horse battery staple"
 BEARER = {"Authorization": f"Bearer {PASSWORD}"}
@@ -220,3 +220,29 @@ async def test_the_config_api_never_shows_egress_credentials_and_keeps_them(make
     await es.stack.app[WATCHER].poll_once()
     names = {v.name for v in es.stack.app[EGRESS].snapshot()}
     assert any(n.startswith("http://***@10.0.0.1:3128#") for n in names) and len(names) == 1
+
+
+async def test_the_admin_upstream_check_leaves_through_the_account_egress(make_egress_stack: MakeEgressStack) -> None:
+    """The doctor's client for an account is the gateway's view of it: the same egress, with that egress's
+    clearance (the fake's Cloudflare binding refuses anything else)."""
+    es = await make_egress_stack({"GROK2API_TOKEN_AUTO_REFRESH": "false"})
+    await _admin(es)
+    http = es.stack.http
+    (account,) = await es.stack.add_tokens([ONE])
+    await es.stack.sdk.chat.completions.create(model="grok-4", messages=HELLO)  # binds ONE and clears its egress
+    before = len(await es.stack.fake_requests())
+    resp = await http.post("/admin/login", data={"username": "admin", "password": PASSWORD, "next": "/admin/tokens"},
+                           allow_redirects=False)
+    assert resp.status == 303
+    csrf = attr(one(parse(await (await http.get("/admin/tokens")).text()), "[data-csrf]"), "data-csrf")
+    started = await http.post("/admin/tokens/check", data={"ids": account},
+                              headers={"HX-Request": "true", "X-CSRF-Token": csrf})
+    assert started.status == 200, await started.text()
+    stream_url = attr(one(parse(await started.text()), "[sse-connect]"), "sse-connect")
+    body = await (await http.get(stream_url)).text()
+    results = dict(re.findall(r'data-step="([\w-]+)"[^>]*data-result="([^"]+)"', body))
+    assert results.get("session") == "ok" and results.get("chat_rest") == "ok", body[-2000:]
+    checked = [r for r in (await es.stack.fake_requests())[before:] if r["cookies"].get("sso") == ONE]
+    bound = {a.token: a.egress for a in await es.stack.storage.all_accounts()}[ONE]
+    assert checked and len({r["remote"] for r in checked}) == 1  # one egress for the whole check ...
+    assert _by_account(await es.stack.fake_requests())[ONE] == {checked[0]["remote"]} and bound  # ... the account's
