@@ -20,6 +20,7 @@ from .access import api_keys as apikeys
 from .config import settings as settings_mod
 from .config.settings import ConfigError, Settings
 from .logsetup import setup_logging
+from .pool.moves import PoolChange
 from .pool.options import PoolConfig
 from .storage import make_storage
 from .storage.base import AccountQuery, Storage, StorageError
@@ -219,18 +220,18 @@ def cmd_config(args: argparse.Namespace) -> int:
     return with_storage(settings, show)
 
 
-async def _reread_moved(storage: Storage, settings: Settings, change: Any) -> None:
+async def _reread_moved(storage: Storage, settings: Settings, change: PoolChange) -> None:
     """Accounts `tokens add --pool` moved: re-read their quotas from grok.com now, with the running
     configuration (admin-saved values included); when that fails the server's refresher does it."""
     from .gateway.wiring import upstream_config
-    from .pool import ops as pool_ops
+    from .pool.moves import reread_quotas
     from .pool.refresher import limits_reader
     from .upstream.client import GrokClient
 
     live = settings_mod.with_overrides(settings, await storage.get_config_overrides())
     config = PoolConfig.from_settings(live)
     async with GrokClient(upstream_config(live)) as client:
-        await pool_ops.reread_quotas(storage, change, limits_reader(client.rate_limits), config=config,
+        await reread_quotas(storage, change, limits_reader(client.rate_limits), config=config,
                                      now=time.time())
     print(f"moved {len(change.moved)} to pool {change.pool}; quotas re-read for {len(change.refreshed)}")
     for account_id, error in change.errors.items():
@@ -252,7 +253,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
             result.skipped += len(args.tokens) - len(items)
             print(f"added {result.added}, updated {result.updated}, skipped {result.skipped}")
             if result.repooled:
-                await _reread_moved(storage, settings, pool_ops.PoolChange(args.pool, result.repooled))
+                await _reread_moved(storage, settings, PoolChange(args.pool, result.repooled))
             return 0
         if args.action == "import":
             text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")

@@ -13,6 +13,7 @@ from aiohttp import web
 from ..keys import ADMIN_STATE
 from ..pool import ops as pool_ops
 from ..pool.model import mask_token
+from ..pool.moves import PoolChange, set_pool
 from ..pool.ops import Progress
 from ..pool.options import PoolConfig
 from ..storage.base import AccountRecord
@@ -75,10 +76,10 @@ async def plan_batch(request: web.Request, action: str, ids: list[str]) -> Batch
     return plan
 
 
-async def change_pool(request: web.Request, account_id: str, pool: str) -> pool_ops.PoolChange:
+async def change_pool(request: web.Request, account_id: str, pool: str) -> PoolChange:
     """Move one account to `pool` and re-read its quotas from grok.com at once (the page and the API)."""
     try:
-        return await pool_ops.set_pool(storage_of(request), [account_id], pool,
+        return await set_pool(storage_of(request), [account_id], pool,
                                        config=PoolConfig.from_settings(settings_of(request)),
                                        fetch_limits=upstream_actions(request).fetch_limits)
     except ValueError as exc:

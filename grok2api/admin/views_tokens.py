@@ -12,6 +12,7 @@ from ..catalog import TIERS
 from ..keys import ADMIN_STATE
 from ..pool import ops as pool_ops
 from ..pool.model import Account
+from ..pool.moves import PoolChange
 from ..pool.options import PoolConfig
 from ..pool.refresher import refresh_account
 from ..storage.base import ACCOUNT_STATUSES
@@ -102,7 +103,7 @@ async def _row(request: web.Request, account_id: str, *, editing: bool = False, 
         "failed": failed}, headers=headers)
 
 
-def pool_notice(change: pool_ops.PoolChange) -> tuple[str, bool]:
+def pool_notice(change: PoolChange) -> tuple[str, bool]:
     """What the row says after a pool change: moved and re-read, or why the quotas were not read."""
     if not change.moved:
         return "", False

@@ -190,7 +190,7 @@ def apply_upstream(app: web.Application, s: Settings) -> list[str]:
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the upstream sessions and load the pool; flush stats, prune and refresh quotas meanwhile."""
     live = app[LIVE_SETTINGS]
-    pool, storage, recorder = app[POOL], app[STORAGE], app[RECORDER]
+    pool, recorder = app[POOL], app[RECORDER]
     client, egresses, gateway = app[GROK_CLIENT], app[EGRESS], app[GATEWAY]
     apply_upstream(app, live.current)  # the admin-saved values, applied by storage_ctx a moment ago
 

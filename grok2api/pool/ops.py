@@ -11,15 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
 from ..catalog import TIERS
-from ..storage.base import TOPIC_ACCOUNTS, AccountRecord, Quota, Storage, account_id_for
+from ..storage.base import TOPIC_ACCOUNTS, AccountRecord, Storage, account_id_for
 from .model import Account, mask_token
 from .options import PoolConfig
 from .refresher import FetchLimits, refresh_account
 
 __all__ = [
-    "ImportItem", "ImportResult", "PoolChange", "Progress", "accept_tos", "add_tokens", "delete_accounts",
+    "ImportItem", "ImportResult", "Progress", "accept_tos", "add_tokens", "delete_accounts",
     "enable_nsfw", "export_json", "import_tokens", "mask_token", "normalize_pool", "parse_import", "published",
-    "refresh_quotas", "reread_quotas", "run_bulk", "set_enabled", "set_note", "set_pool", "set_tags",
+    "refresh_quotas", "run_bulk", "set_enabled", "set_note", "set_tags", "stored_records",
 ]
 
 EXPORT_VERSION = 1
@@ -205,7 +205,7 @@ async def add_tokens(storage: Storage, items: Sequence[ImportItem], default_pool
         moved = old is not None and old.pool != pool
         # A new account, or one moved to another tier, starts from that tier's defaults (merged over the
         # stored buckets) until grok.com is asked; a known one in its pool keeps what was read.
-        quota = {} if old is not None and not moved else _default_quotas(config, pool)
+        quota = {} if old is not None and not moved else config.tier_quotas(pool)
         records.append(AccountRecord(id=aid, token=item.token, pool=pool, quota=quota, tags=list(item.tags),
                                      note=item.note, created_at=now, updated_at=now))
         if moved:
@@ -216,56 +216,6 @@ async def add_tokens(storage: Storage, items: Sequence[ImportItem], default_pool
     if records:
         await storage.bump(TOPIC_ACCOUNTS)
     return ImportResult(added, updated, dupes, ids, repooled)
-
-
-def _default_quotas(config: PoolConfig, pool: str) -> dict[str, Quota]:
-    return {b: q for b in config.buckets_for(pool) if (q := config.default_quota(pool, b)) is not None}
-
-
-@dataclass(slots=True)
-class PoolChange:
-    """What moving accounts to another pool did: who moved, and how re-reading their quotas went."""
-
-    pool: str
-    moved: list[str] = field(default_factory=list)
-    refreshed: list[str] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)  # account id -> why its quotas were not read
-
-
-async def set_pool(storage: Storage, account_ids: Sequence[str], pool: str, *, config: PoolConfig,
-                   fetch_limits: FetchLimits | None = None, now: float | None = None) -> PoolChange:
-    """Move accounts to `pool`. A moved account gets the tier's default quotas and is due for a refresh;
-    with `fetch_limits` its quotas are re-read from grok.com at once (disabled accounts are left to
-    the refresher once enabled). Accounts already in `pool` are untouched."""
-    change = PoolChange(normalize_pool(pool))
-    now = time.time() if now is None else now
-    for rec in await _records(storage, account_ids):
-        if rec.pool == change.pool:
-            continue
-        await storage.update_account(rec.id, pool=change.pool, last_sync_at=0.0)
-        for bucket, quota in _default_quotas(config, change.pool).items():
-            await storage.set_quota(rec.id, bucket, quota)
-        change.moved.append(rec.id)
-    if change.moved:
-        await storage.bump(TOPIC_ACCOUNTS)
-    if fetch_limits is not None and change.moved:
-        await reread_quotas(storage, change, fetch_limits, config=config, now=now)
-    return change
-
-
-async def reread_quotas(storage: Storage, change: PoolChange, fetch_limits: FetchLimits, *, config: PoolConfig,
-                        now: float) -> None:
-    """Re-read the moved accounts' quotas now (their new tier's buckets), noting each failure."""
-    for rec in await _records(storage, change.moved):
-        if rec.status == "disabled":
-            change.errors[rec.id] = "disabled: its quotas are read once it is enabled"
-            continue
-        result = await refresh_account(storage, Account.from_record(rec), fetch_limits, config, now)
-        if result.ok:
-            change.refreshed.append(rec.id)
-        else:
-            change.errors[rec.id] = result.error
-    await storage.bump(TOPIC_ACCOUNTS)
 
 
 async def import_tokens(storage: Storage, text: str, default_pool: str = "basic", *,
@@ -366,7 +316,8 @@ async def run_bulk(accounts: Sequence[AccountRecord], op: Callable[[AccountRecor
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _records(storage: Storage, account_ids: Sequence[str]) -> list[AccountRecord]:
+async def stored_records(storage: Storage, account_ids: Sequence[str]) -> list[AccountRecord]:
+    """The stored records of these ids, those that still exist."""
     found = await asyncio.gather(*(storage.get_account(aid) for aid in account_ids))
     return [r for r in found if r is not None]
 
@@ -375,7 +326,7 @@ async def refresh_quotas(storage: Storage, account_ids: Sequence[str], fetch_lim
                          config: PoolConfig, concurrency: int,
                          clock: Callable[[], float] = time.time) -> AsyncIterator[Progress]:
     """Re-read the quotas of chosen accounts now (any status but disabled), like the refresher."""
-    records = [r for r in await _records(storage, account_ids) if r.status != "disabled"]
+    records = [r for r in await stored_records(storage, account_ids) if r.status != "disabled"]
 
     async def op(rec: AccountRecord) -> None:
         result = await refresh_account(storage, Account.from_record(rec), fetch_limits, config, clock())
@@ -394,7 +345,7 @@ async def accept_tos(storage: Storage, account_ids: Sequence[str], accept: Calla
                      set_birth_date: Callable[[str], Awaitable[object]] | None, *,
                      concurrency: int) -> AsyncIterator[Progress]:
     """Accept the terms of service and (when given) set a birth date on each account's token."""
-    records = await _records(storage, account_ids)
+    records = await stored_records(storage, account_ids)
 
     async def op(rec: AccountRecord) -> None:
         await accept(rec.token)
@@ -408,7 +359,7 @@ async def accept_tos(storage: Storage, account_ids: Sequence[str], accept: Calla
 async def enable_nsfw(storage: Storage, account_ids: Sequence[str], enable: Callable[[str], Awaitable[object]], *,
                       concurrency: int) -> AsyncIterator[Progress]:
     """Turn on NSFW content for each account and tag it `nsfw` (tags are merged, never replaced)."""
-    records = await _records(storage, account_ids)
+    records = await stored_records(storage, account_ids)
 
     async def op(rec: AccountRecord) -> None:
         await enable(rec.token)

@@ -168,6 +168,14 @@ async def test_create_key_see_it_once_and_config_takes_effect(aiohttp_server: Se
         await page.click("#key-form button[type=submit]")
         key = await page.input_value("#new-key")
         assert re.fullmatch(r"sk-[A-Za-z0-9_-]{20,}", key)
+        # The form starts empty again for the next key; a second key of the same name is refused in place.
+        assert await page.input_value("#key-form input[name=name]") == ""
+        assert await page.input_value("#key-form input[name=rpm]") == "0"
+        await page.fill("#key-form input[name=name]", "Browser Key")
+        await page.click("#key-form button[type=submit]")
+        await expect(page.locator("#flash .error")).to_contain_text("already exists")
+        assert await page.input_value("#key-form input[name=name]") == "Browser Key"
+        rec.allowed_errors.append("status of 400")  # the refused duplicate, on purpose
         await page.click("button[data-copy]")
         await page.wait_for_selector("[data-copy-status]:not(:empty)")
         await expect(page.locator("#keys-table")).to_contain_text("browser key")

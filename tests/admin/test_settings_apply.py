@@ -207,3 +207,32 @@ async def test_values_sized_at_start_apply_after_a_restart(setup: Setup) -> None
     app: web.Application = make_app(started)
     assert app[MEDIA_SLOTS]._value == 7
     assert app._client_max_size == 9 * 1024 * 1024
+
+
+async def test_every_upstream_field_follows_a_save(setup: Setup) -> None:
+    """The cases above watch grok.com; this one covers the rest of the client's configuration: after one save
+    of every upstream-facing key, every field built from settings has the new value in the running client."""
+    a = await setup.make()
+    before = a.app[GROK_CLIENT].config
+    url = str(setup.other.make_url("")).rstrip("/")
+    await _save(a, {
+        "network.grok_url": url, "network.assets_url": url + "/assets", "network.accounts_url": url + "/accounts",
+        "network.livekit_url": "wss://livekit.example", "network.timeout": 33, "network.statsig_demote_sec": 7.0,
+        "network.legacy_media": True, "network.asset_proxy_url": setup.proxy.url, "proxy.proxy_url": setup.proxy.url,
+        "network.statsig_strategies": ["signer", "manual"], "chat.statsig_signer_url": "http://127.0.0.1:9/sign",
+        "chat.statsig_id": MANUAL_STATSIG, "security.browser": "chrome146", "security.user_agent": UA_150,
+        "security.cf_clearance": "cf-every-field", "timeout.stream_idle_timeout": 44.0, "chat.transport": "rest",
+        "chat.temporary": False, "chat.disable_memory": False, "image.quality_rest": False,
+        "image.image_ws_nsfw": False, "image.image_ws_blocked_seconds": 9, "image.image_ws_final_min_bytes": 123,
+        "image.image_ws_medium_min_bytes": 45})
+    after = a.app[GROK_CLIENT].config
+    unchanged = {f for f in ("grok_url", "assets_url", "accounts_url", "livekit_url", "browser", "user_agent",
+                             "cf_clearance", "timeout", "idle_timeout", "chat_transport", "temporary", "disable_memory",
+                             "statsig_strategies", "statsig_value", "statsig_signer_url", "statsig_demote_seconds",
+                             "legacy_media", "quality_images_rest", "image_ws_nsfw", "image_ws_blocked_seconds",
+                             "image_ws_final_min_bytes", "image_ws_medium_min_bytes", "proxy_url", "asset_proxy_url")
+                 if getattr(after, f) == getattr(before, f)}
+    assert unchanged == set()
+    assert a.app[GROK_CLIENT].transport.config is after
+    assert a.app[GROK_CLIENT].statsig.names == ["signer", "manual"]
+    assert a.app[LIVE_SETTINGS].current.voice.livekit_url == ""  # network.livekit_url is used when voice's is empty
