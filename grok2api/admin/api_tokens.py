@@ -81,7 +81,7 @@ async def api_tokens_add(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         raise AdminInputError(str(exc)) from None
     return web.json_response({"status": "success", "added": result.added, "updated": result.updated,
-                              "skipped": result.skipped, "ids": result.ids})
+                              "skipped": result.skipped, "ids": result.ids, "repooled": result.repooled})
 
 
 @api_routes.patch("/tokens/{id}", name="api.tokens_patch")

@@ -171,3 +171,17 @@ async def test_a_running_batch_polls_when_asked(aiohttp_client: ClientFactory, a
     assert polled.select("[sse-connect]") == [] and text(one(polled, "button")) == "Cancel"
     cancelled = parse(await (await client.post(f"/admin/batch/{body['batch_id']}/cancel", headers=hx(csrf))).text())
     assert one(cancelled, "[data-batch-finished]") and "Cancelled" in text(cancelled)
+
+
+async def test_an_import_naming_another_pool_moves_a_known_account_to_fresh_quotas(
+        aiohttp_client: ClientFactory, aiohttp_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _, csrf = await _setup(aiohttp_client, aiohttp_server, tmp_path, monkeypatch)
+    aid = account_id_for(MOVER)
+    await client.post(f"/admin/tokens/{aid}/refresh", headers=hx(csrf))
+    assert (await _quota(client, MOVER))["fast"] == (77, 140)  # grok.com's super numbers, in the basic pool
+    resp = await client.post("/api/v1/admin/tokens", headers=BEARER,
+                             json={"tokens": [{"token": MOVER, "pool": "heavy"}]})
+    assert (await resp.json())["repooled"] == [aid]
+    rec = await client.app[STORAGE].get_account(aid)
+    assert rec is not None and rec.pool == "heavy" and rec.last_sync_at == 0  # due for the refresher at once
+    assert (await _quota(client, MOVER))["fast"] == (400, 400)  # the heavy tier's defaults, not the old reading
