@@ -1,4 +1,4 @@
-"""Command line: serve (default), fake-grok, config, tokens, keys, admin, models."""
+"""Command line: serve (default), fake-grok, config, tokens, keys, admin, models, doctor."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from .access import api_keys as apikeys
 from .config import settings as settings_mod
 from .config.settings import ConfigError, Settings
 from .logsetup import setup_logging
+from .pool.moves import PoolChange
+from .pool.options import PoolConfig
 from .storage import make_storage
 from .storage.base import AccountQuery, Storage, StorageError
 
@@ -46,7 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     fake = sub.add_parser("fake-grok", help="run the simulated grok.com used by tests, benchmarks and demos")
     fake.add_argument("--host", default="127.0.0.1")
-    fake.add_argument("--port", type=int, default=9000)
+    fake.add_argument("--port", type=int, default=9000, help="port (0 = any free one; the start line names it)")
+    fake.add_argument("--replay", metavar="DIR", help="answer requests matching recorded transcripts in DIR "
+                                                      "with the recorded answers (the rest is simulated)")
+    fake.add_argument("--strict", action="store_true", help="with --replay: 501 for requests nothing recorded matches")
+    fake.add_argument("--speed", type=float, default=1.0,
+                      help="with --replay: pace factor of recorded timing (1 = as recorded, 0 = no waiting)")
 
     config = sub.add_parser("config", help="show or check the effective configuration")
     _common_options(config)
@@ -56,10 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(tokens)
     tsub = tokens.add_subparsers(dest="action", required=True)
     add = tsub.add_parser("add", help="add tokens given on the command line")
-    add.add_argument("--pool", default="basic", choices=("basic", "super", "heavy"))
+    add.add_argument("--pool", choices=("basic", "super", "heavy"),
+                     help="the pool of these tokens, known ones included (their quotas are re-read); "
+                          "without it new tokens go to basic and known ones keep their pool")
     add.add_argument("tokens", nargs="+")
     imp = tsub.add_parser("import", help="import a file: one token per line, sso= cookies, or the JSON export")
-    imp.add_argument("--pool", default="basic", choices=("basic", "super", "heavy"))
+    imp.add_argument("--pool", default="basic", choices=("basic", "super", "heavy"),
+                     help="the pool of new tokens (known ones keep theirs unless the JSON names one)")
     imp.add_argument("file", help="file path, or - for standard input")
     exp = tsub.add_parser("export", help="print every token (JSON keeps pool, tags and note)")
     exp.add_argument("--format", choices=("json", "txt"), default="json")
@@ -91,6 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     msub = models.add_subparsers(dest="action", required=True)
     mcheck = msub.add_parser("check", help="compare the catalog's modes and tiers with grok.com's /rest/modes")
     mcheck.add_argument("--pool", choices=["basic", "super", "heavy"], help="ask with an account of this pool")
+
+    doctor = sub.add_parser("doctor", help="check one account against grok.com, step by step")
+    _common_options(doctor)
+    who = doctor.add_mutually_exclusive_group()
+    who.add_argument("--token", help="the SSO token to check ('-' reads it from standard input)")
+    who.add_argument("--pool", choices=("basic", "super", "heavy"),
+                     help="check the first active account of this pool (default: of any pool)")
+    doctor.add_argument("--only", default="", help="comma-separated steps or groups (egress, session, statsig, "
+                                                   "limits, modes, chat, upload, media)")
+    doctor.add_argument("--media", action="store_true", help="also generate one short video")
+    doctor.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    doctor.add_argument("--dry-run", action="store_true", help="list every request it would send, send none")
+    doctor.add_argument("--capture", metavar="DIR", help="write each upstream exchange, redacted, to DIR")
     return parser
 
 
@@ -159,8 +182,18 @@ def prepare_multiprocess_metrics(data_dir: Path) -> None:
 def cmd_fake_grok(args: argparse.Namespace) -> int:
     setup_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     from .fakegrok import run
+    from .fakegrok.replay import Replay
+    from .fakegrok.transcripts import TranscriptStore
 
-    run(args.host, args.port)
+    replay = None
+    if args.replay:
+        directory = Path(args.replay)
+        if not directory.is_dir():
+            raise ValueError(f"--replay {args.replay}: not a directory")
+        replay = Replay(TranscriptStore(directory), speed=args.speed, strict=args.strict)
+    elif args.strict or args.speed != 1.0:
+        raise ValueError("--strict and --speed only apply with --replay DIR")
+    run(args.host, args.port, replay=replay)
     return 0
 
 
@@ -187,18 +220,45 @@ def cmd_config(args: argparse.Namespace) -> int:
     return with_storage(settings, show)
 
 
+async def _reread_moved(storage: Storage, settings: Settings, change: PoolChange) -> None:
+    """Accounts `tokens add --pool` moved: re-read their quotas from grok.com now, with the running
+    configuration (admin-saved values included); when that fails the server's refresher does it."""
+    from .gateway.wiring import upstream_config
+    from .pool.moves import reread_quotas
+    from .pool.refresher import limits_reader
+    from .upstream.client import GrokClient
+
+    live = settings_mod.with_overrides(settings, await storage.get_config_overrides())
+    config = PoolConfig.from_settings(live)
+    async with GrokClient(upstream_config(live)) as client:
+        await reread_quotas(storage, change, limits_reader(client.rate_limits), config=config,
+                                     now=time.time())
+    print(f"moved {len(change.moved)} to pool {change.pool}; quotas re-read for {len(change.refreshed)}")
+    for account_id, error in change.errors.items():
+        print(f"  {account_id}: quotas not read now ({error}); the server's refresher reads them", file=sys.stderr)
+
+
 def cmd_tokens(args: argparse.Namespace) -> int:
     from .pool import ops as pool_ops
 
     settings = load_settings(args)
 
     async def run(storage: Storage) -> int:
-        if args.action in ("add", "import"):
-            if args.action == "add":
-                text = "\n".join(args.tokens)
-            else:
-                text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-            result = await pool_ops.import_tokens(storage, text, default_pool=args.pool)
+        if args.action == "add":
+            items = pool_ops.parse_import("\n".join(args.tokens))
+            if args.pool:  # named on the command line: it applies to known tokens too
+                items = [item._replace(pool=args.pool) for item in items]
+            result = await pool_ops.add_tokens(storage, items, default_pool=args.pool or "basic",
+                                               config=PoolConfig.from_settings(settings))
+            result.skipped += len(args.tokens) - len(items)
+            print(f"added {result.added}, updated {result.updated}, skipped {result.skipped}")
+            if result.repooled:
+                await _reread_moved(storage, settings, PoolChange(args.pool, result.repooled))
+            return 0
+        if args.action == "import":
+            text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+            result = await pool_ops.import_tokens(storage, text, default_pool=args.pool,
+                                                  config=PoolConfig.from_settings(settings))
             print(f"added {result.added}, updated {result.updated}, skipped {result.skipped}")
             return 0
         if args.action == "export":
@@ -209,24 +269,31 @@ def cmd_tokens(args: argparse.Namespace) -> int:
             else:
                 print(json.dumps(pool_ops.export_json(accounts), indent=2))
             return 0
-        items, total = await storage.list_accounts(
+        listed, total = await storage.list_accounts(
             AccountQuery(pool=args.pool, status=args.status, limit=args.limit))
-        for acc in items:
+        for acc in listed:
             quota = ", ".join(f"{b}={q.remaining}/{q.total}" for b, q in sorted(acc.quota.items()))
             print(f"{acc.id}  {pool_ops.mask_token(acc.token):<16} {acc.pool:<6} {acc.status:<8} "
                   f"{quota}  {','.join(acc.tags)}")
-        print(f"{len(items)} of {total} accounts")
+        print(f"{len(listed)} of {total} accounts")
         return 0
 
     return with_storage(settings, run)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    from .catalog import load_catalog
+
     settings = load_settings(args)
 
     async def run(storage: Storage) -> int:
         if args.action == "create":
-            models = [m.strip() for m in args.models.split(",") if m.strip()]
+            models = list(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
+            catalog = load_catalog(settings.server.data_dir)
+            unknown = [m for m in models if m not in catalog]
+            if unknown:
+                raise ValueError(f"unknown model(s) {', '.join(unknown)}: --models names models of the catalog "
+                                 "(`grok2api models check` and GET /v1/models list them)")
             expires = time.time() + args.expires_days * 86400 if args.expires_days > 0 else 0.0
             new = await apikeys.create_key(
                 storage, args.name, allowed_models=models, rpm=args.rpm,
@@ -265,7 +332,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     """Exit 0 when the catalog agrees with grok.com, 1 when an entry disagrees, 4 when grok.com could not be asked."""
     from .catalog import load_catalog
     from .gateway import model_check
-    from .gateway.wiring import upstream_config
+    from .gateway.wiring import egress_config, upstream_config
     from .upstream.client import GrokClient
     from .upstream.errors import UpstreamError
 
@@ -278,9 +345,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         if not accounts:
             print("grok2api: no active account to ask grok.com with", file=sys.stderr)
             return 4
+        proxy = egress_config(settings).static_proxy(accounts[0].egress) or None  # the account's own egress
         async with GrokClient(upstream_config(settings)) as client:
             try:
-                findings, upstream = await model_check.run(client, catalog, accounts[0].token)
+                findings, upstream = await model_check.run(client, catalog, accounts[0].token, proxy)
             except UpstreamError as exc:
                 print(f"grok2api: grok.com /rest/modes failed ({exc.kind.value}): {exc.message}", file=sys.stderr)
                 return 4
@@ -288,6 +356,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 1 if findings else 0
 
     return with_storage(settings, run)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """See cli_doctor.run: 0 all needed steps passed, 1 one failed, 4 no account."""
+    from . import cli_doctor
+
+    setup_logging(os.environ.get("LOG_LEVEL", "WARNING").upper())
+    return cli_doctor.run(args, load_settings(args))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         "keys": lambda: cmd_keys(args),
         "admin": lambda: cmd_admin(args),
         "models": lambda: cmd_models(args),
+        "doctor": lambda: cmd_doctor(args),
     }
     try:
         return handlers[args.command]()

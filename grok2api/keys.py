@@ -15,15 +15,19 @@ if TYPE_CHECKING:
     from .edge.api_auth import KeyAuthenticator
     from .edge.key_limits import KeyLimits
     from .edge.rate_limit import Limiter
-    from .egress.proxies import ProxyManager
+    from .egress.pool import EgressPool
+    from .egress.proxies import SeedProxy
     from .gateway.core import Gateway
     from .gateway.drain import Drain
     from .gateway.video_jobs import VideoJobs
     from .media.cache import MediaCache
     from .pool.pool import Pool
+    from .pool.refresher import Refresher
     from .stats.metrics import Metrics
     from .stats.recorder import Recorder
+    from .stats.upstream_health import UpstreamHealth
     from .storage.base import ApiKeyRecord, Storage
+    from .upstream.capture import Capture
     from .upstream.client import GrokClient
 
 # -- configuration and storage
@@ -36,14 +40,20 @@ STARTED_AT: web.AppKey[float] = web.AppKey("started_at", float)
 # -- the running gateway
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")
 POOL: web.AppKey[Pool] = web.AppKey("pool")
+# The background quota refresher (one worker at a time works, under a storage lock).
+REFRESHER: web.AppKey[Refresher] = web.AppKey("refresher")
 GROK_CLIENT: web.AppKey[GrokClient] = web.AppKey("grok_client")
-PROXIES: web.AppKey[ProxyManager] = web.AppKey("proxies")
+PROXIES: web.AppKey[SeedProxy] = web.AppKey("proxies")
+EGRESS: web.AppKey[EgressPool] = web.AppKey("egress_pool")
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 MEDIA: web.AppKey[MediaCache] = web.AppKey("media")
 # Bounds concurrent image and video generations (performance.media_max_concurrent).
 MEDIA_SLOTS: web.AppKey[asyncio.Semaphore] = web.AppKey("media_slots", asyncio.Semaphore)
 VIDEO_JOBS: web.AppKey[VideoJobs] = web.AppKey("video_jobs")
 DRAIN: web.AppKey[Drain] = web.AppKey("drain")
+# Taps on the upstream client: health per upstream step, and transcripts when `capture.enabled`.
+UPSTREAM_HEALTH: web.AppKey[UpstreamHealth] = web.AppKey("upstream_health")
+CAPTURE: web.AppKey[Capture] = web.AppKey("capture")
 
 # -- the request edge, stats and metrics
 API_KEYS: web.AppKey[KeyAuthenticator] = web.AppKey("api_keys")

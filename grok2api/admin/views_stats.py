@@ -4,55 +4,25 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from ..gateway import model_check
-from ..storage.base import ACCOUNT_STATUSES, LogEntry, LogQuery
+from ..storage.base import LogEntry, LogQuery
 from ..upstream.errors import UpstreamError
 from ..upstream.statsig_chain import summary
 from . import charts, render
+from .pool_summary import pool_health
 from .upstream_ops import upstream_actions
-from .view_models import AdminInputError, fmt_time, optional_service, settings_of, storage_of
+from .view_models import AdminInputError, fmt_ago, fmt_time, optional_service, settings_of, storage_of
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()
 
 LOG_PAGE_SIZE = 50
-
-
-@dataclass(slots=True)
-class PoolHealth:
-    by_status: dict[str, int] = field(default_factory=dict)
-    by_pool: dict[str, dict[str, int]] = field(default_factory=dict)
-    # pool -> bucket -> (remaining, total) over usable accounts
-    quota: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
-    total: int = 0
-
-
-async def pool_health(request: web.Request) -> PoolHealth:
-    """From the worker's in-memory pool view when the gateway runs, else read from storage."""
-    gateway = optional_service(request, "GATEWAY")
-    pool = getattr(gateway, "pool", None) or optional_service(request, "POOL")
-    if pool is not None:
-        await pool.sync()  # one counter read when nothing changed; picks up edits made a moment ago
-        accounts: list[Any] = pool.accounts()
-    else:
-        accounts = await storage_of(request).all_accounts()
-    health = PoolHealth(by_status={s: 0 for s in ACCOUNT_STATUSES})
-    for acc in accounts:
-        health.total += 1
-        health.by_status[acc.status] = health.by_status.get(acc.status, 0) + 1
-        per = health.by_pool.setdefault(acc.pool, {})
-        per[acc.status] = per.get(acc.status, 0) + 1
-        if acc.status in ("active", "cooling"):
-            buckets = health.quota.setdefault(acc.pool, {})
-            for bucket, q in acc.quota.items():
-                rem, tot = buckets.get(bucket, (0, 0))
-                buckets[bucket] = (rem + q.remaining, tot + q.total)
-    return health
 
 
 def proxy_status(request: web.Request) -> dict[str, Any] | None:
@@ -89,8 +59,35 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
         "health": health,
         "proxy": proxy_status(request),
         "antibot": antibot_line(request),
+        "upstream": upstream_health(request),
     }
     return render.page(request, "admin/stats.html", ctx)
+
+
+@dataclass(slots=True)
+class HealthRow:
+    """One upstream step of the health panel."""
+
+    step: str
+    label: str
+    ok: int
+    failed: int
+    failures: str  # "anti_bot 3 · cloudflare 1"
+    last_error: str
+    when: str
+
+
+def upstream_health(request: web.Request) -> list[HealthRow] | None:
+    """The last hour per upstream step in this worker (None when the gateway does not run here)."""
+    health = optional_service(request, "UPSTREAM_HEALTH")
+    if health is None:
+        return None
+    rows = []
+    for step in health.snapshot():
+        failures = " · ".join(f"{kind} {n}" for kind, n in step.failures.items())
+        when = f"{fmt_time(step.last_error_at)} ({fmt_ago(step.last_error_at)})" if step.last_error_at else "—"
+        rows.append(HealthRow(step.step, step.label, step.ok, step.failed, failures, step.last_error, when))
+    return rows
 
 
 def antibot_line(request: web.Request) -> str:
@@ -103,14 +100,15 @@ def antibot_line(request: web.Request) -> str:
 @routes.post("/models/check", name="admin.models_check")
 async def models_check(request: web.Request) -> web.StreamResponse:
     """The catalog against grok.com's /rest/modes, asked with one active account (C10)."""
-    client = upstream_actions(request).client
+    actions = upstream_actions(request)
     catalog = optional_service(request, "CATALOG")
     pool = optional_service(request, "POOL")
     accounts = [a for a in (pool.accounts() if pool is not None else []) if a.status == "active"]
     if catalog is None or not accounts:
         raise AdminInputError("Models check needs the catalog and at least one active account.")
     try:
-        findings, upstream = await model_check.run(client, catalog, accounts[0].token)
+        findings, upstream = await model_check.run(actions.client, catalog, accounts[0].token,
+                                                   await actions.route(accounts[0].token))
     except UpstreamError as exc:
         raise AdminInputError(f"grok.com /rest/modes failed ({exc.kind.value}): {exc.message}") from None
     return render.fragment(request, "admin/_models_check.html",
@@ -126,8 +124,10 @@ async def api_stats(request: web.Request) -> web.StreamResponse:
         raise AdminInputError("hours and days must be integers") from None
     report = await charts.build_report(storage_of(request), hours=hours, days=days)
     health = await pool_health(request)
+    upstream = optional_service(request, "UPSTREAM_HEALTH")
     return web.json_response({"status": "success", "enabled": settings_of(request).stats.enabled,
                               "data": report.to_json(),
+                              "upstream": [h.to_json() for h in upstream.snapshot()] if upstream is not None else None,
                               "pool": {"total": health.total, "by_status": health.by_status,
                                        "by_pool": health.by_pool,
                                        "quota": {p: {b: {"remaining": r, "total": t} for b, (r, t) in bs.items()}
@@ -174,6 +174,26 @@ def log_json(e: LogEntry) -> dict[str, Any]:
     return dataclasses.asdict(e)
 
 
+@dataclass(frozen=True, slots=True)
+class KnownValues:
+    """What the log filters suggest: values seen in the last 30 days' stats, the catalog's models and
+    the keys' names (the filters match any text contained, so these are only suggestions)."""
+
+    models: list[str]
+    keys: list[str]
+    errors: list[str]
+
+
+async def known_values(request: web.Request) -> KnownValues:
+    storage = storage_of(request)
+    seen = await storage.query_stats("day", int(time.time()) - 30 * 86400)
+    catalog = optional_service(request, "CATALOG")
+    models = {d.model for d in seen if d.model} | ({r.id for r in catalog.all()} if catalog is not None else set())
+    keys = {d.key_name for d in seen if d.key_name} | {k.name for k in await storage.list_keys()}
+    errors = {d.error_kind for d in seen if d.error_kind}
+    return KnownValues(sorted(models), sorted(keys), sorted(errors))
+
+
 @routes.get("/logs", name="admin.logs")
 async def logs_page(request: web.Request) -> web.StreamResponse:
     q = dict(request.query)
@@ -182,6 +202,8 @@ async def logs_page(request: web.Request) -> web.StreamResponse:
     params = {k: v for k, v in q.items() if v and k != "page"}
     ctx = {"entries": entries, "total": total, "page": page, "pages": max(1, -(-total // LOG_PAGE_SIZE)),
            "q": q, "params": params, "fmt_time": fmt_time, "enabled": settings_of(request).stats.enabled}
+    if not render.is_htmx(request):
+        ctx["known"] = await known_values(request)
     return render.page(request, "admin/logs.html", ctx, fragment="admin/_logs_table.html")
 
 

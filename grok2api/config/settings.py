@@ -12,10 +12,13 @@ from typing import Any, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 from . import paths
+from .urls import origin_problem, url_problem
 from .schema import (
+    PROXY_SCHEMES,
     SECTIONS,
     AppSection,
     CacheSection,
+    CaptureSection,
     ChatSection,
     ImageSection,
     NetworkSection,
@@ -82,6 +85,7 @@ class Settings:
     stats: StatsSection
     performance: PerformanceSection
     voice: VoiceSection
+    capture: CaptureSection
     server: ServerOptions = field(default_factory=ServerOptions)
     # "section.key" -> one of SOURCES
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -102,6 +106,13 @@ class Settings:
         }
 
 
+def applies_after_restart(dotted: str) -> bool:
+    """The value is sized once when the server starts; every other one applies live in every worker."""
+    section, key = dotted.split(".", 1)
+    cls = SECTIONS.get(section)
+    return cls is not None and any(f.name == key and f.metadata.get("restart") for f in dataclasses.fields(cls))
+
+
 def is_secret(dotted: str) -> bool:
     section, key = dotted.split(".", 1)
     cls = SECTIONS.get(section)
@@ -111,7 +122,9 @@ def is_secret(dotted: str) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """Mask a secret value for display: short values fully, long ones keep 4 characters."""
+    """Mask a secret value for display: short values fully, long ones keep 4 characters; each item of a list."""
+    if isinstance(value, list):
+        return [redact(v) for v in value]
     if not isinstance(value, str) or not value:
         return value
     if "://" in value:  # a proxy URL: keep the scheme and host, hide credentials
@@ -221,10 +234,16 @@ def validate_value(dotted: str, value: Any) -> Any:
     if lo is not None and typed < lo or hi is not None and typed > hi:
         bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
         raise ConfigError([f"{dotted} = {shown}: must be {bounds}"])
-    if meta.get("url") and typed:
-        parts = urlsplit(typed)
-        if not parts.scheme or not parts.netloc:
-            raise ConfigError([f"{dotted} = {shown}: must be an absolute URL like scheme://host[:port]"])
+    problem = ""
+    items = typed if isinstance(typed, list) else [typed]
+    if meta.get("proxy"):
+        problem = next((p for p in (url_problem(v, PROXY_SCHEMES, proxy=True) for v in items if v) if p), "")
+    elif meta.get("url"):
+        problem = next((p for p in (url_problem(v, meta["url"]) for v in items if v) if p), "")
+    elif meta.get("origins"):
+        problem = next((p for p in map(origin_problem, items) if p), "")
+    if problem:
+        raise ConfigError([f"{dotted} = {shown}: {problem}"])
     return typed
 
 

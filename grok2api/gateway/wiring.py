@@ -1,4 +1,4 @@
-"""The running gateway's services (upstream client, pool, gateway, stats) and their lifetimes."""
+"""The running gateway's services (egress pool, upstream client, pool, gateway, stats) and their lifetimes."""
 
 from __future__ import annotations
 
@@ -11,12 +11,16 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ..config.settings import Settings
-from ..egress.proxies import ProxyManager
+from ..config.settings import ConfigError, Settings
+from ..egress.options import EgressConfig
+from ..egress.pool import EgressPool
+from ..egress.proxies import SeedProxy
 from ..keys import (
     API_KEYS,
+    CAPTURE,
     CATALOG,
     DRAIN,
+    EGRESS,
     GATEWAY,
     GROK_CLIENT,
     LIVE_SETTINGS,
@@ -24,7 +28,9 @@ from ..keys import (
     POOL,
     PROXIES,
     RECORDER,
+    REFRESHER,
     STORAGE,
+    UPSTREAM_HEALTH,
     WATCHER,
     WORKER_ID,
 )
@@ -34,11 +40,15 @@ from ..pool.options import PoolConfig
 from ..pool.pool import Pool
 from ..pool.refresher import Refresher, limits_reader
 from ..stats.recorder import Recorder, RequestRecord
+from ..stats.upstream_health import UpstreamHealth
 from ..storage.base import TOPIC_ACCOUNTS, TOPIC_KEYS, StorageError
+from ..upstream.capture import Capture
 from ..upstream.client import GrokClient
+from ..upstream.exchange import STEP_LABELS
 from ..upstream.options import UpstreamConfig
 from .core import Gateway, Outcome
 from .jobs import CallContext
+from .observe import HealthTap, capture_options
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +98,11 @@ async def _fetch_text(url: str) -> str:
         return await resp.text()
 
 
+def _masked(text: str, token: str) -> str:
+    """Upstream error text for the log: the account's token never appears in full."""
+    return text.replace(token, mask_token(token)) if token and token in text else text
+
+
 def _record_hook(app: web.Application) -> Any:
     def record(ctx: CallContext, model: str, outcome: Outcome, started: float) -> None:
         pool = app[POOL]
@@ -98,62 +113,133 @@ def _record_hook(app: web.Application) -> Any:
             status=_STATUS_FOR_KIND.get(outcome.error_kind, 502), error_kind=outcome.error_kind,
             latency_ms=(now - started) * 1000,
             ttft_ms=(outcome.first_event_at - started) * 1000 if outcome.first_event_at else 0.0,
-            account=mask_token(account.token) if account else "", client_ip=ctx.client_ip, path=ctx.path))
+            account=mask_token(account.token) if account else "", client_ip=ctx.client_ip, path=ctx.path,
+            detail=_masked(outcome.error_detail, account.token if account else "")[:500]))
 
     return record
 
 
+def egress_config(s: Settings) -> EgressConfig:
+    """The egress settings; a malformed proxy URL is a configuration error naming the key."""
+    try:
+        return EgressConfig.from_settings(s)
+    except ValueError as exc:
+        raise ConfigError([str(exc)]) from None
+
+
 def provide(app: web.Application) -> None:
-    """Put the proxies, pool, recorder, upstream client and gateway under their AppKeys (no I/O), so
-    tests and the admin find them before start. Needs LIVE_SETTINGS, STORAGE, CATALOG and MEDIA."""
+    """Put the egress pool, proxies, pool, recorder, upstream client (with its health and capture taps) and
+    gateway under their AppKeys (no I/O), so tests and the admin find them before start. Needs
+    LIVE_SETTINGS, STORAGE, WORKER_ID, CATALOG and MEDIA."""
     live = app[LIVE_SETTINGS]
     s = live.current
-    app[PROXIES] = ProxyManager(s.proxy.proxy_url or s.network.base_proxy_url, s.proxy.proxy_pool_url,
-                                float(s.proxy.proxy_pool_interval), _fetch_text)
-    app[POOL] = Pool(app[STORAGE], PoolConfig.from_settings(s))
+    app[POOL] = pool = Pool(app[STORAGE], PoolConfig.from_settings(s))
     app[RECORDER] = Recorder(app[STORAGE], lambda: live.current.stats.enabled,
                              lambda: live.current.stats.flush_interval_sec)
+
+    async def probe(proxy: str) -> object:  # the client is looked up at call time: the demo may swap it
+        return await app[GROK_CLIENT].reachable(proxy)
+
+    app[EGRESS] = egresses = EgressPool(egress_config(s), storage=app[STORAGE], owner=app[WORKER_ID],
+                                        bind=pool.bind_egress, probe=probe, fetch=_fetch_text,
+                                        fallback_browser=s.security.browser)
+    # The seed's /api/v1/admin/proxy status: the pool egress's rotation, else the static proxy.
+    app[PROXIES] = proxies = SeedProxy(egresses.proxies, _fetch_text)
+    proxies.configure(s.proxy.proxy_url or s.network.base_proxy_url, bool(s.proxy.proxy_pool_url))
     # Built here, not in the cleanup context: the app freezes at start, and tests may swap them first.
     # GrokClient opens its sessions in start(); the demo re-points it at the fake before that.
-    app[GROK_CLIENT] = GrokClient(upstream_config(s), proxy_picker=app[PROXIES])
-    app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=app[POOL], client=app[GROK_CLIENT], media=app[MEDIA],
-                           settings=lambda: live.current, record=_record_hook(app),
+    app[GROK_CLIENT] = client = GrokClient(upstream_config(s), egress_hooks=egresses)
+    app[UPSTREAM_HEALTH] = health = UpstreamHealth(STEP_LABELS)
+    app[CAPTURE] = capture = Capture(capture_options(lambda: live.current))
+    client.transport.taps += [HealthTap(health), capture]
+    app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=pool, client=client, media=app[MEDIA],
+                           settings=lambda: live.current, record=_record_hook(app), egresses=egresses,
                            shutting_down=lambda: app[DRAIN].active)
+
+    async def no_reader(token: str, bucket: str) -> None:  # replaced by services_ctx once the client runs
+        return None
+
+    app[REFRESHER] = Refresher(app[STORAGE], pool.config, no_reader, owner=app[WORKER_ID])
+
+
+def apply_upstream(app: web.Application, s: Settings) -> list[str]:
+    """Make the running services follow `s`: the one place that turns settings into the upstream client
+    (hosts, identity, timeouts, dialects, x-statsig-id chain, Imagine), the egresses and proxies, the
+    account pool's policy and the quota refresher. At start it brings in the values saved from the admin
+    (storage opens after the objects are built), then it runs in every worker whenever the settings
+    change. Returns what could not be applied (the previous value stays for those)."""
+    problems: list[str] = []
+    app[GROK_CLIENT].reconfigure(upstream_config(s))
+    try:
+        app[EGRESS].configure(egress_config(s))
+    except ConfigError as exc:
+        problems.append(str(exc))
+    app[EGRESS].keeper.fallback_browser = s.security.browser
+    try:
+        app[PROXIES].configure(s.proxy.proxy_url or s.network.base_proxy_url, bool(s.proxy.proxy_pool_url))
+    except ValueError as exc:
+        problems.append(f"proxy.proxy_url: {exc}")
+    pool_config = PoolConfig.from_settings(s)
+    app[POOL].config = pool_config
+    refresher = app.get(REFRESHER)
+    if refresher is not None:
+        refresher.reconfigure(pool_config)
+    for problem in problems:
+        log.error("settings not applied: %s", problem)
+    return problems
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the upstream sessions and load the pool; flush stats, prune and refresh quotas meanwhile."""
     live = app[LIVE_SETTINGS]
-    s = live.current
-    pool, storage, recorder = app[POOL], app[STORAGE], app[RECORDER]
-    client = app[GROK_CLIENT]
+    pool, recorder = app[POOL], app[RECORDER]
+    client, egresses, gateway = app[GROK_CLIENT], app[EGRESS], app[GATEWAY]
+    apply_upstream(app, live.current)  # the admin-saved values, applied by storage_ctx a moment ago
+
+    async def follow(s: Settings) -> None:
+        apply_upstream(app, s)
+
+    live.listeners.append(follow)
     await client.start()
     await pool.load()
+    egresses.sync_bindings((a.id, a.egress) for a in pool.accounts())
+    await egresses.load_drains()
 
     async def on_change(topic: str) -> None:
         if topic == TOPIC_ACCOUNTS:
             await pool.sync()
+            egresses.sync_bindings((a.id, a.egress) for a in pool.accounts())
         elif topic == TOPIC_KEYS:
             app[API_KEYS].invalidate()
 
+    async def rate_limits(token: str, mode: str = "fast") -> Any:  # through the account's own egress
+        return await client.rate_limits(token, mode, proxy=await gateway.egress_for_token(token))
+
     app[WATCHER].subscribe(on_change)
-    refresher = Refresher(storage, pool.config, limits_reader(client.rate_limits), owner=app[WORKER_ID])
+    refresher = app[REFRESHER]
+    refresher.fetch_limits = limits_reader(rate_limits)
     try:
         async with contextlib.AsyncExitStack() as loops:
             await loops.enter_async_context(periodic("stats-flush", recorder.flush, recorder.interval))
             await loops.enter_async_context(periodic("stats-prune", lambda: prune_once(app), PRUNE_EVERY_SEC))
-            if s.token.auto_refresh:
-                loops.push_async_callback(refresher.release)  # runs after the loop below has stopped
-                await loops.enter_async_context(periodic("refresher", refresher.run_once,
-                                                         pool.config.refresh_tick_sec, at_start=True))
+            # Probe down egresses, renew clearances near expiry, follow drains other workers stored.
+            await loops.enter_async_context(periodic("egress-check", egresses.check,
+                                                     lambda: egresses.config.check_interval))
+            # Always looping: `token.auto_refresh` and the tick are read each round, so both follow the admin.
+            loops.push_async_callback(refresher.release)  # runs after the loop below has stopped
+            await loops.enter_async_context(periodic("refresher", refresher.run_if_enabled,
+                                                     lambda: refresher.config.refresh_tick_sec, at_start=True))
             yield
     finally:
+        live.listeners.remove(follow)
         try:
             await pool.close()
         except StorageError as exc:
             log.error("account usage could not be written at shutdown: %s", exc)
         await recorder.close()
+        await egresses.close()
         await client.close()
+        await app[CAPTURE].close()  # the transcripts of the last calls reach the disk
 
 
 async def prune_once(app: web.Application) -> None:

@@ -155,6 +155,17 @@ class Pool:
         """The current view (admin pages, readiness, stats); treat as read-only."""
         return list(self._accounts.values())
 
+    @property
+    def loaded(self) -> bool:
+        """The view has been built from storage at least once."""
+        return self._seen >= 0
+
+    def serving(self, now: float | None = None) -> int:
+        """Accounts of this view that could take a request now: usable, with quota left in some bucket."""
+        now = self.clock() if now is None else now
+        return sum(1 for acc in self._accounts.values()
+                   if acc.usable(now) and any(q.remaining > 0 for q in acc.quota.values()))
+
     def get(self, account_id: str) -> Account | None:
         return self._accounts.get(account_id)
 
@@ -356,6 +367,17 @@ class Pool:
         if acc.id in self._accounts:
             self._put(acc, self.clock())
         await self.published()
+
+    async def bind_egress(self, bindings: list[tuple[str, str]]) -> None:
+        """Store which egress each account leaves through (the egress pool decides), mirror it in
+        the view and tell the other workers once."""
+        for account_id, egress in bindings:
+            await self.storage.update_account(account_id, egress=egress)
+            acc = self._accounts.get(account_id)
+            if acc is not None:
+                acc.egress = egress
+        if bindings:
+            await self.published()
 
     async def published(self) -> None:
         """Bump the accounts counter after a write; skip our own reload when nobody else moved it."""

@@ -28,11 +28,12 @@ from .base import (
     StatsDelta,
     StorageError,
     StorageSchemaError,
+    masked_match,
 )
 
 # Key layout (every key starts with PREFIX):
 #   schema_version                string   schema of the stored data
-#   acct:{id}                     hash     account fields; tags as a JSON list
+#   acct:{id}                     hash     account fields; tags as a JSON list (schema 2 added egress)
 #   quota:{id}                    hash     "{bucket}:remaining|total|window_sec|resets_at"
 #   accts:by_created              zset     account ids scored by created_at (ties: by id)
 #   accts:pool|status|tag:{value} set      ids, intersected with by_created for filtered pages
@@ -50,7 +51,7 @@ from .base import (
 #   tmp:filter                    zset     scratch of FILTER_IDS, never outlives the script
 #
 # Pool, status and tag filters are set intersections, paged inside Redis. `search`
-# (case-insensitive substring of note, tags or id) has no Redis index, so it reads note+tags
+# (case-insensitive substring of note, tags, id or the masked token) has no Redis index, so it reads those
 # of the already filtered ids in chunks (HMGET_MANY): ~1 s over 50,000 accounts on a small
 # box, acceptable for an admin search, never on the request path. Log filters other than the
 # time range scan that range too; prune_logs bounds the log to log_max_entries.
@@ -143,7 +144,6 @@ class _Scripts:
         self.lock_acquire = r.register_script(lua.LOCK_ACQUIRE)
         self.lock_release = r.register_script(lua.LOCK_RELEASE)
         self.hit_counter = r.register_script(lua.HIT_COUNTER)
-        self.raise_version = r.register_script(lua.RAISE_VERSION)
         self.take_slot = r.register_script(lua.TAKE_SLOT)
 
 
@@ -207,6 +207,7 @@ class RedisStorage:
 
     @_guarded
     async def _check_schema(self) -> None:
+        # An empty database starts at the newest layout; an older one is migrated step by step.
         await self._r.set(_SCHEMA, SCHEMA_VERSION, nx=True)
         stored = await self._r.get(_SCHEMA)
         try:
@@ -218,10 +219,21 @@ class RedisStorage:
                 f"redis at {self._where} holds schema version {version}, newer than this "
                 f"grok2api understands ({SCHEMA_VERSION}); upgrade grok2api or use another database"
             )
-        if version < SCHEMA_VERSION:
-            # Version 2 only added key families (limit:, slots:): nothing to rewrite. Never lowered
-            # when a newer worker raced us to it.
-            await self._lua.raise_version(keys=[_SCHEMA], args=[SCHEMA_VERSION])
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            await self._migrate(target)
+            await self._r.set(_SCHEMA, target)
+
+    async def _migrate(self, target: int) -> None:
+        """Bring the data to layout `target`. Each step may run twice (two workers starting at once)."""
+        if target == 2:
+            # accounts.egress: every account hash gets the field, "" until the account is first bound.
+            ids = await self._r.zrange(_ORDER, 0, -1)
+            for start in range(0, len(ids), _CHUNK):
+                async with self._r.pipeline(transaction=False) as pipe:
+                    for aid in ids[start : start + _CHUNK]:
+                        pipe.hsetnx(f"{PREFIX}acct:{aid}", "egress", "")
+                    await pipe.execute()
+        # 3: per-key limits live in new key families (limit:, slots:): nothing to rewrite.
 
     async def close(self) -> None:
         if self._redis is not None:
@@ -327,10 +339,10 @@ class RedisStorage:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             keys = [f"{PREFIX}acct:{aid}" for aid in chunk]
-            rows = json.loads(await self._lua.hmget_many(keys=keys, args=["note", "tags"]))
-            for aid, (note, tags) in zip(chunk, rows):
+            rows = json.loads(await self._lua.hmget_many(keys=keys, args=["note", "tags", "token"]))
+            for aid, (note, tags, token) in zip(chunk, rows):
                 texts = [aid, note or "", *json.loads(tags or "[]")]
-                if any(needle in text.lower() for text in texts):
+                if any(needle in text.lower() for text in texts) or masked_match(token or "", needle):
                     matched.append(aid)
         return matched
 
@@ -482,10 +494,10 @@ class RedisStorage:
         matched = [
             e
             for e in map(_log_from, await self._r.zrevrangebyscore(_LOGS, high, low))
-            if (not query.model or e.model == query.model)
-            and (not query.key_name or e.key_name == query.key_name)
+            if (not query.model or query.model.lower() in e.model.lower())
+            and (not query.key_name or query.key_name.lower() in e.key_name.lower())
             and (not query.status or e.status == query.status)
-            and (not query.error_kind or e.error_kind == query.error_kind)
+            and (not query.error_kind or query.error_kind.lower() in e.error_kind.lower())
         ]
         return matched[offset : offset + limit], len(matched)
 

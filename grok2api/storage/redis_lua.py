@@ -243,9 +243,3 @@ local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 redis.call('PEXPIREAT', KEYS[1], math.ceil(tonumber(last[2]) * 1000))
 return -1
 """
-
-# KEYS: schema version. ARGV: version. Sets it when the stored one is lower.
-RAISE_VERSION = """
-if tonumber(redis.call('GET', KEYS[1]) or '0') < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
-return 1
-"""

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
-from .base import AccountRecord, ApiKeyRecord, LogEntry, Quota, StorageError
+from .base import MASK_HEAD, MASK_MARK, MASK_MIN, MASK_TAIL, AccountRecord, ApiKeyRecord, LogEntry, Quota, StorageError
 
 Row = Sequence[Any]
 
@@ -154,14 +154,14 @@ _V1: list[Table] = [
         [("ix_docs_expires", ("expires_at",))],
     ),
 ]
-# Schema version 2: per-key limits shared by every worker and host (counters of a window, held slots).
-_V2: list[Table] = [
+# Schema version 3: per-key limits shared by every worker and host (counters of a window, held slots).
+_V3: list[Table] = [
     ("limit_counters", [("name", "key255"), ("value", "int"), ("expires_at", "real")], ("name",),
      [("ix_limit_counters_expires", ("expires_at",))]),
     ("limit_slots", [("name", "key191"), ("lease", "key64"), ("expires_at", "real")], ("name", "lease"),
      [("ix_limit_slots_expires", ("expires_at",))]),
 ]
-TABLES = tuple(t[0] for t in _V1 + _V2)
+TABLES = tuple(t[0] for t in _V1 + _V3)
 
 
 def _create(tables: list[Table], d: Dialect) -> list[str]:
@@ -178,10 +178,16 @@ def _create(tables: list[Table], d: Dialect) -> list[str]:
     return out
 
 
+def _schema_v2(d: Dialect) -> list[str]:
+    """Version 2: the egress an account is bound to (grok2api.egress), "" until its first call."""
+    return [f"ALTER TABLE accounts ADD COLUMN egress {d.column('key255')} NOT NULL DEFAULT ''"]
+
+
 # version -> statements that bring a database from version-1 to version.
 MIGRATIONS: dict[int, Callable[[Dialect], list[str]]] = {
     1: lambda d: _create(_V1, d),
-    2: lambda d: _create(_V2, d),
+    2: _schema_v2,
+    3: lambda d: _create(_V3, d),
 }
 
 _ENCODE: dict[str, Callable[[Any], Any]] = {
@@ -236,10 +242,32 @@ def marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
+def like_escape(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern with `ESCAPE '!'` (no backslash: MySQL reads
+    backslashes inside string literals)."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 def like_contains(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, escaped for `ESCAPE '!'` (no backslash: MySQL
-    reads backslashes inside string literals)."""
-    return "%" + text.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+    """A LIKE pattern matching `text` anywhere."""
+    return "%" + like_escape(text) + "%"
+
+
+# The masked token's head and tail as SQL (the same on SQLite, PostgreSQL and MySQL; tokens are ASCII,
+# so LENGTH counts characters everywhere).
+MASKED_HEAD_SQL = f"LOWER(SUBSTR(token, 1, {MASK_HEAD}))"
+MASKED_TAIL_SQL = f"LOWER(SUBSTR(token, LENGTH(token) - {MASK_TAIL - 1}))"
+
+
+def masked_search(needle: str) -> tuple[str, list[str]]:
+    """SQL condition and arguments: `needle` (lower-case) in the masked token (see base.masked_match)."""
+    shown = f"LENGTH(token) >= {MASK_MIN}"
+    if MASK_MARK in needle:
+        before, _, after = needle.partition(MASK_MARK)
+        return (f"({shown} AND {MASKED_HEAD_SQL} LIKE ? ESCAPE '!' AND {MASKED_TAIL_SQL} LIKE ? ESCAPE '!')",
+                ["%" + like_escape(before), like_escape(after) + "%"])
+    return (f"({shown} AND ({MASKED_HEAD_SQL} LIKE ? ESCAPE '!' OR {MASKED_TAIL_SQL} LIKE ? ESCAPE '!'))",
+            [like_contains(needle)] * 2)
 
 
 def merge_account(old: AccountRecord, new: AccountRecord) -> AccountRecord:

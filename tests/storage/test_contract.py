@@ -61,11 +61,11 @@ async def test_newer_schema_is_refused(backend: Backend, storage: Storage) -> No
     await same.close()
 
 
-async def test_a_version_1_database_is_migrated_to_the_limits_tables(backend: Backend, storage: Storage) -> None:
+async def test_a_version_2_database_is_migrated_to_the_limits_tables(backend: Backend, storage: Storage) -> None:
     await storage.upsert_accounts([acct(1)])
     await storage.close()
-    await backend.drop_tables(("limit_counters", "limit_slots"))  # what version 1 had
-    await backend.write_schema_version(1)
+    await backend.drop_tables(("limit_counters", "limit_slots"))  # what version 2 had
+    await backend.write_schema_version(2)
     migrated = await backend.open()
     try:
         assert await migrated.get_account(acct(1).id) is not None  # the data stays
@@ -73,7 +73,7 @@ async def test_a_version_1_database_is_migrated_to_the_limits_tables(backend: Ba
         assert await migrated.take_slot("after-migration-slots", "a", 1, time.time() + 60) is None
     finally:
         await migrated.close()
-    assert await backend.read_schema_version() == SCHEMA_VERSION
+    assert await backend.schema_version() == SCHEMA_VERSION
 
 
 # -- accounts -----------------------------------------------------------------
@@ -83,7 +83,7 @@ async def test_account_round_trips_every_field(storage: Storage) -> None:
         quota={"chat": Quota(remaining=7, total=20, window_sec=7200, resets_at=1717171717.25), "image": Quota(0, 4)},
         cooldown_until=1234.5, fail_count=2, last_fail_reason="429 rate limited", last_used_at=1111.125,
         use_count=9, last_sync_at=999.5, tags=["nsfw", "测试", "emoji🙂"], note="Ünïcode note ✓",
-        created_at=1500.75, updated_at=1600.5,
+        egress="socks5h://***@proxy.example:1080#0a1b2c3d", created_at=1500.75, updated_at=1600.5,
     )
     assert await storage.upsert_accounts([rec]) == (1, 0)
     assert await storage.get_account(rec.id) == rec
@@ -118,6 +118,42 @@ async def test_upsert_merges_over_a_known_account(storage: Storage) -> None:
     # The merged state is what every filter sees, not only get_account.
     assert ids((await storage.list_accounts(AccountQuery(tag="nsfw", pool="super")))[0]) == [first.id]
     assert (await storage.list_accounts(AccountQuery(pool="basic")))[1] == 0
+
+
+async def test_the_egress_binding_is_stored_and_survives_a_reimport(storage: Storage) -> None:
+    await storage.upsert_accounts([acct(1), acct(2)])
+    assert (await storage.get_account(acct(1).id)).egress == ""  # type: ignore[union-attr]
+    assert await storage.update_account(acct(1).id, egress="http://10.0.0.1:3128")
+    await storage.upsert_accounts([acct(1, pool="super", tags=["again"])])  # re-importing keeps the binding
+    got = await storage.get_account(acct(1).id)
+    assert got is not None and (got.egress, got.pool) == ("http://10.0.0.1:3128", "super")
+    by_id = {r.id: r.egress for r in await storage.all_accounts()}
+    assert by_id == {acct(1).id: "http://10.0.0.1:3128", acct(2).id: ""}
+    page, _ = await storage.list_accounts(AccountQuery(tag="again"))
+    assert [r.egress for r in page] == ["http://10.0.0.1:3128"]
+    assert await storage.update_account(acct(1).id, egress="")
+    assert (await storage.get_account(acct(1).id)).egress == ""  # type: ignore[union-attr]
+
+
+async def test_a_schema_1_database_is_migrated(backend: Backend, storage: Storage) -> None:
+    await storage.upsert_accounts([acct(1, note="from schema 1", quota={"fast": Quota(3, 30)}), acct(2)])
+    await storage.close()
+    await backend.back_to_schema_1([acct(1).id, acct(2).id])
+    assert await backend.schema_version() == 1
+    migrated = await backend.open()
+    assert await backend.schema_version() == SCHEMA_VERSION == 2
+    try:
+        got = await migrated.get_account(acct(1).id)
+        assert got is not None and (got.note, got.egress, got.quota["fast"]) == ("from schema 1", "", Quota(3, 30))
+        assert await migrated.update_account(acct(2).id, egress="http://10.0.0.2:3128")
+        assert (await migrated.get_account(acct(2).id)).egress == "http://10.0.0.2:3128"  # type: ignore[union-attr]
+        if backend.kind == "redis":  # every account hash holds the new field
+            assert await backend.redis_has_field(acct(1).id, "egress")
+    finally:
+        await migrated.close()
+    again = await backend.open()  # already migrated: opening again changes nothing
+    assert (await again.get_account(acct(2).id)).egress == "http://10.0.0.2:3128"  # type: ignore[union-attr]
+    await again.close()
 
 
 async def test_upsert_counts_and_folds_repeats_in_one_batch(storage: Storage) -> None:
@@ -184,6 +220,24 @@ async def test_list_accounts_filters_and_search(storage: Storage) -> None:
     assert await find(search="%") == ([4], 1)
     assert await find(search="nobody") == ([], 0)
     assert await find(search="nsfw", pool="super", limit=1) == ([2], 2)
+
+
+async def test_search_matches_what_the_masked_token_shows(storage: Storage) -> None:
+    tokens = ["sso-AbCdEf-secret-middle-0001-WXyz", "super1-other-secret-part-QRst", "short-tok"]
+    await storage.upsert_accounts([AccountRecord(id=account_id_for(t), token=t, created_at=1000.0 + i)
+                                   for i, t in enumerate(tokens)])
+
+    async def find(needle: str) -> list[int]:
+        page, _ = await storage.list_accounts(AccountQuery(search=needle))
+        return [[account_id_for(t) for t in tokens].index(r.id) for r in page]
+
+    assert await find("sso-ab") == [0]  # the head, case-insensitively
+    assert await find("WXYZ") == [0] and await find("qrs") == [1]  # the tail
+    assert await find("o-Ab…WXy") == [0] and await find("sso-Ab…WXyz") == [0]  # across the mark, as copied
+    assert await find("…QRst") == [1] and await find("super1…") == [1]
+    assert await find("secret") == [] and await find("middle") == []  # never what the page hides
+    assert await find("short") == []  # a short token shows nothing at all
+    assert await find("ab…qr") == []
 
 
 async def test_update_account(storage: Storage) -> None:
@@ -386,6 +440,12 @@ async def test_logs_append_query_filters_newest_first(storage: Storage) -> None:
     assert [e.request_id for e in (await storage.query_logs(LogQuery(status=429)))[0]] == ["same-b"]
     assert (await storage.query_logs(LogQuery(error_kind="rate_limited", key_name="other")))[1] == 1
     assert (await storage.query_logs(LogQuery(key_name="other", status=200)))[1] == 0
+    # Text filters match what the entry contains, case-insensitively; LIKE wildcards are literal.
+    assert (await storage.query_logs(LogQuery(model="GROK")))[1] == 9
+    assert (await storage.query_logs(LogQuery(model="-3")))[1] == 1
+    assert (await storage.query_logs(LogQuery(key_name="oth", error_kind="LIMIT")))[1] == 1
+    assert (await storage.query_logs(LogQuery(model="%")))[1] == 0
+    assert (await storage.query_logs(LogQuery(error_kind="_")))[1] == 1
     assert await storage.query_logs(LogQuery(limit=0)) == ([], 9)
 
 
