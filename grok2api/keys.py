@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .gateway.core import Gateway
     from .gateway.drain import Drain
     from .gateway.video_jobs import VideoJobs
+    from .media.budget import ByteBudget
     from .media.cache import MediaCache
     from .pool.pool import Pool
     from .pool.refresher import Refresher
@@ -47,6 +48,8 @@ PROXIES: web.AppKey[SeedProxy] = web.AppKey("proxies")
 EGRESS: web.AppKey[EgressPool] = web.AppKey("egress_pool")
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 MEDIA: web.AppKey[MediaCache] = web.AppKey("media")
+# Attachment bytes this worker lets fetches hold at once (security.attachments_memory_mb).
+FETCH_BUDGET: web.AppKey[ByteBudget] = web.AppKey("fetch_budget")
 # Bounds concurrent image and video generations (performance.media_max_concurrent).
 MEDIA_SLOTS: web.AppKey[asyncio.Semaphore] = web.AppKey("media_slots", asyncio.Semaphore)
 VIDEO_JOBS: web.AppKey[VideoJobs] = web.AppKey("video_jobs")

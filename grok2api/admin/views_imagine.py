@@ -22,6 +22,7 @@ from ..gateway.jobs import CallContext, ImageJob
 from ..keys import REQUEST_ID
 from ..upstream.events import ImageProgress, ImageReady
 from . import render
+from .middleware import same_origin
 from .sse import sse_response
 from .view_models import AdminInputError, optional_service, settings_of
 
@@ -167,7 +168,11 @@ async def imagine_ws(request: web.Request) -> web.StreamResponse:
 
 @api_routes.get("/imagine/sse", name="api.imagine_sse")
 async def imagine_sse(request: web.Request) -> web.StreamResponse:
-    """The fallback: the same events as SSE `message`s; the client stops by closing the stream."""
+    """The fallback: the same events as SSE `message`s; the client stops by closing the stream.
+    A GET that starts generations: like the WebSocket, refused when a browser says it comes from
+    another origin (an EventSource on someone else's page riding the admin's session)."""
+    if not same_origin(request):
+        raise ApiError("cross-origin request refused", status=403, code="bad_origin")
     prompt, aspect, count = parse_start(dict(request.query))
     stream = await sse_response(request)
     gen = run_imagine(request, prompt, aspect, count)

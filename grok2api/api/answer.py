@@ -22,7 +22,7 @@ from ..gateway.jobs import CallContext, ChatJob, Message, VideoOptions
 from ..gateway.pump import END, EventPump
 from ..keys import API_KEY, CATALOG, CLIENT_IP, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
 from ..upstream.events import Event
-from .attachments import fetch_policy, load_attachments
+from .attachments import fetch_policy, load_attachments, total_bound
 from .chat_render import CompletionRenderer, MediaLinks, Piece
 from .tokens import count_prompt
 from .tools import ToolChoice, ToolSpec, tool_prompt
@@ -78,7 +78,7 @@ async def open_answer(request: web.Request, ask: Ask) -> Answer:
     route = request.app[CATALOG].get(ask.model)
     if route is None:
         raise ModelNotFound(f"The model `{ask.model}` does not exist.", param="model")
-    attachments = await load_attachments(ask.attachments, fetch_policy(settings))
+    attachments = await load_attachments(ask.attachments, fetch_policy(request), total_bound(request))
     thinking = settings.chat.thinking if ask.thinking is None else ask.thinking
     tools = [] if ask.tool_choice.mode == "none" else ask.tools
     messages = with_tool_prompt(ask.messages, tools, ask.tool_choice)

@@ -21,7 +21,7 @@ from ..gateway.jobs import Attachment, CallContext, EditJob, ImageJob
 from ..keys import API_KEY, CATALOG, CLIENT_IP, GATEWAY, LIVE_SETTINGS, MEDIA_SLOTS, REQUEST_ID
 from ..upstream.events import Event
 from .answer import no_client_retry
-from .attachments import fetch_policy, load_attachments
+from .attachments import fetch_policy, load_attachments, total_bound
 from .images_fanout import Producer, plan_rounds
 from .images_render import ImagesRenderer
 from .images_request import (
@@ -110,11 +110,10 @@ async def edits(request: web.Request) -> web.StreamResponse:
 
 
 async def _edit(request: web.Request, body: dict[str, Any], images: list[Attachment]) -> web.StreamResponse:
-    settings = request.app[LIVE_SETTINGS].current
     req = parse_image_request(body, default_model(request, "edit", EDIT_MODEL))
     if not images and body.get("image"):
         images = [sniff_image(a, "image") for a in
-                  await load_attachments(image_refs(body["image"]), fetch_policy(settings))]
+                  await load_attachments(image_refs(body["image"]), fetch_policy(request), total_bound(request))]
     if not images:
         raise InvalidRequest("`image` is required.", param="image")
     if len(images) > MAX_EDIT_IMAGES:

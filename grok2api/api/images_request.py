@@ -133,16 +133,17 @@ async def read_form(request: web.Request) -> tuple[dict[str, Any], list[tuple[st
 
 def sniff_image(att: Attachment, param: str) -> Attachment:
     """Trust magic bytes over the part's content type (the SDK guesses it from the filename)."""
-    head = att.data[:12]
+    head = att.head(12)
     mime = ("image/png" if head.startswith(b"\x89PNG") else "image/jpeg" if head.startswith(b"\xff\xd8")
             else "image/webp" if head[:4] == b"RIFF" and head[8:12] == b"WEBP"
             else "image/gif" if head[:4] == b"GIF8" else "")
-    if not att.data:
+    if not att.size:
         raise bad(f"`{param}` is empty.", param=param, code="invalid_attachment")
     if not mime:
         raise bad(f"`{param}` is not a PNG, JPEG, WebP or GIF image.", param=param,
                              code="invalid_attachment")
-    return Attachment(data=att.data, mime=mime, name=att.name or "image")
+    att.mime, att.name = mime, att.name or "image"  # the same object: it owns its temporary file, if any
+    return att
 
 
 def image_refs(value: Any) -> list[AttachmentRef]:

@@ -28,7 +28,7 @@ from ..gateway.pump import EventPump
 from ..gateway.video_jobs import VideoJobs, public
 from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, VIDEO_JOBS, WORKER_ID
 from .answer import Answer, idle_timeout, no_client_retry
-from .attachments import fetch_policy, load_attachments
+from .attachments import fetch_policy, load_attachments, total_bound
 from .chat import Completion
 from .chat_render import CompletionRenderer, MediaLinks
 from .images import ctx_for, default_model
@@ -128,17 +128,22 @@ async def input_image(request: web.Request, body: dict[str, Any],
         return None
     if not isinstance(ref, str):
         raise bad("`image` must be a URL or data URL.", "image")
-    settings = request.app[LIVE_SETTINGS].current
-    loaded = await load_attachments([AttachmentRef(param="image", url=ref, kind="image")], fetch_policy(settings))
+    loaded = await load_attachments([AttachmentRef(param="image", url=ref, kind="image")], fetch_policy(request),
+                                    total_bound(request))
     return sniff_image(loaded[0], "image")
 
 
-def make_job(request: web.Request, opts: dict[str, Any], image: Attachment | None, stream: bool) -> VideoJob:
-    check_model_allowed(request.get(API_KEY), opts["model"])
+def check_video_model(request: web.Request, model: str) -> None:
+    """The key may use the model and it is a video model: checked before any input image is fetched."""
+    check_model_allowed(request.get(API_KEY), model)
     try:
-        request.app[GATEWAY].route(opts["model"], ("video",))
+        request.app[GATEWAY].route(model, ("video",))
     except ApiError as exc:
         raise no_client_retry(exc) from None
+
+
+def make_job(request: web.Request, opts: dict[str, Any], image: Attachment | None, stream: bool) -> VideoJob:
+    check_video_model(request, opts["model"])
     return VideoJob(model=opts["model"], prompt=opts["prompt"], aspect_ratio=opts["aspect_ratio"],
                     seconds=opts["seconds"], resolution=opts["resolution"], preset=opts["preset"],
                     image=image, ctx=ctx_for(request, stream))
@@ -149,6 +154,7 @@ def make_job(request: web.Request, opts: dict[str, Any], image: Attachment | Non
 async def create_video(request: web.Request) -> web.Response:
     body, files = await read_body(request)
     opts = parse_video(body, request)
+    check_video_model(request, opts["model"])  # before the input image is fetched
     job = make_job(request, opts, await input_image(request, body, files), False)
     gateway = request.app[GATEWAY]
     doc = await request.app[VIDEO_JOBS].create(
@@ -202,6 +208,7 @@ async def video_generations(request: web.Request) -> web.StreamResponse:
     body, files = await read_body(request)
     opts = parse_video(body, request)
     stream = parse_bool(body.get("stream"), "stream")
+    check_video_model(request, opts["model"])  # before the input image is fetched
     job = make_job(request, opts, await input_image(request, body, files), stream)
     if request.app[CATALOG].get(opts["model"]) is None:  # route() above already refused it
         raise InvalidRequest("unknown model", param="model")

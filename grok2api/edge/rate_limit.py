@@ -13,7 +13,6 @@ granularity), raising B to R·W/60 when needed, so the effective burst is at lea
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
@@ -30,6 +29,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from ..errors import ApiError, RateLimited
 from ..keys import API_KEY, CLIENT_IP, LIMITER, LIVE_SETTINGS, RECORDER, REQUEST_ID, STARTED_AT_REQ
 from ..stats.recorder import RequestRecord
+from .body import parse_json
 from .client_ip import client_ip
 
 log = logging.getLogger(__name__)
@@ -156,9 +156,9 @@ async def _requested_model(request: web.Request, status: int) -> str:
     if (status in _BODY_UNREAD_STATUSES or request.content_type != "application/json"
             or (request.content_length or 0) > _MODEL_PEEK_BYTES):
         return ""
-    try:
-        body = json.loads(await request.read())  # the handler's read is cached: no second read
-    except (ValueError, UnicodeDecodeError, web.HTTPException, ConnectionError):
+    try:  # the handler's read is cached: no second read; the checked parse (a hostile body is refused)
+        body = parse_json(await request.read())
+    except (ApiError, web.HTTPException, ConnectionError):
         return ""
     model = body.get("model") if isinstance(body, dict) else None
     return model[:100] if isinstance(model, str) else ""

@@ -162,7 +162,7 @@ class Gateway:
     async def _upload_all(self, token: str, proxy: str | None, files: list[Attachment],
                           for_imagine: bool = False) -> list[Any]:
         return list(await asyncio.gather(*(
-            self.client.upload(token, f.data, f.mime, f.name, for_imagine=for_imagine, proxy=proxy) for f in files)))
+            self.client.upload(token, f.source, f.mime, f.name, for_imagine=for_imagine, proxy=proxy) for f in files)))
 
     async def _chat_call(self, lease: Lease, proxy: str | None, route: ModelRoute,
                          job: ChatJob) -> AsyncIterator[Event]:

@@ -91,7 +91,8 @@ class Backend:
             await self._mysql(sql)
 
     async def back_to_schema_1(self, account_ids: list[str]) -> None:
-        """Turn the database into what grok2api of schema 1 left: no accounts.egress, version 1."""
+        """Turn the database into what grok2api of schema 1 left: no accounts.egress, no limit tables, version 1."""
+        await self.drop_tables(("limit_counters", "limit_slots"))
         if self.kind == "sqlite":
             with sqlite3.connect(self.data_dir / "grok2api.db") as db:
                 db.execute("ALTER TABLE accounts DROP COLUMN egress")

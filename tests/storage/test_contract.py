@@ -141,8 +141,8 @@ async def test_a_schema_1_database_is_migrated(backend: Backend, storage: Storag
     await backend.back_to_schema_1([acct(1).id, acct(2).id])
     assert await backend.schema_version() == 1
     migrated = await backend.open()
-    assert await backend.schema_version() == SCHEMA_VERSION == 2
     try:
+        assert await backend.schema_version() == SCHEMA_VERSION
         got = await migrated.get_account(acct(1).id)
         assert got is not None and (got.note, got.egress, got.quota["fast"]) == ("from schema 1", "", Quota(3, 30))
         assert await migrated.update_account(acct(2).id, egress="http://10.0.0.2:3128")
