@@ -39,6 +39,7 @@ from ..pool.ops import mask_token
 from ..pool.options import PoolConfig
 from ..pool.pool import Pool
 from ..pool.refresher import Refresher, limits_reader
+from ..stats.journal import Journal, orphans
 from ..stats.recorder import Recorder, RequestRecord
 from ..stats.upstream_health import UpstreamHealth
 from ..storage.base import TOPIC_ACCOUNTS, TOPIC_KEYS, StorageError
@@ -200,6 +201,13 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         apply_upstream(app, s)
 
     live.listeners.append(follow)
+    if live.current.stats.enabled:
+        # Durable first: records wait for the batched write in a journal; dead workers' are recorded anew.
+        journal_dir = live.current.server.data_dir / "journal"
+        recovered = orphans(journal_dir)
+        recorder.journal = Journal(journal_dir, app[WORKER_ID])
+        for entry in recovered:
+            recorder.record(entry, replayed=True)
     await client.start()
     await pool.load()
     egresses.sync_bindings((a.id, a.egress) for a in pool.accounts())
