@@ -30,8 +30,10 @@ class InvalidRequest(ApiError):
 
 
 class AuthenticationFailed(ApiError):
+    # OpenAI's own 401 is an invalid_request_error whose code says what was wrong
+    # (Anthropic's envelope maps the status to authentication_error).
     status = 401
-    type = "authentication_error"
+    type = "invalid_request_error"
     code = "invalid_api_key"
 
 

@@ -82,7 +82,7 @@ async def generations(request: web.Request) -> web.StreamResponse:
     def round_of(count: int) -> Callable[[], AsyncIterator[Event]]:
         return lambda: gateway.images(ImageJob(model=model, prompt=prompt, n=count, aspect_ratio=aspect, ctx=ctx))
 
-    images = ImagesRenderer(request, model, prompt, n, req.response_format)
+    images = ImagesRenderer(request, req)
     producer = Producer([round_of(c) for _, c in plan], [o for o, _ in plan], request.app[MEDIA_SLOTS])
     try:
         if stream:
@@ -124,7 +124,7 @@ async def _edit(request: web.Request, body: dict[str, Any], images: list[Attachm
     except ApiError as exc:
         raise no_client_retry(exc) from None
     job = EditJob(model=req.model, prompt=req.prompt, images=images, n=req.n, ctx=ctx)
-    result = ImagesRenderer(request, req.model, req.prompt, req.n, req.response_format)
+    result = ImagesRenderer(request, req, input_images=len(images))
     producer = Producer([lambda: gateway.edit(job)], [0], request.app[MEDIA_SLOTS])
     try:
         if req.stream:
