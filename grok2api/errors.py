@@ -105,10 +105,12 @@ _ANTHROPIC_TYPES = {
     500: "api_error",
     502: "api_error",
     503: "overloaded_error",
-    504: "api_error",
+    504: "timeout_error",
     529: "overloaded_error",
 }
 
 
-def anthropic_error(status: int, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message}}
+def anthropic_error(status: int, message: str, request_id: str) -> dict[str, Any]:
+    """Anthropic's error body; `request_id` is the answer's X-Request-Id, as Anthropic's own is."""
+    return {"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message},
+            "request_id": request_id}
