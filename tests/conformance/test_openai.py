@@ -78,6 +78,17 @@ async def test_chat_tool_calls(stack: Stack, stream: bool) -> None:
         check("openai", "CreateChatCompletionStreamResponse", chunk)
 
 
+async def test_chat_stream_error_event(stack: Stack) -> None:
+    stack.state.config.token_interval = 0.01
+    stack.switches(SUPER, stream_error=True)  # the upstream breaks after the first tokens
+    events = await post(stack, "/v1/chat/completions", {
+        "model": "grok-4", "stream": True, "messages": [{"role": "user", "content": "break [[tokens:6]] late"}]})
+    assert events[-1].data == "[DONE]" and "error" in events[-2].json()
+    check("openai", "ErrorResponse", events[-2].json())
+    for sse in events[:-2]:
+        check("openai", "CreateChatCompletionStreamResponse", sse.json())
+
+
 async def test_errors(stack: Stack) -> None:
     cases: list[tuple[dict[str, str], dict[str, Any], int]] = [
         (AUTH, {"model": "grok-4"}, 400),
