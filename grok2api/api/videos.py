@@ -30,11 +30,11 @@ from ..gateway.jobs import Attachment, VideoJob
 from ..gateway.pump import EventPump
 from ..gateway.video_jobs import VideoJobs, public
 from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, VIDEO_JOBS, WORKER_ID
-from .answer import Answer, idle_timeout, no_client_retry, read_json
+from .answer import Answer, call_context, idle_timeout, no_client_retry, read_json
 from .attachments import fetch_policy, load_attachments
 from .chat import Completion
 from .chat_render import CompletionRenderer, MediaLinks
-from .images import ctx_for, default_model
+from .images import default_model
 from .images_request import parse_bool, parse_prompt, read_form, sniff_image
 from .validate import AttachmentRef, bad, json_object
 
@@ -150,7 +150,7 @@ def make_job(request: web.Request, opts: dict[str, Any], image: Attachment | Non
         raise no_client_retry(exc) from None
     return VideoJob(model=opts["model"], prompt=opts["prompt"], aspect_ratio=opts["aspect_ratio"],
                     seconds=opts["seconds"], resolution=opts["resolution"], preset=opts["preset"],
-                    image=image, ctx=ctx_for(request, stream))
+                    image=image, ctx=call_context(request, stream))
 
 
 # -- OpenAI asynchronous shape ------------------------------------------------------

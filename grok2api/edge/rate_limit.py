@@ -38,7 +38,7 @@ from limits.aio.storage import Storage as LimitsStorage
 from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
 
 from ..errors import ApiError, RateLimited
-from ..keys import API_KEY, CLIENT_IP, LIMITER, LIVE_SETTINGS, RECORDER, REQUEST_ID, STARTED_AT_REQ
+from ..keys import API_KEY, CALL_CONTEXT, CLIENT_IP, LIMITER, LIVE_SETTINGS, RECORDER, REQUEST_ID, STARTED_AT_REQ
 from ..stats.recorder import RequestRecord
 from ..storage.base import ApiKeyRecord
 from .client_ip import client_ip
@@ -204,7 +204,8 @@ def _async_uri(url: str) -> str:
 
 
 
-# Rejections recorded into the stats/request log (the gateway records everything else).
+# Refusals recorded into the stats/request log on any /v1 path; on a POST (an API call) every
+# refusal the gateway did not record itself (bad JSON, unknown model: no model was chosen).
 _RECORDED_STATUSES = frozenset({401, 403, 413, 429})
 
 
@@ -229,7 +230,9 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
             await request.config_dict[LIMITER].check_ip(ip, s.rate_limit_per_minute, s.rate_limit_burst)
         return await handler(request)
     except ApiError as exc:
-        if exc.status in _RECORDED_STATUSES and request.path.startswith("/v1/"):
+        call = request.get(CALL_CONTEXT)
+        if (request.path.startswith("/v1/") and (call is None or not call.recorded)
+                and (exc.status in _RECORDED_STATUSES or request.method == "POST")):
             _record_rejection(request, ip, exc.status, exc.code or exc.type, exc.message)
         raise
 

@@ -6,7 +6,10 @@ Series:
   grok2api_http_requests_in_flight (livesum over workers).
 - grok2api_requests_total{model,status,kind}, grok2api_request_latency_seconds{model},
   grok2api_time_to_first_token_seconds{model}, grok2api_upstream_errors_total{kind}
-  (every RequestRecord given to the Recorder: chat/media requests and rejected 401/403/413/429).
+  (every RequestRecord given to the Recorder: chat/media requests, rejected 401/403/413/429 and API
+  calls refused before the gateway ran, such as bad JSON or an unknown model);
+  grok2api_request_errors{model,status,kind} (those of them answered with an error).
+  No `_created` series.
 - grok2api_statsig_total{strategy,path,outcome}: x-statsig-id values by strategy, signed path and what
   grok.com made of them (ok, refused = anti-bot C1, stale = stale page C3, unavailable = no value).
 - grok2api_gateway_overhead_seconds (time to response headers as the gateway saw it, Server-Timing).
@@ -33,13 +36,14 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client import multiprocess as mp
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..keys import GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ
+from ..keys import GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ, UNMETERED
 from .recorder import RequestRecord
 
 routes = web.RouteTableDef()
@@ -60,6 +64,9 @@ class Metrics:
     """The metric objects of one app (own registry, so several apps can live in one process)."""
 
     def __init__(self) -> None:
+        # No `_created` series: they double the output and Prometheus does not use them for counters
+        # (prometheus_client's switch is process-wide; nothing else here wants them either).
+        disable_created_metrics()
         self.registry = r = CollectorRegistry(auto_describe=True)
         self.http_requests = Counter("grok2api_http_requests", "HTTP requests by route, method and status.",
                                      ["route", "method", "status"], registry=r)
@@ -70,7 +77,9 @@ class Metrics:
                                registry=r, multiprocess_mode="livesum")
         self.requests = Counter("grok2api_requests", "Recorded API requests by model, status and error kind.",
                                 ["model", "status", "kind"], registry=r)
-        self.errors = Counter("grok2api_request_errors", "Recorded API requests that failed, by kind.",
+        self.errors = Counter("grok2api_request_errors",
+                              "Recorded API requests answered with an error (a status of 400 or more, or an "
+                              "error kind), by model, status and error kind.",
                               ["model", "status", "kind"], registry=r)
         self.latency = Histogram("grok2api_request_latency_seconds", "Recorded API request latency.",
                                  ["model"], buckets=LATENCY_BUCKETS, registry=r)
@@ -127,9 +136,16 @@ def _route(request: web.Request) -> str:
     return resource.canonical
 
 
+def unmetered(request: web.Request) -> bool:
+    return any(UNMETERED in app for app in request.match_info.apps)
+
+
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Counts every request by route and final status (outside the error middleware)."""
+    """Counts every request by route and final status (outside the error middleware), except those
+    of an UNMETERED sub-app."""
+    if unmetered(request):
+        return await handler(request)
     m = request.config_dict[METRICS]
     started = time.perf_counter()
     status = 500
@@ -151,7 +167,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def observe_overhead(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: the time to response headers as the gateway saw it."""
     started = request.get(STARTED_AT_REQ)
-    if started is not None:
+    if started is not None and not unmetered(request):
         request.config_dict[METRICS].overhead.observe(time.perf_counter() - started)
 
 
