@@ -49,7 +49,8 @@ class Recorder:
 
 
 @asynccontextmanager
-async def browser_page(base_url: str) -> AsyncIterator[tuple[object, Recorder]]:
+async def browser_page(base_url: str, width: int = 1400,
+                       height: int = 900) -> AsyncIterator[tuple[object, Recorder]]:
     from playwright.async_api import async_playwright
 
     require_browser()
@@ -58,7 +59,7 @@ async def browser_page(base_url: str) -> AsyncIterator[tuple[object, Recorder]]:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            context = await browser.new_context(base_url=base_url, viewport={"width": 1400, "height": 900},
+            context = await browser.new_context(base_url=base_url, viewport={"width": width, "height": height},
                                                 accept_downloads=True)
             page = await context.new_page()
             page.set_default_timeout(15_000)
