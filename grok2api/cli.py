@@ -1,4 +1,4 @@
-"""Command line: serve (default), fake-grok, config, tokens, keys, admin, models."""
+"""Command line: serve (default), fake-grok, config, tokens, keys, admin, models, doctor."""
 
 from __future__ import annotations
 
@@ -46,7 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     fake = sub.add_parser("fake-grok", help="run the simulated grok.com used by tests, benchmarks and demos")
     fake.add_argument("--host", default="127.0.0.1")
-    fake.add_argument("--port", type=int, default=9000)
+    fake.add_argument("--port", type=int, default=9000, help="port (0 = any free one; the start line names it)")
+    fake.add_argument("--replay", metavar="DIR", help="answer requests matching recorded transcripts in DIR "
+                                                      "with the recorded answers (the rest is simulated)")
+    fake.add_argument("--strict", action="store_true", help="with --replay: 501 for requests nothing recorded matches")
+    fake.add_argument("--speed", type=float, default=1.0,
+                      help="with --replay: pace factor of recorded timing (1 = as recorded, 0 = no waiting)")
 
     config = sub.add_parser("config", help="show or check the effective configuration")
     _common_options(config)
@@ -91,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     msub = models.add_subparsers(dest="action", required=True)
     mcheck = msub.add_parser("check", help="compare the catalog's modes and tiers with grok.com's /rest/modes")
     mcheck.add_argument("--pool", choices=["basic", "super", "heavy"], help="ask with an account of this pool")
+
+    doctor = sub.add_parser("doctor", help="check one account against grok.com, step by step")
+    _common_options(doctor)
+    who = doctor.add_mutually_exclusive_group()
+    who.add_argument("--token", help="the SSO token to check ('-' reads it from standard input)")
+    who.add_argument("--pool", choices=("basic", "super", "heavy"),
+                     help="check the first active account of this pool (default: of any pool)")
+    doctor.add_argument("--only", default="", help="comma-separated steps or groups (egress, session, statsig, "
+                                                   "limits, modes, chat, upload, media)")
+    doctor.add_argument("--media", action="store_true", help="also generate one short video")
+    doctor.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    doctor.add_argument("--dry-run", action="store_true", help="list every request it would send, send none")
+    doctor.add_argument("--capture", metavar="DIR", help="write each upstream exchange, redacted, to DIR")
     return parser
 
 
@@ -159,8 +177,18 @@ def prepare_multiprocess_metrics(data_dir: Path) -> None:
 def cmd_fake_grok(args: argparse.Namespace) -> int:
     setup_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     from .fakegrok import run
+    from .fakegrok.replay import Replay
+    from .fakegrok.transcripts import TranscriptStore
 
-    run(args.host, args.port)
+    replay = None
+    if args.replay:
+        directory = Path(args.replay)
+        if not directory.is_dir():
+            raise ValueError(f"--replay {args.replay}: not a directory")
+        replay = Replay(TranscriptStore(directory), speed=args.speed, strict=args.strict)
+    elif args.strict or args.speed != 1.0:
+        raise ValueError("--strict and --speed only apply with --replay DIR")
+    run(args.host, args.port, replay=replay)
     return 0
 
 
@@ -265,7 +293,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     """Exit 0 when the catalog agrees with grok.com, 1 when an entry disagrees, 4 when grok.com could not be asked."""
     from .catalog import load_catalog
     from .gateway import model_check
-    from .gateway.wiring import upstream_config
+    from .gateway.wiring import egress_config, upstream_config
     from .upstream.client import GrokClient
     from .upstream.errors import UpstreamError
 
@@ -278,9 +306,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         if not accounts:
             print("grok2api: no active account to ask grok.com with", file=sys.stderr)
             return 4
+        proxy = egress_config(settings).static_proxy(accounts[0].egress) or None  # the account's own egress
         async with GrokClient(upstream_config(settings)) as client:
             try:
-                findings, upstream = await model_check.run(client, catalog, accounts[0].token)
+                findings, upstream = await model_check.run(client, catalog, accounts[0].token, proxy)
             except UpstreamError as exc:
                 print(f"grok2api: grok.com /rest/modes failed ({exc.kind.value}): {exc.message}", file=sys.stderr)
                 return 4
@@ -288,6 +317,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         return 1 if findings else 0
 
     return with_storage(settings, run)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """See cli_doctor.run: 0 all needed steps passed, 1 one failed, 4 no account."""
+    from . import cli_doctor
+
+    setup_logging(os.environ.get("LOG_LEVEL", "WARNING").upper())
+    return cli_doctor.run(args, load_settings(args))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         "keys": lambda: cmd_keys(args),
         "admin": lambda: cmd_admin(args),
         "models": lambda: cmd_models(args),
+        "doctor": lambda: cmd_doctor(args),
     }
     try:
         return handlers[args.command]()

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .config.live import ChangeWatcher, LiveSettings
     from .edge.api_auth import KeyAuthenticator
     from .edge.rate_limit import Limiter
+    from .egress.pool import EgressPool
     from .egress.proxies import ProxyManager
     from .gateway.core import Gateway
     from .gateway.drain import Drain
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
     from .pool.pool import Pool
     from .stats.metrics import Metrics
     from .stats.recorder import Recorder
+    from .stats.upstream_health import UpstreamHealth
     from .storage.base import ApiKeyRecord, Storage
+    from .upstream.capture import Capture
     from .upstream.client import GrokClient
 
 # -- configuration and storage
@@ -40,12 +43,16 @@ UNMETERED: web.AppKey[bool] = web.AppKey("unmetered", bool)
 POOL: web.AppKey[Pool] = web.AppKey("pool")
 GROK_CLIENT: web.AppKey[GrokClient] = web.AppKey("grok_client")
 PROXIES: web.AppKey[ProxyManager] = web.AppKey("proxies")
+EGRESS: web.AppKey[EgressPool] = web.AppKey("egress_pool")
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 MEDIA: web.AppKey[MediaCache] = web.AppKey("media")
 # Bounds concurrent image and video generations (performance.media_max_concurrent).
 MEDIA_SLOTS: web.AppKey[asyncio.Semaphore] = web.AppKey("media_slots", asyncio.Semaphore)
 VIDEO_JOBS: web.AppKey[VideoJobs] = web.AppKey("video_jobs")
 DRAIN: web.AppKey[Drain] = web.AppKey("drain")
+# Taps on the upstream client: health per upstream step, and transcripts when `capture.enabled`.
+UPSTREAM_HEALTH: web.AppKey[UpstreamHealth] = web.AppKey("upstream_health")
+CAPTURE: web.AppKey[Capture] = web.AppKey("capture")
 
 # -- the request edge, stats and metrics
 API_KEYS: web.AppKey[KeyAuthenticator] = web.AppKey("api_keys")

@@ -23,7 +23,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "storage": (),
     "upstream": (),
     "fakegrok": (),
-    "egress": (),
+    "egress": ("upstream.identity", "upstream.errors", "storage.base", "config"),
     "access": ("storage.base",),
     "config": ("storage.base", "errors"),
     "stats": ("storage.base", "keys"),
@@ -33,8 +33,10 @@ RULES: dict[str, tuple[str, ...]] = {
     "gateway": ("pool", "upstream", "egress", "media", "stats", "catalog", "config", "storage.base", "errors",
                 "keys", "periodic"),
     "api": ("gateway", "edge", "media", "config", "storage.base", "upstream.events", "errors", "keys"),
-    "admin": ("access", "pool", "gateway.jobs", "gateway.model_check", "edge.client_ip", "media", "config", "catalog",
-              "storage.base", "upstream.errors", "upstream.events", "upstream.statsig_chain", "errors", "keys"),
+    "admin": ("access", "pool", "gateway.jobs", "gateway.model_check", "edge.client_ip", "egress.pool", "media", "config",
+              "catalog", "storage.base", "upstream.errors", "upstream.events", "upstream.statsig_chain", "doctor", "errors",
+              "keys"),
+    "doctor": ("upstream", "catalog", "gateway.model_check"),
     # cross-cutting root modules
     "errors": (),
     "periodic": (),
@@ -42,7 +44,7 @@ RULES: dict[str, tuple[str, ...]] = {
     "catalog": ("config",),
 }
 # Root modules that compose everything (entry points and the app factory): no rule.
-COMPOSERS = frozenset({"__main__", "cli", "server", "app", "demo"})
+COMPOSERS = frozenset({"__main__", "cli", "cli_doctor", "server", "app", "demo"})
 # keys.py names every shared object's type, so it imports the whole package, for the type checker only.
 TYPES_ONLY = frozenset({"keys"})
 # Function-level imports allowed: optional drivers loaded only when configured, and the CLI's commands.

@@ -2,8 +2,8 @@
 Views parse input, call domain functions (access/, pool/ops.py, config/) and render; they never write
 storage themselves. make_app mounts the sub-apps that provide() builds.
 
-May import: access, pool, gateway.jobs, gateway.model_check, edge.client_ip, media, config, catalog, storage.base,
-upstream.errors, upstream.events, upstream.statsig_chain, errors, keys.
+May import: access, pool, gateway.jobs, gateway.model_check, edge.client_ip, egress.pool, media, config, catalog,
+storage.base, upstream.errors, upstream.events, upstream.statsig_chain, doctor, errors, keys.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from . import (
     views_auth,
     views_cache,
     views_config,
+    views_doctor,
+    views_egress,
     views_imagine,
     views_keys,
     views_stats,
@@ -40,8 +42,8 @@ PAGES_PREFIX, API_PREFIX = "/admin", "/api/v1/admin"
 # The main app's own admin routes: /admin -> /admin/, and the static files the pages use.
 routes = web.RouteTableDef()
 
-_AREAS = (views_auth, views_tokens, api_tokens, views_keys, views_stats, views_cache, views_config, views_imagine,
-          views_voice)
+_AREAS = (views_auth, views_tokens, api_tokens, views_keys, views_stats, views_egress, views_cache, views_config,
+          views_imagine, views_voice, views_doctor)
 
 
 def _url_for(apps: tuple[web.Application, ...]) -> Any:

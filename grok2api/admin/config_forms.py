@@ -158,8 +158,9 @@ def prepare_change(s: Settings, submitted: Mapping[str, Any], *, from_form: bool
             change.ignored.append(dotted)
             continue
         secret = settings_mod.is_secret(dotted)
-        if secret and _is_unchanged_secret(raw):
-            continue  # untouched: the stored secret stays
+        current = s.get(dotted)
+        if secret and (_is_unchanged_secret(raw) or (current and raw == settings_mod.redact(current))):
+            continue  # untouched (or the redacted form GET answered, sent back): the stored secret stays
         value = raw
         if from_form:
             kind = _kind(get_type_hints(cls)[key], ())

@@ -13,6 +13,7 @@ NAV = (
     ("tokens", "Tokens"),
     ("keys", "Keys"),
     ("stats", "Stats"),
+    ("egress", "Egress"),
     ("logs", "Logs"),
     ("cache", "Cache"),
     ("config", "Config"),

@@ -12,15 +12,31 @@ from ..pool.refresher import FetchLimits, limits_reader
 from .view_models import AdminInputError, optional_service
 
 TokenCall = Callable[[str], Awaitable[Any]]
+Route = Callable[[str], Awaitable[str | None]]
+
+
+async def _default_route(token: str) -> str | None:
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamActions:
+    """The client's account calls, each sent through the account's own egress (`route` gives the
+    proxy for a token; without a gateway, the client's default)."""
+
     client: Any
+    route: Route = _default_route
 
     def _method(self, name: str, purpose: str) -> Callable[..., Awaitable[Any]]:
         method = getattr(self.client, name, None)
         if method is None:
             raise AdminInputError(f"{purpose} is not available: the Grok client has no `{name}` call in this build")
-        return method
+        route = self.route
+
+        async def call(token: str, *args: Any, **kwargs: Any) -> Any:
+            return await method(token, *args, proxy=await route(token), **kwargs)
+
+        return call
 
     @property
     def fetch_limits(self) -> FetchLimits:
@@ -51,4 +67,5 @@ def upstream_actions(request: web.Request) -> UpstreamActions:
     if client is None:
         raise AdminInputError("The upstream Grok client is not running in this server, so account "
                               "actions that call grok.com are unavailable.")
-    return UpstreamActions(client)
+    route = getattr(gateway, "egress_for_token", None)
+    return UpstreamActions(client, route) if route is not None else UpstreamActions(client)

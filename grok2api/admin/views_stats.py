@@ -15,7 +15,7 @@ from ..upstream.errors import UpstreamError
 from ..upstream.statsig_chain import summary
 from . import charts, render
 from .upstream_ops import upstream_actions
-from .view_models import AdminInputError, fmt_time, optional_service, settings_of, storage_of
+from .view_models import AdminInputError, fmt_ago, fmt_time, optional_service, settings_of, storage_of
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()
@@ -89,8 +89,35 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
         "health": health,
         "proxy": proxy_status(request),
         "antibot": antibot_line(request),
+        "upstream": upstream_health(request),
     }
     return render.page(request, "admin/stats.html", ctx)
+
+
+@dataclass(slots=True)
+class HealthRow:
+    """One upstream step of the health panel."""
+
+    step: str
+    label: str
+    ok: int
+    failed: int
+    failures: str  # "anti_bot 3 · cloudflare 1"
+    last_error: str
+    when: str
+
+
+def upstream_health(request: web.Request) -> list[HealthRow] | None:
+    """The last hour per upstream step in this worker (None when the gateway does not run here)."""
+    health = optional_service(request, "UPSTREAM_HEALTH")
+    if health is None:
+        return None
+    rows = []
+    for step in health.snapshot():
+        failures = " · ".join(f"{kind} {n}" for kind, n in step.failures.items())
+        when = f"{fmt_time(step.last_error_at)} ({fmt_ago(step.last_error_at)})" if step.last_error_at else "—"
+        rows.append(HealthRow(step.step, step.label, step.ok, step.failed, failures, step.last_error, when))
+    return rows
 
 
 def antibot_line(request: web.Request) -> str:
@@ -103,14 +130,15 @@ def antibot_line(request: web.Request) -> str:
 @routes.post("/models/check", name="admin.models_check")
 async def models_check(request: web.Request) -> web.StreamResponse:
     """The catalog against grok.com's /rest/modes, asked with one active account (C10)."""
-    client = upstream_actions(request).client
+    actions = upstream_actions(request)
     catalog = optional_service(request, "CATALOG")
     pool = optional_service(request, "POOL")
     accounts = [a for a in (pool.accounts() if pool is not None else []) if a.status == "active"]
     if catalog is None or not accounts:
         raise AdminInputError("Models check needs the catalog and at least one active account.")
     try:
-        findings, upstream = await model_check.run(client, catalog, accounts[0].token)
+        findings, upstream = await model_check.run(actions.client, catalog, accounts[0].token,
+                                                   await actions.route(accounts[0].token))
     except UpstreamError as exc:
         raise AdminInputError(f"grok.com /rest/modes failed ({exc.kind.value}): {exc.message}") from None
     return render.fragment(request, "admin/_models_check.html",
@@ -126,8 +154,10 @@ async def api_stats(request: web.Request) -> web.StreamResponse:
         raise AdminInputError("hours and days must be integers") from None
     report = await charts.build_report(storage_of(request), hours=hours, days=days)
     health = await pool_health(request)
+    upstream = optional_service(request, "UPSTREAM_HEALTH")
     return web.json_response({"status": "success", "enabled": settings_of(request).stats.enabled,
                               "data": report.to_json(),
+                              "upstream": [h.to_json() for h in upstream.snapshot()] if upstream is not None else None,
                               "pool": {"total": health.total, "by_status": health.by_status,
                                        "by_pool": health.by_pool,
                                        "quota": {p: {b: {"remaining": r, "total": t} for b, (r, t) in bs.items()}

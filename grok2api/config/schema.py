@@ -129,6 +129,13 @@ class ProxySection:
     proxy_url: str = opt(url=True, secret=True)
     proxy_pool_url: str = opt(url=True, secret=True)
     proxy_pool_interval: int = opt(min=1, max=86_400)
+    egress_urls: list[str] = opt(url=True, secret=True)
+    clearance_solver_url: str = opt(url=True)
+    clearance_solver_timeout_sec: int = opt(min=5, max=600)
+    clearance_refresh_sec: int = opt(min=0, max=86_400)
+    clearance_ttl_sec: int = opt(min=60, max=7 * 86_400)
+    egress_fail_threshold: int = opt(min=1, max=100)
+    egress_check_sec: int = opt(min=1, max=3600)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +164,15 @@ class PerformanceSection:
 
 
 @dataclass(frozen=True, slots=True)
+class CaptureSection:
+    enabled: bool = opt()
+    dir: str = opt()
+    max_mb: int = opt(min=1, max=1_000_000)
+    max_age_hours: float = opt(min=0.01, max=8760)
+    max_body_kb: int = opt(min=1, max=1_048_576)
+
+
+@dataclass(frozen=True, slots=True)
 class VoiceSection:
     livekit_url: str = opt(url=True)
 
@@ -175,4 +191,5 @@ SECTIONS: dict[str, type] = {
     "stats": StatsSection,
     "performance": PerformanceSection,
     "voice": VoiceSection,
+    "capture": CaptureSection,
 }

@@ -16,6 +16,7 @@ from .schema import (
     SECTIONS,
     AppSection,
     CacheSection,
+    CaptureSection,
     ChatSection,
     ImageSection,
     NetworkSection,
@@ -82,6 +83,7 @@ class Settings:
     stats: StatsSection
     performance: PerformanceSection
     voice: VoiceSection
+    capture: CaptureSection
     server: ServerOptions = field(default_factory=ServerOptions)
     # "section.key" -> one of SOURCES
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -111,7 +113,9 @@ def is_secret(dotted: str) -> bool:
 
 
 def redact(value: Any) -> Any:
-    """Mask a secret value for display: short values fully, long ones keep 4 characters."""
+    """Mask a secret value for display: short values fully, long ones keep 4 characters; each item of a list."""
+    if isinstance(value, list):
+        return [redact(v) for v in value]
     if not isinstance(value, str) or not value:
         return value
     if "://" in value:  # a proxy URL: keep the scheme and host, hide credentials
@@ -221,9 +225,9 @@ def validate_value(dotted: str, value: Any) -> Any:
     if lo is not None and typed < lo or hi is not None and typed > hi:
         bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
         raise ConfigError([f"{dotted} = {shown}: must be {bounds}"])
-    if meta.get("url") and typed:
-        parts = urlsplit(typed)
-        if not parts.scheme or not parts.netloc:
+    for url in (typed if isinstance(typed, list) else [typed]) if meta.get("url") else []:
+        parts = urlsplit(url) if url else None
+        if parts is not None and (not parts.scheme or not parts.netloc):
             raise ConfigError([f"{dotted} = {shown}: must be an absolute URL like scheme://host[:port]"])
     return typed
 

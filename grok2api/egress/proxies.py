@@ -61,11 +61,16 @@ def extract_proxy(body: str) -> str:
 
 
 def mask_proxy(proxy: str) -> str:
+    """A proxy URL as logs and pages may show it: scheme, host and port, credentials as `***`."""
     if not proxy:
         return ""
     parts = urlsplit(proxy)
     auth = "***@" if parts.username or parts.password else ""
-    return f"{parts.scheme}://{auth}{parts.hostname}:{parts.port}"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a malformed port: show none rather than fail while reporting the problem
+        port = ""
+    return f"{parts.scheme}://{auth}{parts.hostname or ''}{port}"
 
 
 @dataclass(slots=True)

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import secrets
+import socket
 
 from aiohttp import web
 
-from . import account_api, chat, control, files, imagine, media_gen, mgw
+from . import account_api, chat, cloudflare, control, files, imagine, media_gen, mgw
 from .guards import record_requests
-from .keys import FAKE_STATE
+from .keys import FAKE_STATE, REPLAY
 from .options import FakeConfig
+from .replay import Replay, replay_middleware
 from .state import FakeState
 
 
-def make_app(config: FakeConfig | None = None) -> web.Application:
-    """The fake grok.com + assets + accounts.x.ai + Imagine CDN; synchronous, no I/O."""
+def make_app(config: FakeConfig | None = None, replay: Replay | None = None) -> web.Application:
+    """The fake grok.com + assets + accounts.x.ai + Imagine CDN; synchronous, no I/O. With `replay`,
+    requests that match a recorded exchange get the recorded answer (replay.py)."""
     config = config or FakeConfig()
-    app = web.Application(middlewares=[record_requests], client_max_size=config.max_body_bytes)
+    # The record sees every call, also those Cloudflare's gate refuses.
+    middlewares = [record_requests, cloudflare.cloudflare_gate]
+    if replay is not None:
+        middlewares.append(replay_middleware)
+    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
     app[FAKE_STATE] = FakeState(config)
-    for module in (chat, media_gen, mgw, imagine, files, account_api, control):
+    if replay is not None:
+        app[REPLAY] = replay
+    for module in (chat, media_gen, mgw, imagine, files, account_api, control, cloudflare):
         app.add_routes(module.routes())
     app.on_response_prepare.append(_edge_cookie)
     return app
@@ -38,8 +47,14 @@ async def _edge_cookie(request: web.Request, response: web.StreamResponse) -> No
                                            "Secure; SameSite=None")
 
 
-def run(host: str, port: int, config: FakeConfig | None = None) -> None:
-    """Serve the fake until interrupted (what `grok2api fake-grok --host --port` calls)."""
-    web.run_app(make_app(config), host=host, port=port, access_log=None, backlog=4096,
-                print=lambda _msg: print(f"fakegrok (simulated grok.com) listening on http://{host}:{port}",
-                                         flush=True))
+def run(host: str, port: int, config: FakeConfig | None = None, replay: Replay | None = None) -> None:
+    """Serve the fake until interrupted (what `grok2api fake-grok --host --port` calls). Port 0 picks a
+    free port; the line printed at start names the real one."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound = sock.getsockname()[1]
+    what = f"replaying {len(replay.store.recordings)} recorded exchanges from {replay.store.directory}" \
+        if replay is not None else "simulated grok.com"
+    web.run_app(make_app(config, replay), sock=sock, access_log=None, backlog=4096,
+                print=lambda _msg: print(f"fakegrok ({what}) listening on http://{host}:{bound}", flush=True))

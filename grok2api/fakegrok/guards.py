@@ -233,7 +233,7 @@ async def record_requests(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     state = request.app[FAKE_STATE]
     record: dict[str, Any] = {
-        "time": time.time(), "method": request.method, "path": request.path,
+        "time": time.time(), "method": request.method, "path": request.path, "remote": request.remote or "",
         "query": dict(request.query), "cookies": dict(request.cookies),
         "headers": {h: request.headers[h] for h in RECORDED_HEADERS if h in request.headers},
         "header_order": [name.decode("latin-1").lower() for name, _ in request.raw_headers],

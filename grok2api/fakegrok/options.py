@@ -26,6 +26,10 @@ class FakeConfig:
     basic_video_max_seconds: int = 6
     edge_cookies: bool = True  # C5: the edge sets __cf_bm on a client that does not send one back
     accept_ch: str = ""  # C11: an Accept-CH header on every answer (e.g. "Sec-CH-UA-Arch"), "" = none
+    # C13/§2.1: every call needs a cf_clearance minted for its client address and User-Agent, else the
+    # challenge page (mint and revoke them with /_fake/clearance). Off by default, as for most egresses.
+    cloudflare_binding: bool = False
+    clearance_seconds: float = 1800.0  # lifetime of a minted cf_clearance
     stall_seconds: float = 30.0  # how long "stall" and "imagine_no_final" scenarios stay silent
     rate_limit_wait: int = 30  # Retry-After / waitTimeSeconds of the rate_limited scenario
     record_limit: int = 2000  # how many received requests `/_fake/requests` keeps

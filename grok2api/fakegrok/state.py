@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from .clearance import Clearances
 from .options import FakeConfig
 
 UID_NAMESPACE = uuid.UUID("6a1f0c3e-2b4d-4f5a-9c8e-7d6b5a4f3e2d")
@@ -217,6 +218,7 @@ class FakeState:
         self.shares: Bounded = Bounded(10_000)
         self.records: collections.deque[dict[str, Any]] = collections.deque(maxlen=config.record_limit)
         self.seen_statsig: Bounded = Bounded(100_000)  # x-statsig-id values seen on media paths (C3)
+        self.clearances = Clearances()  # cf_clearance values minted per (address, User-Agent)
 
     def reset(self) -> None:
         self.config.update(self.initial_config.to_json())
@@ -228,6 +230,7 @@ class FakeState:
         self.posts.clear()
         self.shares.clear()
         self.seen_statsig.clear()
+        self.clearances.clear()
         self.records = collections.deque(maxlen=self.config.record_limit)
 
     # accounts -------------------------------------------------------------------------

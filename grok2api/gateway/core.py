@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import errors
 from ..pool.pool import NoAccountAvailable
+from ..storage.base import account_id_for
 from ..upstream.chat import ChatRequest, flatten_messages
 from ..upstream.errors import ErrorKind, UpstreamError
 from ..upstream.events import Event, ImageReady, VideoReady
@@ -21,6 +22,7 @@ from .retry import backoff_delay, should_retry
 if TYPE_CHECKING:
     from ..catalog import Catalog, ModelRoute
     from ..config.settings import Settings
+    from ..pool.model import Account
     from ..pool.pool import Lease, Pool
     from ..upstream.client import GrokClient
 
@@ -29,6 +31,20 @@ log = logging.getLogger(__name__)
 
 class MediaStore(Protocol):
     async def store_from(self, kind: str, fetcher: Callable[[], Any], source_key: str) -> str: ...
+
+
+class Egresses(Protocol):
+    """Which egress an account's calls leave through (grok2api.egress.EgressPool)."""
+
+    async def route(self, account_id: str, bound: str) -> str | None:
+        """The proxy for this account's calls (binding it first when needed); None = the default."""
+
+    def blames(self, kind: ErrorKind) -> bool:
+        """True when a failure of this kind is the egress's, not the account's."""
+
+
+# An account call: the lease, and the proxy every call for that account leaves through.
+AccountCall = Callable[["Lease", "str | None"], AsyncIterator[Event]]
 
 
 @dataclass(slots=True)
@@ -82,7 +98,7 @@ class Gateway:
 
     def __init__(self, *, catalog: Catalog, pool: Pool, client: GrokClient, media: MediaStore,
                  settings: Callable[[], Settings], record: RecordHook | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, egresses: Egresses | None = None) -> None:
         self.catalog = catalog
         self.pool = pool
         self.client = client
@@ -90,6 +106,20 @@ class Gateway:
         self.settings = settings
         self.record = record
         self.rng = rng or random.Random()
+        self.egresses = egresses
+
+    async def egress_for(self, account: Account) -> str | None:
+        """The proxy every call for this account leaves through (None: the client's default)."""
+        if self.egresses is None:
+            return None
+        return await self.egresses.route(account.id, account.egress)
+
+    async def egress_for_token(self, token: str) -> str | None:
+        """The same, for callers that hold only the account's token (quota refresh, admin actions)."""
+        account = self.pool.get(account_id_for(token))
+        if account is None or self.egresses is None:
+            return None
+        return await self.egresses.route(account.id, account.egress)
 
     def route(self, model: str, kinds: tuple[str, ...]) -> ModelRoute:
         route = self.catalog.get(model)
@@ -106,30 +136,32 @@ class Gateway:
         route = self.route(job.model, ("chat", "image", "video"))
         prefer = route.kind == "video" and job.video is not None and wants_capable_account(
             VideoJob(model=job.model, prompt="", seconds=job.video.seconds, resolution=job.video.resolution))
-        return self._run(route, job.ctx, lambda lease: self._chat_call(lease, route, job), prefer_higher_tier=prefer,
-                         hold=not job.stream and route.kind == "chat")
+        return self._run(route, job.ctx, lambda lease, proxy: self._chat_call(lease, proxy, route, job),
+                         prefer_higher_tier=prefer, hold=not job.stream and route.kind == "chat")
 
     def images(self, job: ImageJob) -> AsyncIterator[Event]:
         route = self.route(job.model, ("image",))
-        return self._run(route, job.ctx, lambda lease: self.client.imagine(
+        return self._run(route, job.ctx, lambda lease, proxy: self.client.imagine(
             lease.account.token, prompt=job.prompt, n=job.n, aspect_ratio=job.aspect_ratio,
-            nsfw=self.settings().image.image_ws_nsfw, pro=route.pro))
+            nsfw=self.settings().image.image_ws_nsfw, pro=route.pro, proxy=proxy))
 
     def edit(self, job: EditJob) -> AsyncIterator[Event]:
         route = self.route(job.model, ("edit", "image"))
-        return self._run(route, job.ctx, lambda lease: self._edit_call(lease, job))
+        return self._run(route, job.ctx, lambda lease, proxy: self._edit_call(lease, proxy, job))
 
     def video(self, job: VideoJob) -> AsyncIterator[Event]:
         route = self.route(job.model, ("video",))
-        return self._run(route, job.ctx, lambda lease: self._video_call(lease, job),
+        return self._run(route, job.ctx, lambda lease, proxy: self._video_events(lease, proxy, job),
                          prefer_higher_tier=wants_capable_account(job))
 
     # -- upstream calls bound to one account ------------------------------
-    async def _upload_all(self, token: str, files: list[Attachment], for_imagine: bool = False) -> list[Any]:
+    async def _upload_all(self, token: str, proxy: str | None, files: list[Attachment],
+                          for_imagine: bool = False) -> list[Any]:
         return list(await asyncio.gather(*(
-            self.client.upload(token, f.data, f.mime, f.name, for_imagine=for_imagine) for f in files)))
+            self.client.upload(token, f.data, f.mime, f.name, for_imagine=for_imagine, proxy=proxy) for f in files)))
 
-    async def _chat_call(self, lease: Lease, route: ModelRoute, job: ChatJob) -> AsyncIterator[Event]:
+    async def _chat_call(self, lease: Lease, proxy: str | None, route: ModelRoute,
+                         job: ChatJob) -> AsyncIterator[Event]:
         s = self.settings()
         token = lease.account.token
         if route.kind in ("image", "video"):
@@ -139,17 +171,17 @@ class Gateway:
                 raise UpstreamError(ErrorKind.BAD_REQUEST, "a user message with the prompt is required")
             if route.kind == "image":
                 async for event in self.client.imagine(token, prompt=prompt, n=1, aspect_ratio="1:1",
-                                                       nsfw=s.image.image_ws_nsfw, pro=route.pro):
+                                                       nsfw=s.image.image_ws_nsfw, pro=route.pro, proxy=proxy):
                     yield event
                 return
             images = [a for a in job.attachments if a.mime.startswith("image/")][:1]
             opts = job.video or VideoOptions()
-            async for event in self._video_events(lease, VideoJob(
+            async for event in self._video_events(lease, proxy, VideoJob(
                     model=job.model, prompt=prompt, aspect_ratio=opts.aspect_ratio, seconds=opts.seconds,
                     resolution=opts.resolution, preset=opts.preset, image=images[0] if images else None)):
                 yield event
             return
-        uploaded = await self._upload_all(token, job.attachments) if job.attachments else []
+        uploaded = await self._upload_all(token, proxy, job.attachments) if job.attachments else []
         request = ChatRequest.from_route(
             route,
             message=flatten_messages(job.messages),
@@ -159,19 +191,16 @@ class Gateway:
             disable_memory=s.chat.disable_memory,
             transport=s.chat.transport,
         )
-        async for event in self.client.chat(token, request):
+        async for event in self.client.chat(token, request, proxy=proxy):
             yield event
 
-    async def _edit_call(self, lease: Lease, job: EditJob) -> AsyncIterator[Event]:
+    async def _edit_call(self, lease: Lease, proxy: str | None, job: EditJob) -> AsyncIterator[Event]:
         token = lease.account.token
-        uploaded = await self._upload_all(token, job.images, for_imagine=True)
-        async for event in self.client.edit_image(token, prompt=job.prompt, images=uploaded, n=job.n):
+        uploaded = await self._upload_all(token, proxy, job.images, for_imagine=True)
+        async for event in self.client.edit_image(token, prompt=job.prompt, images=uploaded, n=job.n, proxy=proxy):
             yield event
 
-    def _video_call(self, lease: Lease, job: VideoJob) -> AsyncIterator[Event]:
-        return self._video_events(lease, job)
-
-    async def _video_events(self, lease: Lease, job: VideoJob) -> AsyncIterator[Event]:
+    async def _video_events(self, lease: Lease, proxy: str | None, job: VideoJob) -> AsyncIterator[Event]:
         token = lease.account.token
         basic = lease.account.pool == "basic"
         # Basic accounts cannot render 720p: make 480p there and upscale it, as the predecessor did.
@@ -181,12 +210,12 @@ class Gateway:
         # say so, and do not burn the pool with 429s.
         limit = self.settings().network.basic_video_max_seconds
         seconds = min(job.seconds, limit) if basic else job.seconds
-        image = (await self._upload_all(token, [job.image], for_imagine=True))[0] if job.image else None
+        image = (await self._upload_all(token, proxy, [job.image], for_imagine=True))[0] if job.image else None
         async for event in self.client.video(
                 token, prompt=job.prompt, aspect_ratio=job.aspect_ratio, seconds=seconds,
-                resolution=resolution, preset=job.preset, image=image):
+                resolution=resolution, preset=job.preset, image=image, proxy=proxy):
             if upscale and isinstance(event, VideoReady) and not event.moderated and event.url:
-                event.url = await self.client.upscale(token, event.video_id or event.url)
+                event.url = await self.client.upscale(token, event.video_id or event.url, proxy=proxy)
                 event.resolution = "720p"
             if seconds != job.seconds and isinstance(event, VideoReady) and not event.moderated:
                 event.seconds = seconds
@@ -194,7 +223,7 @@ class Gateway:
                               f"accounts and no account with a higher tier was free ({job.seconds} s were asked for).")
             yield event
 
-    async def _cache_media(self, event: Event, token: str) -> Event:
+    async def _cache_media(self, event: Event, token: str, proxy: str | None) -> Event:
         """Upstream asset links answer 403 to anyone but the generating account: cache them now."""
         if isinstance(event, ImageReady) and not event.moderated and not event.local:
             if event.data:
@@ -207,14 +236,15 @@ class Gateway:
             elif event.url:
                 url = event.url
                 event.local = await self.media.store_from(
-                    "image", lambda: self.client.download(token, url), url)
+                    "image", lambda: self.client.download(token, url, proxy=proxy), url)
         elif isinstance(event, VideoReady) and not event.moderated and not event.local and event.url:
             url = event.url
-            event.local = await self.media.store_from("video", lambda: self.client.download(token, url), url)
+            event.local = await self.media.store_from("video", lambda: self.client.download(token, url, proxy=proxy),
+                                                      url)
         return event
 
     # -- the failover loop ---------------------------------------------------
-    async def _run(self, route: ModelRoute, ctx: CallContext, call: Callable[[Lease], AsyncIterator[Event]],
+    async def _run(self, route: ModelRoute, ctx: CallContext, call: AccountCall,
                    prefer_higher_tier: bool = False, hold: bool = False) -> AsyncIterator[Event]:
         """Events of the first account that succeeds. With `hold`, events are kept until the call
         ends: a non-streaming answer reaches the client only whole, so a cut midway can still
@@ -223,12 +253,18 @@ class Gateway:
         started = time.monotonic()
         outcome = Outcome()
         tried: set[str] = set()
+        # Accounts that failed through no fault of theirs (their egress's): tried again when none is left.
+        egress_failed: set[str] = set()
         last_error: UpstreamError | None = None
         try:
             while True:
                 try:
                     lease = await self.pool.acquire(route, exclude=tried, prefer_higher_tier=prefer_higher_tier)
                 except NoAccountAvailable as exc:
+                    if exc.code == "all_tried" and egress_failed:
+                        tried -= egress_failed
+                        egress_failed.clear()
+                        continue
                     outcome.error_kind = last_error.kind.value if last_error else "no_account"
                     if last_error is not None:
                         raise to_api_error(last_error) from None
@@ -242,8 +278,9 @@ class Gateway:
                 held: list[Event] | None = [] if hold else None
                 first = True
                 try:
-                    async for event in call(lease):
-                        event = await self._cache_media(event, lease.account.token)
+                    proxy = await self.egress_for(lease.account)
+                    async for event in call(lease, proxy):
+                        event = await self._cache_media(event, lease.account.token, proxy)
                         if first:
                             first = False
                             outcome.first_event_at = time.monotonic()
@@ -266,8 +303,15 @@ class Gateway:
                     if (yielded or not should_retry(err, s.retry.retry_status_codes)
                             or outcome.attempts > s.retry.max_retry or elapsed >= s.retry.retry_budget):
                         raise to_api_error(err) from None
-                    delay = backoff_delay(err, outcome.attempts, s.retry.retry_backoff_base,
-                                          s.retry.retry_backoff_factor, s.retry.retry_backoff_max, self.rng)
+                    egress_fault = self.egresses is not None and self.egresses.blames(err.kind)
+                    if egress_fault:
+                        if await self.egress_for(lease.account) != proxy:
+                            tried.discard(lease.account.id)  # it moved off the failed egress: it may go on
+                        else:
+                            egress_failed.add(lease.account.id)
+                    delay = 0.0 if egress_fault else backoff_delay(
+                        err, outcome.attempts, s.retry.retry_backoff_base, s.retry.retry_backoff_factor,
+                        s.retry.retry_backoff_max, self.rng)
                     if delay:
                         await asyncio.sleep(min(delay, max(0.0, s.retry.retry_budget - elapsed)))
                     continue

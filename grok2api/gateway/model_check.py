@@ -44,10 +44,11 @@ def report(findings: list[Finding], upstream: list[UpstreamMode]) -> str:
 
 
 class CheckClient(Protocol):
-    async def modes(self, token: str) -> list[UpstreamMode]: ...
+    async def modes(self, token: str, *, proxy: str | None = None) -> list[UpstreamMode]: ...
 
 
-async def run(client: CheckClient, catalog: Catalog, token: str) -> tuple[list[Finding], list[UpstreamMode]]:
-    """Ask grok.com with one account, then compare."""
-    upstream = await client.modes(token)
+async def run(client: CheckClient, catalog: Catalog, token: str,
+              proxy: str | None = None) -> tuple[list[Finding], list[UpstreamMode]]:
+    """Ask grok.com with one account (through `proxy`, its egress), then compare."""
+    upstream = await client.modes(token, proxy=proxy)
     return check(catalog, upstream), upstream

@@ -1,4 +1,4 @@
-"""The running gateway's services (upstream client, pool, gateway, stats) and their lifetimes."""
+"""The running gateway's services (egress pool, upstream client, pool, gateway, stats) and their lifetimes."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from ..config.settings import Settings
+from ..config.settings import ConfigError, Settings
+from ..egress.options import EgressConfig
+from ..egress.pool import EgressPool
 from ..egress.proxies import ProxyManager
 from ..keys import (
     API_KEYS,
+    CAPTURE,
     CATALOG,
+    EGRESS,
     GATEWAY,
     GROK_CLIENT,
     LIVE_SETTINGS,
@@ -24,6 +28,7 @@ from ..keys import (
     PROXIES,
     RECORDER,
     STORAGE,
+    UPSTREAM_HEALTH,
     WATCHER,
     WORKER_ID,
 )
@@ -33,11 +38,15 @@ from ..pool.options import PoolConfig
 from ..pool.pool import Pool
 from ..pool.refresher import Refresher, limits_reader
 from ..stats.recorder import Recorder, RequestRecord
-from ..storage.base import TOPIC_ACCOUNTS, TOPIC_KEYS, StorageError
+from ..stats.upstream_health import UpstreamHealth
+from ..storage.base import TOPIC_ACCOUNTS, TOPIC_CONFIG, TOPIC_KEYS, StorageError
+from ..upstream.capture import Capture
 from ..upstream.client import GrokClient
+from ..upstream.exchange import STEP_LABELS
 from ..upstream.options import UpstreamConfig
 from .core import Gateway, Outcome
 from .jobs import CallContext
+from .observe import HealthTap, capture_options
 
 log = logging.getLogger(__name__)
 
@@ -102,21 +111,41 @@ def _record_hook(app: web.Application) -> Any:
     return record
 
 
+def egress_config(s: Settings) -> EgressConfig:
+    """The egress settings; a malformed proxy URL is a configuration error naming the key."""
+    try:
+        return EgressConfig.from_settings(s)
+    except ValueError as exc:
+        raise ConfigError([str(exc)]) from None
+
+
 def provide(app: web.Application) -> None:
-    """Put the proxies, pool, recorder, upstream client and gateway under their AppKeys (no I/O), so
-    tests and the admin find them before start. Needs LIVE_SETTINGS, STORAGE, CATALOG and MEDIA."""
+    """Put the egress pool, proxies, pool, recorder, upstream client (with its health and capture taps) and
+    gateway under their AppKeys (no I/O), so tests and the admin find them before start. Needs
+    LIVE_SETTINGS, STORAGE, WORKER_ID, CATALOG and MEDIA."""
     live = app[LIVE_SETTINGS]
     s = live.current
-    app[PROXIES] = ProxyManager(s.proxy.proxy_url or s.network.base_proxy_url, s.proxy.proxy_pool_url,
-                                float(s.proxy.proxy_pool_interval), _fetch_text)
-    app[POOL] = Pool(app[STORAGE], PoolConfig.from_settings(s))
+    app[POOL] = pool = Pool(app[STORAGE], PoolConfig.from_settings(s))
     app[RECORDER] = Recorder(app[STORAGE], lambda: live.current.stats.enabled,
                              lambda: live.current.stats.flush_interval_sec)
+
+    async def probe(proxy: str) -> object:  # the client is looked up at call time: the demo may swap it
+        return await app[GROK_CLIENT].reachable(proxy)
+
+    app[EGRESS] = egresses = EgressPool(egress_config(s), storage=app[STORAGE], owner=app[WORKER_ID],
+                                        bind=pool.bind_egress, probe=probe, fetch=_fetch_text,
+                                        fallback_browser=s.security.browser)
+    # The seed's /api/v1/admin/proxy status: the pool egress's rotation, else the static proxy.
+    app[PROXIES] = egresses.proxies if s.proxy.proxy_pool_url else ProxyManager(
+        s.proxy.proxy_url or s.network.base_proxy_url, "", float(s.proxy.proxy_pool_interval), _fetch_text)
     # Built here, not in the cleanup context: the app freezes at start, and tests may swap them first.
     # GrokClient opens its sessions in start(); the demo re-points it at the fake before that.
-    app[GROK_CLIENT] = GrokClient(upstream_config(s), proxy_picker=app[PROXIES])
-    app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=app[POOL], client=app[GROK_CLIENT], media=app[MEDIA],
-                           settings=lambda: live.current, record=_record_hook(app))
+    app[GROK_CLIENT] = client = GrokClient(upstream_config(s), egress_hooks=egresses)
+    app[UPSTREAM_HEALTH] = health = UpstreamHealth(STEP_LABELS)
+    app[CAPTURE] = capture = Capture(capture_options(lambda: live.current))
+    client.transport.taps += [HealthTap(health), capture]
+    app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=pool, client=client, media=app[MEDIA],
+                           settings=lambda: live.current, record=_record_hook(app), egresses=egresses)
 
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -124,22 +153,36 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     live = app[LIVE_SETTINGS]
     s = live.current
     pool, storage, recorder = app[POOL], app[STORAGE], app[RECORDER]
-    client = app[GROK_CLIENT]
+    client, egresses, gateway = app[GROK_CLIENT], app[EGRESS], app[GATEWAY]
     await client.start()
     await pool.load()
+    egresses.sync_bindings((a.id, a.egress) for a in pool.accounts())
+    await egresses.load_drains()
 
     async def on_change(topic: str) -> None:
         if topic == TOPIC_ACCOUNTS:
             await pool.sync()
+            egresses.sync_bindings((a.id, a.egress) for a in pool.accounts())
         elif topic == TOPIC_KEYS:
             app[API_KEYS].invalidate()
+        elif topic == TOPIC_CONFIG:
+            try:
+                egresses.configure(egress_config(live.current))
+            except ConfigError as exc:
+                log.error("egress settings not applied: %s", exc)
+
+    async def rate_limits(token: str, mode: str = "fast") -> Any:  # through the account's own egress
+        return await client.rate_limits(token, mode, proxy=await gateway.egress_for_token(token))
 
     app[WATCHER].subscribe(on_change)
-    refresher = Refresher(storage, pool.config, limits_reader(client.rate_limits), owner=app[WORKER_ID])
+    refresher = Refresher(storage, pool.config, limits_reader(rate_limits), owner=app[WORKER_ID])
     try:
         async with contextlib.AsyncExitStack() as loops:
             await loops.enter_async_context(periodic("stats-flush", recorder.flush, recorder.interval))
             await loops.enter_async_context(periodic("stats-prune", lambda: prune_once(app), PRUNE_EVERY_SEC))
+            # Probe down egresses, renew clearances near expiry, follow drains other workers stored.
+            await loops.enter_async_context(periodic("egress-check", egresses.check,
+                                                     lambda: egresses.config.check_interval))
             if s.token.auto_refresh:
                 loops.push_async_callback(refresher.release)  # runs after the loop below has stopped
                 await loops.enter_async_context(periodic("refresher", refresher.run_once,
@@ -151,7 +194,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         except StorageError as exc:
             log.error("account usage could not be written at shutdown: %s", exc)
         await recorder.close()
+        await egresses.close()
         await client.close()
+        await app[CAPTURE].close()  # the transcripts of the last calls reach the disk
 
 
 async def prune_once(app: web.Application) -> None:

@@ -33,6 +33,7 @@ class Account:
     last_sync_at: float = 0.0
     tags: tuple[str, ...] = ()
     note: str = ""
+    egress: str = ""  # the egress the account is bound to (grok2api.egress), "" until its first call
 
     @classmethod
     def from_record(cls, rec: AccountRecord) -> Account:
@@ -50,6 +51,7 @@ class Account:
             last_sync_at=rec.last_sync_at,
             tags=tuple(rec.tags),
             note=rec.note,
+            egress=rec.egress,
         )
 
     def usable(self, now: float) -> bool:

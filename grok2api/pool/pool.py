@@ -347,6 +347,17 @@ class Pool:
             self._put(acc, self.clock())
         await self.published()
 
+    async def bind_egress(self, bindings: list[tuple[str, str]]) -> None:
+        """Store which egress each account leaves through (the egress pool decides), mirror it in
+        the view and tell the other workers once."""
+        for account_id, egress in bindings:
+            await self.storage.update_account(account_id, egress=egress)
+            acc = self._accounts.get(account_id)
+            if acc is not None:
+                acc.egress = egress
+        if bindings:
+            await self.published()
+
     async def published(self) -> None:
         """Bump the accounts counter after a write; skip our own reload when nobody else moved it."""
         value = await self.storage.bump(TOPIC_ACCOUNTS)

@@ -12,7 +12,15 @@ Series:
   No `_created` series.
 - grok2api_statsig_total{strategy,path,outcome}: x-statsig-id values by strategy, signed path and what
   grok.com made of them (ok, refused = anti-bot C1, stale = stale page C3, unavailable = no value).
+- grok2api_upstream_calls_total{step,outcome}: every upstream exchange by step (chat_mgw, chat_rest, imagine,
+  media_rest, rate_limits, session, other) and outcome (ok or the error kind); and, from this worker's
+  upstream health view at scrape time, grok2api_upstream_last_hour{step,outcome} (the figures of the
+  stats page's upstream health panel) and grok2api_upstream_last_error_timestamp_seconds{step}.
 - grok2api_gateway_overhead_seconds (time to response headers as the gateway saw it, Server-Timing).
+- grok2api_egress_requests_total{egress,outcome} (every call to grok.com by egress: ok, egress = a connect
+  error or a challenge a fresh clearance did not cure, upstream = grok.com answered with an error),
+  grok2api_egress_challenges_total{egress}, grok2api_egress_solves_total{egress,outcome} (ok, failed);
+  grok2api_egress_accounts{egress,state} (accounts bound, at scrape time).
 - grok2api_accounts{pool,status} (from the pool view at scrape time; every worker's view is the
   same storage, so it is answered by the scraped worker).
 
@@ -43,7 +51,7 @@ from prometheus_client import multiprocess as mp
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..keys import GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ, UNMETERED
+from ..keys import EGRESS, GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ, UNMETERED, UPSTREAM_HEALTH
 from .recorder import RequestRecord
 
 routes = web.RouteTableDef()
@@ -89,6 +97,14 @@ class Metrics:
                                        registry=r)
         self.statsig = Counter("grok2api_statsig", "x-statsig-id values by strategy, path and outcome.",
                                ["strategy", "path", "outcome"], registry=r)
+        self.upstream_calls = Counter("grok2api_upstream_calls", "Upstream exchanges by step and outcome.",
+                                      ["step", "outcome"], registry=r)
+        self.egress_requests = Counter("grok2api_egress_requests", "Calls to grok.com by egress and outcome.",
+                                       ["egress", "outcome"], registry=r)
+        self.egress_challenges = Counter("grok2api_egress_challenges", "Cloudflare challenges by egress.",
+                                         ["egress"], registry=r)
+        self.egress_solves = Counter("grok2api_egress_solves", "Clearance solves by egress and outcome.",
+                                     ["egress", "outcome"], registry=r)
         self.overhead = Histogram("grok2api_gateway_overhead_seconds",
                                   "Time from arrival to response headers (the Server-Timing value).",
                                   buckets=OVERHEAD_BUCKETS, registry=r)
@@ -108,6 +124,15 @@ class Metrics:
                 self.upstream_errors.labels(kind).inc()
 
 
+    def on_egress(self, event: str, egress: str, outcome: str) -> None:
+        if event == "request":
+            self.egress_requests.labels(egress, outcome).inc()
+        elif event == "challenge":
+            self.egress_challenges.labels(egress).inc()
+        elif event == "solve":
+            self.egress_solves.labels(egress, outcome).inc()
+
+
 class PoolCollector(Collector):
     def __init__(self, app: web.Application) -> None:
         self.app = app
@@ -123,8 +148,37 @@ class PoolCollector(Collector):
         if pool is not None:
             yield GaugeMetricFamily("grok2api_reservations_in_flight",
                                     "Quota reservations taken and not yet settled or released.", value=pool.reserved)
+        egresses = self.app.get(EGRESS)
+        if egresses is not None:
+            bound = GaugeMetricFamily("grok2api_egress_accounts", "Accounts bound per egress, with its state.",
+                                      labels=["egress", "state"])
+            for view in egresses.snapshot():
+                bound.add_metric([view.name, view.state], view.accounts)
+            yield bound
 
 
+
+
+class HealthCollector(Collector):
+    """The upstream health panel's last-hour figures, read from this worker's view at scrape time."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+
+    def collect(self) -> Iterator[Metric]:
+        hour = GaugeMetricFamily("grok2api_upstream_last_hour", "Upstream exchanges in the last hour by step and "
+                                 "outcome (this worker).", labels=["step", "outcome"])
+        last = GaugeMetricFamily("grok2api_upstream_last_error_timestamp_seconds",
+                                 "When an upstream step last failed (unix seconds; this worker).", labels=["step"])
+        health = self.app.get(UPSTREAM_HEALTH)
+        for step in health.snapshot() if health is not None else []:
+            hour.add_metric([step.step, "ok"], step.ok)
+            for kind, n in step.failures.items():
+                hour.add_metric([step.step, kind], n)
+            if step.last_error_at:
+                last.add_metric([step.step], step.last_error_at)
+        yield hour
+        yield last
 
 
 def _route(request: web.Request) -> str:
@@ -187,6 +241,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
 def _pool_registry(app: web.Application) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PoolCollector(app))
+    registry.register(HealthCollector(app))
     return registry
 
 
@@ -204,3 +259,7 @@ def provide(app: web.Application) -> None:
     if GROK_CLIENT in app:
         app[GROK_CLIENT].statsig.listeners.append(
             lambda strategy, path, outcome: m.statsig.labels(strategy, path, outcome).inc())
+    if UPSTREAM_HEALTH in app:
+        app[UPSTREAM_HEALTH].listeners.append(lambda step, outcome: m.upstream_calls.labels(step, outcome).inc())
+    if EGRESS in app:
+        app[EGRESS].listeners.append(m.on_egress)

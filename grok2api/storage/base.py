@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 # Bump together with a migration in every backend. A database whose stored schema
 # version is higher than this is refused at open (StorageSchemaError).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: accounts.egress
 
 ACCOUNT_STATUSES = ("active", "cooling", "invalid", "disabled")
 
@@ -58,6 +58,7 @@ class AccountRecord:
     last_sync_at: float = 0.0
     tags: list[str] = field(default_factory=list)
     note: str = ""
+    egress: str = ""  # the name of the egress the account is bound to ("" = not yet bound)
     created_at: float = 0.0
     updated_at: float = 0.0
 
@@ -75,6 +76,7 @@ ACCOUNT_MUTABLE_FIELDS = frozenset(
         "last_sync_at",
         "tags",
         "note",
+        "egress",
     }
 )
 

@@ -32,7 +32,7 @@ from .base import (
 
 # Key layout (every key starts with PREFIX):
 #   schema_version                string   schema of the stored data
-#   acct:{id}                     hash     account fields; tags as a JSON list
+#   acct:{id}                     hash     account fields; tags as a JSON list (schema 2 added egress)
 #   quota:{id}                    hash     "{bucket}:remaining|total|window_sec|resets_at"
 #   accts:by_created              zset     account ids scored by created_at (ties: by id)
 #   accts:pool|status|tag:{value} set      ids, intersected with by_created for filtered pages
@@ -202,7 +202,7 @@ class RedisStorage:
 
     @_guarded
     async def _check_schema(self) -> None:
-        # Version 1 is the first layout, so there is nothing to migrate from yet.
+        # An empty database starts at the newest layout; an older one is migrated step by step.
         await self._r.set(_SCHEMA, SCHEMA_VERSION, nx=True)
         stored = await self._r.get(_SCHEMA)
         try:
@@ -214,6 +214,20 @@ class RedisStorage:
                 f"redis at {self._where} holds schema version {version}, newer than this "
                 f"grok2api understands ({SCHEMA_VERSION}); upgrade grok2api or use another database"
             )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            await self._migrate(target)
+            await self._r.set(_SCHEMA, target)
+
+    async def _migrate(self, target: int) -> None:
+        """Bring the data to layout `target`. Each step may run twice (two workers starting at once)."""
+        if target == 2:
+            # accounts.egress: every account hash gets the field, "" until the account is first bound.
+            ids = await self._r.zrange(_ORDER, 0, -1)
+            for start in range(0, len(ids), _CHUNK):
+                async with self._r.pipeline(transaction=False) as pipe:
+                    for aid in ids[start : start + _CHUNK]:
+                        pipe.hsetnx(f"{PREFIX}acct:{aid}", "egress", "")
+                    await pipe.execute()
 
     async def close(self) -> None:
         if self._redis is not None:

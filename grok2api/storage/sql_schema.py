@@ -168,8 +168,13 @@ def _schema_v1(d: Dialect) -> list[str]:
     return out
 
 
+def _schema_v2(d: Dialect) -> list[str]:
+    """Version 2: the egress an account is bound to (grok2api.egress), "" until its first call."""
+    return [f"ALTER TABLE accounts ADD COLUMN egress {d.column('key255')} NOT NULL DEFAULT ''"]
+
+
 # version -> statements that bring a database from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Dialect], list[str]]] = {1: _schema_v1}
+MIGRATIONS: dict[int, Callable[[Dialect], list[str]]] = {1: _schema_v1, 2: _schema_v2}
 
 _ENCODE: dict[str, Callable[[Any], Any]] = {
     "str": str,

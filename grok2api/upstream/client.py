@@ -13,29 +13,36 @@ from .chat import ChatRequest
 from .errors import ErrorKind, UpstreamError
 from .events import Event
 from .headers import navigation_headers, normalize_token
+from .identity import EgressHooks
 from .options import UpstreamConfig
 from .statsig import FallbackStrategy, ManualStrategy, SignerStrategy, Strategy, extract_site_verification
 from .statsig_chain import StatsigChain
 from .statsig_local import LocalStrategy
-from .transport import Call, ProxyPicker, Transport
+from .transport import Call, HttpResult, ProxyPicker, Transport
 from .uploads import UploadedFile
 
 _UID_CACHE_SIZE = 10_000
-_ANY_STATUS = tuple(range(100, 600))  # the page is read whatever its status (C4: /index answers 404)
+_ANY_STATUS = tuple(range(100, 600))
+# The page is read whatever its status (C4: /index answers 404), except a 403: a Cloudflare challenge
+# must reach the transport's clearance handling, and no other 403 page carries the meta.
+_PAGE_STATUS = tuple(s for s in _ANY_STATUS if s != 403)
 
 
 class GrokClient:
     """One method per upstream operation, each taking the account's token and optionally a proxy.
 
     `proxy=None` lets `proxy_picker` (or `config.proxy_url`) choose; "" forces a direct connection.
-    Every failure is a classified UpstreamError; CLOUDFLARE failures are also reported to the picker."""
+    Every failure is a classified UpstreamError; CLOUDFLARE failures are also reported to the picker.
+    With `egress_hooks` every call presents the clearance its egress holds (see transport.py)."""
 
     def __init__(self, config: UpstreamConfig, *, proxy_picker: ProxyPicker | None = None,
-                 statsig: StatsigChain | None = None, rng: random.Random | None = None) -> None:
+                 egress_hooks: EgressHooks | None = None, statsig: StatsigChain | None = None,
+                 rng: random.Random | None = None) -> None:
         self.config = config
         self._rng = rng or random.Random()
-        self.transport = Transport(config, statsig or self._statsig(config), proxy_picker)
-        self._uids: OrderedDict[str, str] = OrderedDict()
+        self.transport = Transport(config, statsig or self._statsig(config), proxy_picker, egress_hooks)
+        # (token, egress) -> user id: a moved account probes its session again on its new egress (C13).
+        self._uids: OrderedDict[tuple[str, str], str] = OrderedDict()
 
     @property
     def statsig(self) -> StatsigChain:
@@ -61,7 +68,7 @@ class GrokClient:
             headers = navigation_headers(config, origin="", referer="")
             try:
                 page = await self.transport.request("GET", config.grok_url + path, Call("", egress), headers,
-                                                    ok=_ANY_STATUS)
+                                                    ok=_PAGE_STATUS)
             except UpstreamError:
                 continue
             last = page.text
@@ -70,6 +77,16 @@ class GrokClient:
         if last:
             return last
         raise UpstreamError(ErrorKind.UPSTREAM, "grok.com's page could not be read")
+
+    async def egress(self, proxy: str | None = None) -> str:
+        """The egress a call with this `proxy` argument would leave through ("" = direct)."""
+        return await self.transport.egress(proxy)
+
+    async def get_page(self, path: str, *, proxy: str | None = None) -> HttpResult:
+        """One grok.com page as a browser navigates to it, whatever its status (reachability probes)."""
+        headers = navigation_headers(self.config, origin="", referer="")
+        return await self.transport.request("GET", self.config.grok_url + path, Call("", proxy), headers,
+                                            ok=_ANY_STATUS)
 
     async def _fetch_meta(self, egress: str) -> str:
         """The signer's input: the grok-site-verification meta of /index (fallback /)."""
@@ -80,7 +97,8 @@ class GrokClient:
 
     async def _sign(self, meta: str, method: str, path: str) -> str:
         body = {"method": method, "path": path, "environment": {"metaContent": meta}}
-        result = await self.transport.request("POST", self.config.statsig_signer_url, Call(""),
+        # The signer is not grok.com: no grok.com cookies go there.
+        result = await self.transport.request("POST", self.config.statsig_signer_url, Call("", cf_cookies=False),
                                               {"Content-Type": "application/json", "Accept": "application/json"},
                                               json_body=body, timeout=self.config.connect_timeout)
         data = result.json()
@@ -105,12 +123,21 @@ class GrokClient:
         await self.close()
 
     # -- chat --------------------------------------------------------------
+    async def reachable(self, proxy: str) -> int:
+        """The status of grok.com's front page through one egress (any answer proves the egress
+        carries traffic); a classified UpstreamError when it does not."""
+        headers = navigation_headers(self.config, origin="", referer="")
+        result = await self.transport.request("GET", self.config.grok_url + "/", Call("", proxy), headers,
+                                              ok=_ANY_STATUS, timeout=self.config.connect_timeout)
+        return result.status
+
     async def user_id(self, token: str, *, proxy: str | None = None) -> str:
-        """The account's UID (for mgw), cached per token."""
-        key = normalize_token(token)
+        """The account's UID (for mgw), cached per token and egress."""
+        token = normalize_token(token)
+        key = (token, "" if proxy is None else proxy)
         uid = self._uids.get(key)
         if uid is None:
-            uid = await mgw.fetch_user_id(self.transport, key, proxy)
+            uid = await mgw.fetch_user_id(self.transport, token, proxy)
             self._uids[key] = uid
             while len(self._uids) > _UID_CACHE_SIZE:
                 self._uids.popitem(last=False)
@@ -128,11 +155,17 @@ class GrokClient:
                     yield event
             except UpstreamError as err:
                 if err.kind is ErrorKind.AUTH:
-                    self._uids.pop(normalize_token(token), None)
+                    self._uids.pop((normalize_token(token), proxy), None)
                 raise
             return
         async for event in rest_chat.chat_rest(self.transport, token, request, dialect, proxy):
             yield event
+
+    async def mgw_socket_reuse(self, token: str, request: ChatRequest, *, proxy: str | None = None) -> str:
+        """Whether one mgw socket carries two sequential chats: "" when it does, else why not (issue 21)."""
+        proxy = await self.transport.egress(proxy)
+        uid = await self.user_id(token, proxy=proxy)
+        return await mgw.socket_reuse(self.transport, token, request, uid, proxy)
 
     # -- media -------------------------------------------------------------
     async def imagine(self, token: str, prompt: str, n: int = 1, aspect_ratio: str = "2:3", nsfw: bool | None = None,

@@ -14,11 +14,12 @@ from .events import Done, Event, ReasoningDelta, TextDelta
 from .frames import card_data, card_image, tool_line
 from .headers import rest_headers, ws_headers
 from .options import UpstreamConfig
-from .transport import Call, Transport
+from .transport import Call, Transport, WsConn
 
 SESSION_PATH = "/api/auth/session"
 CAPABILITIES = ["conversation_attached", "custom_methods_v1"]
 _UID_KEYS = ("userId", "id", "sub")
+CLOSED_AFTER_DONE = "grok.com closed the socket after response.done"
 
 
 def _ms() -> int:
@@ -207,41 +208,71 @@ async def chat_mgw(transport: Transport, token: str, request: ChatRequest, user_
                    proxy: str | None = None) -> AsyncIterator[Event]:
     """One chat turn over the mgw WebSocket, with client heartbeats and first-byte/idle/total timeouts."""
     config = transport.config
-    url = f"{config.ws_url}/ws/mgw/?uid={user_id}"
-    call = Call(token, proxy, user_id=user_id)
+    async with transport.websocket(mgw_url(config, user_id), Call(token, proxy, user_id=user_id),
+                                   ws_headers(config, config.grok_url)) as ws:
+        async for event in _turn(ws, config, request):
+            yield event
+
+
+def mgw_url(config: UpstreamConfig, user_id: str) -> str:
+    return f"{config.ws_url}/ws/mgw/?uid={user_id}"
+
+
+async def _turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest) -> AsyncIterator[Event]:
+    """session.create -> (created, attached) -> item + response.create -> events until response.done."""
     init_id = f"evt_init_{uuid.uuid4()}"
     parser = MgwParser(init_id, config.assets_url, thinking=request.thinking)
-    async with transport.websocket(url, call, ws_headers(config, config.grok_url)) as ws:
-        await ws.send(build_session_create(request, config, init_id))
-        clock = time.monotonic
-        started = clock()
-        deadline = started + config.timeout
-        next_ping = started + config.heartbeat_seconds
-        idle_until = started + config.first_byte_timeout
-        sent = False
-        while not parser.done:
-            now = clock()
-            if now >= deadline or now >= idle_until:
-                raise UpstreamError(ErrorKind.TIMEOUT, "mgw WebSocket went quiet" if now < deadline
-                                    else "mgw chat exceeded the total timeout")
-            if now >= next_ping:
-                await ws.send(build_ping(_ms()))
-                next_ping = now + config.heartbeat_seconds
-            try:
-                frame = await ws.recv(timeout=max(0.01, min(deadline, idle_until, next_ping) - now))
-            except UpstreamError as err:
-                if err.kind is ErrorKind.TIMEOUT:
-                    continue  # a heartbeat is due or a deadline passed: the loop head decides
-                raise
-            if frame is None:
-                raise UpstreamError(ErrorKind.UPSTREAM, "grok.com closed the mgw WebSocket before response.done")
-            if not isinstance(frame, dict):
-                continue
-            idle_until = clock() + (config.idle_timeout if sent else config.first_byte_timeout)
-            for event in parser.feed(frame):
-                yield event
-            if parser.ready and not sent:
-                sent = True
-                await ws.send(build_item_create(parser.session_id, request, _ms()))
-                await ws.send(build_response_create(parser.session_id, _ms()))
-                idle_until = clock() + config.first_byte_timeout
+    await ws.send(build_session_create(request, config, init_id))
+    clock = time.monotonic
+    started = clock()
+    deadline = started + config.timeout
+    next_ping = started + config.heartbeat_seconds
+    idle_until = started + config.first_byte_timeout
+    sent = False
+    while not parser.done:
+        now = clock()
+        if now >= deadline or now >= idle_until:
+            raise UpstreamError(ErrorKind.TIMEOUT, "mgw WebSocket went quiet" if now < deadline
+                                else "mgw chat exceeded the total timeout")
+        if now >= next_ping:
+            await ws.send(build_ping(_ms()))
+            next_ping = now + config.heartbeat_seconds
+        try:
+            frame = await ws.recv(timeout=max(0.01, min(deadline, idle_until, next_ping) - now))
+        except UpstreamError as err:
+            if err.kind is ErrorKind.TIMEOUT:
+                continue  # a heartbeat is due or a deadline passed: the loop head decides
+            raise
+        if frame is None:
+            raise UpstreamError(ErrorKind.UPSTREAM, "grok.com closed the mgw WebSocket before response.done")
+        if not isinstance(frame, dict):
+            continue
+        idle_until = clock() + (config.idle_timeout if sent else config.first_byte_timeout)
+        for event in parser.feed(frame):
+            yield event
+        if parser.ready and not sent:
+            sent = True
+            await ws.send(build_item_create(parser.session_id, request, _ms()))
+            await ws.send(build_response_create(parser.session_id, _ms()))
+            idle_until = clock() + config.first_byte_timeout
+
+
+async def socket_reuse(transport: Transport, token: str, request: ChatRequest, user_id: str,
+                       proxy: str | None = None) -> str:
+    """Two sequential chats on one mgw socket (the second after `response.done`): "" when the second
+    one completed too, else why it did not. A failure of the first chat is raised."""
+    config = transport.config
+    async with transport.websocket(mgw_url(config, user_id), Call(token, proxy, user_id=user_id),
+                                   ws_headers(config, config.grok_url)) as ws:
+        async for _ in _turn(ws, config, request):
+            pass
+        if ws.closed:
+            return CLOSED_AFTER_DONE
+        try:
+            async for _ in _turn(ws, config, request):
+                pass
+        except UpstreamError as err:
+            if ws.closed and "closed" in err.message:
+                return CLOSED_AFTER_DONE
+            return f"a second chat on the same socket failed: {err.message}"
+    return ""

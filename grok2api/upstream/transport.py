@@ -7,11 +7,20 @@ value; a second refusal is raised (ANTI_BOT / STALE_PAGE: the egress's problem, 
 account's). Cookies the edge sets (`__cf_bm`, `cf_clearance`, ...) are kept per egress and
 account and sent back; high-entropy client hints go out only after the edge asked (Accept-CH).
 
+Cloudflare clearance per egress: pass `egress_hooks` (identity.EgressHooks; grok2api.egress's
+EgressPool fits). A call presents the clearance the hooks hold for its egress (its cookies, its
+User-Agent and client hints, the impersonation profile of the same browser); when Cloudflare still
+challenges it, the hooks are asked for a fresh clearance and the call is sent once more with it.
+Every call's outcome is reported to the hooks (egress health, counters).
+
 Proxy rotation hook: pass `proxy_picker`, any object with `async current() -> str` ("" = direct)
 and `async on_cloudflare(proxy) -> None` (grok2api.egress.proxies.ProxyManager fits). Each call may also
 name its proxy explicitly; otherwise the picker's current proxy is used, else `config.proxy_url`.
 When a call fails with CLOUDFLARE the picker's `on_cloudflare(proxy)` is awaited, so the next call
 leaves through a fresh egress; the error is still raised (the gateway decides about retrying).
+
+Taps (exchange.py): every callable in `taps` hears each finished exchange (request, answer, stream
+frames with timing, outcome); the transcript capture and the upstream health view are taps.
 """
 
 from __future__ import annotations
@@ -22,17 +31,18 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from curl_cffi import CurlError, CurlMime
 from curl_cffi.const import CurlOpt
-from curl_cffi.requests import AsyncSession, AsyncWebSocket, HttpMethod, Response
+from curl_cffi.requests import AsyncSession, AsyncWebSocket, BrowserTypeLiteral, HttpMethod, Response
 from curl_cffi.requests.websockets import WebSocketClosed, WebSocketError
 
 from .classify import classify, classify_exception, upgrade_refused_status
 from .errors import ErrorKind, UpstreamError
-from .headers import ACCEPT_ENCODING, cookie_header, high_entropy_hints, normalize_token
-from .identity import EgressIdentity
+from .exchange import Exchange, Tap, wants_frames
+from .headers import ACCEPT_ENCODING, client_hints, cookie_header, high_entropy_hints, normalize_token
+from .identity import Clearance, EgressHooks, EgressIdentity
 from .options import UpstreamConfig
 from .statsig_chain import NoStrategy, Signed, StatsigChain
 
@@ -88,13 +98,15 @@ class Transport:
     """Sends requests and opens WebSockets as a browser on grok.com would, one AsyncSession per proxy."""
 
     def __init__(self, config: UpstreamConfig, statsig: StatsigChain,
-                 proxy_picker: ProxyPicker | None = None) -> None:
+                 proxy_picker: ProxyPicker | None = None, egress_hooks: EgressHooks | None = None) -> None:
         self.config = config
         self.statsig = statsig
         self.proxy_picker = proxy_picker
+        self.egress_hooks = egress_hooks
         self.identity = EgressIdentity()
         self._sessions: dict[str, AsyncSession[Response]] = {}
         self._closed = False
+        self.taps: list[Tap] = []
 
     # -- lifecycle ---------------------------------------------------------
     def session(self, proxy: str) -> AsyncSession[Response]:
@@ -103,6 +115,11 @@ class Transport:
             raise UpstreamError(ErrorKind.NETWORK, "upstream client is closed")
         sess = self._sessions.get(proxy)
         if sess is None:
+            options = {CurlOpt.UPLOAD_BUFFERSIZE: 16384, CurlOpt.BUFFERSIZE: 16384}
+            if proxy.startswith(("http://", "https://")):
+                # A tunnel (CONNECT) for every target, as for https grok.com: the proxy relays bytes
+                # and never sees or rewrites a request, also to plain-http hosts (mirrors, fakegrok).
+                options[CurlOpt.HTTPPROXYTUNNEL] = 1
             # discard_cookies: one session serves many accounts, so nothing a response sets
             # (sso, __cf_bm …) may leak into another account's requests through a cookie jar.
             sess = AsyncSession(impersonate=self.config.browser, max_clients=self.config.max_clients,
@@ -110,7 +127,7 @@ class Transport:
                                 # Our headers are the whole set (§2.3): the profile's navigation defaults
                                 # (Sec-Fetch-User, Upgrade-Insecure-Requests) would be wrong on fetch calls.
                                 default_headers=False,
-                                curl_options={CurlOpt.UPLOAD_BUFFERSIZE: 16384, CurlOpt.BUFFERSIZE: 16384})
+                                curl_options=options)
             self._sessions[proxy] = sess
         return sess
 
@@ -136,7 +153,28 @@ class Transport:
             return await self.proxy_picker.current()
         return self.config.proxy_url
 
+    def _clearance(self, proxy: str) -> Clearance | None:
+        return self.egress_hooks.clearance(proxy) if self.egress_hooks is not None else None
+
+    async def _recleared(self, err: UpstreamError, proxy: str, seen: Clearance | None,
+                         retried: bool) -> bool:
+        """After a Cloudflare challenge: True when the hooks have a fresh clearance to send the call
+        once more with (the edge cookies of the refused one are dropped first)."""
+        if err.kind is not ErrorKind.CLOUDFLARE or retried or self.egress_hooks is None:
+            return False
+        self.identity.forget(proxy)
+        try:
+            return await self.egress_hooks.challenged(proxy, seen) is not None
+        except Exception:  # a broken solver must not hide the challenge itself
+            log.exception("egress hooks failed on a Cloudflare challenge")
+            return False
+
+    def _observed(self, proxy: str, kind: ErrorKind | None) -> None:
+        if self.egress_hooks is not None:
+            self.egress_hooks.observed(proxy, kind)
+
     async def _failed(self, err: UpstreamError, proxy: str) -> UpstreamError:
+        self._observed(proxy, err.kind)
         if err.kind is ErrorKind.CLOUDFLARE:
             self.identity.forget(proxy)  # the clearance this egress held is no longer honoured
             if self.proxy_picker is not None:
@@ -146,6 +184,24 @@ class Transport:
                     log.exception("proxy picker failed on Cloudflare report")
         return err
 
+    def _exchange(self, kind: str, method: str, url: str, proxy: str, sent: dict[str, str], *,
+                  json_body: Any = None, content: bytes | None = None, multipart: bool = False) -> Exchange | None:
+        """A record of this attempt for the taps, or None when nobody listens (the usual case)."""
+        if not self.taps:
+            return None
+        return Exchange(kind, method, url, proxy, dict(sent), request_json=json_body, request_bytes=content or b"",
+                        request_multipart=multipart, keep_frames=any(wants_frames(t) for t in self.taps))
+
+    def _emit(self, ex: Exchange | None, error: BaseException | None) -> None:
+        if ex is None:
+            return
+        ex.finish(error)
+        for tap in self.taps:
+            try:
+                tap(ex)
+            except Exception:  # a tap must never break a call
+                log.exception("upstream tap failed")
+
     async def sign(self, method: str, path: str, proxy: str, tried: list[str]) -> Signed:
         """A value from the chain for one call, not from a strategy this call already tried."""
         try:
@@ -154,15 +210,18 @@ class Transport:
             raise UpstreamError(ErrorKind.ANTI_BOT, f"no x-statsig-id strategy could give a value ({exc})",
                                 status=403) from None
 
-    def _headers(self, call: Call, proxy: str, headers: Mapping[str, str], signed: Signed | None) -> dict[str, str]:
-        out = dict(headers)
+    def _headers(self, call: Call, proxy: str, headers: Mapping[str, str], signed: Signed | None,
+                 clearance: Clearance | None = None) -> dict[str, str]:
+        out = _present_as(headers, clearance) if clearance is not None and clearance.user_agent else dict(headers)
         ua = out.get("User-Agent", self.config.user_agent)
         for name, value in high_entropy_hints(ua, self.identity.asked_hints(proxy)).items():
             out.setdefault(name, value)
         token = normalize_token(call.token) if call.token else ""
         edge = self.identity.cookies(proxy, token) if call.cf_cookies else {}
-        out["Cookie"] = cookie_header(call.token, self.config.cf_clearance if call.cf_cookies else "", call.user_id,
-                                      edge)
+        if clearance is not None and call.cf_cookies:
+            edge = {**clearance.cookies, **edge}  # what the edge set since (a newer __cf_bm) wins
+        configured = self.config.cf_clearance if call.cf_cookies and clearance is None else ""
+        out["Cookie"] = cookie_header(call.token, configured, call.user_id, edge)
         if signed is not None:
             out["x-statsig-id"] = signed.value
         return out
@@ -205,22 +264,36 @@ class Transport:
         if multipart is not None:
             kwargs["multipart"] = multipart
         tried: list[str] = []
+        recleared = False
         while True:
             signed = await self.sign(method, call.statsig_path, proxy, tried) if call.statsig_path else None
-            sent = self._headers(call, proxy, headers, signed)
+            clearance = self._clearance(proxy)
+            sent = self._headers(call, proxy, headers, signed, clearance)
+            ex = self._exchange("http", method, url, proxy, sent, json_body=json_body, content=content,
+                                multipart=multipart is not None)
             try:
                 resp = await self.session(proxy).request(
                     method, url, headers=sent, timeout=timeout or self.config.timeout,
-                    accept_encoding=ACCEPT_ENCODING, **kwargs)
+                    accept_encoding=ACCEPT_ENCODING, impersonate=_profile(clearance), **kwargs)
             except (TimeoutError, CurlError, OSError) as exc:
-                raise await self._failed(classify_exception(exc), proxy) from None
+                err = classify_exception(exc)
+                self._emit(ex, err)
+                raise await self._failed(err, proxy) from None
             self._heard(call, proxy, resp)
             headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
+            if ex is not None:
+                ex.answered(resp.status_code, headers_out, resp.content)
             if 200 <= resp.status_code < 300 or resp.status_code in ok:
                 self._settle_statsig(signed, None, method, call, proxy, tried)
+                self._observed(proxy, None)
+                self._emit(ex, None)
                 return HttpResult(resp.status_code, headers_out, resp.content)
             err = classify(resp.status_code, resp.content.decode("utf-8", "replace"), headers_out)
+            self._emit(ex, err)
             if self._settle_statsig(signed, err, method, call, proxy, tried):
+                continue
+            if await self._recleared(err, proxy, clearance, recleared):
+                recleared = True
                 continue
             raise await self._failed(err, proxy)
 
@@ -232,21 +305,31 @@ class Transport:
         data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode() if json_body is not None else None
         sess = self.session(proxy)
         tried: list[str] = []
+        recleared = False
         while True:
             signed = await self.sign(method, call.statsig_path, proxy, tried) if call.statsig_path else None
-            sent = self._headers(call, proxy, headers, signed)
+            clearance = self._clearance(proxy)
+            sent = self._headers(call, proxy, headers, signed, clearance)
+            ex = self._exchange("stream", method, url, proxy, sent, json_body=json_body)
             try:
                 async with asyncio.timeout(self.config.first_byte_timeout):
                     resp = await sess.request(method, url, headers=sent, data=data, stream=True,
-                                              timeout=timeout or self.config.timeout, accept_encoding=ACCEPT_ENCODING)
+                                              timeout=timeout or self.config.timeout, accept_encoding=ACCEPT_ENCODING,
+                                              impersonate=_profile(clearance))
             except TimeoutError:
-                raise await self._failed(UpstreamError(ErrorKind.TIMEOUT, "no response headers before the first-byte timeout"),
-                                         proxy) from None
+                err = UpstreamError(ErrorKind.TIMEOUT, "no response headers before the first-byte timeout")
+                self._emit(ex, err)
+                raise await self._failed(err, proxy) from None
             except (CurlError, OSError) as exc:
-                raise await self._failed(classify_exception(exc), proxy) from None
+                err = classify_exception(exc)
+                self._emit(ex, err)
+                raise await self._failed(err, proxy) from None
             self._heard(call, proxy, resp)
             if 200 <= resp.status_code < 300:
                 self._settle_statsig(signed, None, method, call, proxy, tried)
+                self._observed(proxy, None)
+                if ex is not None:
+                    ex.answered(resp.status_code, {k.lower(): v for k, v in resp.headers.items() if v is not None})
                 break
             try:
                 try:
@@ -255,17 +338,28 @@ class Transport:
                     body = b""
                 headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
                 err = classify(resp.status_code, body.decode("utf-8", "replace"), headers_out)
+                if ex is not None:
+                    ex.answered(resp.status_code, headers_out, body)
             finally:
                 await _abort(sess, resp)
+            self._emit(ex, err)
             if self._settle_statsig(signed, err, method, call, proxy, tried):
                 continue
+            if await self._recleared(err, proxy, clearance, recleared):
+                recleared = True
+                continue
             raise await self._failed(err, proxy)
+        error: BaseException | None = None
         try:
-            yield self._lines(resp)
+            yield self._lines(resp, ex)
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             await _abort(sess, resp)
+            self._emit(ex, error)
 
-    async def _lines(self, resp: Response) -> AsyncIterator[bytes]:
+    async def _lines(self, resp: Response, ex: Exchange | None = None) -> AsyncIterator[bytes]:
         """Split the body into lines; the first chunk must come within first_byte, later ones within idle."""
         chunks = resp.aiter_content()
         buffer = b""
@@ -286,8 +380,12 @@ class Transport:
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
+                if ex is not None:
+                    ex.add_frame("recv", line.decode("utf-8", "replace"))
                 yield line
         if buffer:
+            if ex is not None:
+                ex.add_frame("recv", buffer.decode("utf-8", "replace"))
             yield buffer
 
     # -- WebSocket ---------------------------------------------------------
@@ -295,7 +393,6 @@ class Transport:
     async def websocket(self, url: str, call: Call, headers: Mapping[str, str]) -> AsyncIterator[WsConn]:
         """An open WebSocket; a refused handshake is classified like the HTTP answer it was."""
         proxy = await self.egress(call.proxy)
-        sent = self._headers(call, proxy, headers, None)  # no x-statsig-id on any WebSocket (§2.7)
         sess = self.session(proxy)
         raw_headers: list[bytes] = []
 
@@ -303,41 +400,93 @@ class Transport:
             raw_headers.append(line)
             return len(line)
 
-        try:
-            ws = await sess.ws_connect(
-                url, headers=sent, timeout=self.config.connect_timeout, max_message_size=_WS_MAX_MESSAGE,
-                curl_options={CurlOpt.HEADERFUNCTION: keep_header})
-        except (TimeoutError, CurlError, OSError) as exc:
-            status = upgrade_refused_status(exc)
-            if not status:
-                raise await self._failed(classify_exception(exc), proxy) from None
-            err = await self._refused(url, status, _parse_headers(raw_headers), sess, sent)
+        recleared = False
+        while True:
+            clearance = self._clearance(proxy)
+            sent = self._headers(call, proxy, headers, None, clearance)  # no x-statsig-id on any WebSocket (§2.7)
+            ex = self._exchange("ws", "GET", url, proxy, sent)
+            raw_headers.clear()
+            try:
+                ws = await sess.ws_connect(
+                    url, headers=sent, timeout=self.config.connect_timeout, max_message_size=_WS_MAX_MESSAGE,
+                    impersonate=_profile(clearance), curl_options={CurlOpt.HEADERFUNCTION: keep_header})
+                break
+            except (TimeoutError, CurlError, OSError) as exc:
+                status = upgrade_refused_status(exc)
+                if not status:
+                    err = classify_exception(exc)
+                    self._emit(ex, err)
+                    raise await self._failed(err, proxy) from None
+                err = await self._refused(url, status, _parse_headers(raw_headers), sess, sent, clearance, ex)
+                self._emit(ex, err)
+            if await self._recleared(err, proxy, clearance, recleared):
+                recleared = True
+                continue
             raise await self._failed(err, proxy) from None
+        self._observed(proxy, None)
         if call.cf_cookies:
             set_cookie = [line.decode("latin-1").split(":", 1)[1].strip() for line in raw_headers
                           if line.lower().startswith(b"set-cookie:")]
             if set_cookie:
                 self.identity.remember(proxy, normalize_token(call.token) if call.token else "", set_cookie)
-        conn = WsConn(ws, self.config.idle_timeout)
+        if ex is not None:
+            ex.answered(101, _parse_headers(raw_headers))
+        conn = WsConn(ws, self.config.idle_timeout, ex)
+        error: BaseException | None = None
         try:
             yield conn
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
             await conn.close()
+            self._emit(ex, error)
 
     async def _refused(self, url: str, status: int, headers: dict[str, str], sess: AsyncSession[Response],
-                       sent: dict[str, str]) -> UpstreamError:
+                       sent: dict[str, str], clearance: Clearance | None, ex: Exchange | None = None) -> UpstreamError:
         """curl keeps no body of a refused upgrade; a 403 needs one (challenge page vs blocked
         account), so the same URL is fetched once over HTTP to read it."""
         body = ""
         if status == 403:
             http_url = "https" + url[3:] if url.startswith("wss") else "http" + url[2:]
             try:
-                probe = await sess.request("GET", http_url, headers=sent, timeout=self.config.connect_timeout)
+                probe = await sess.request("GET", http_url, headers=sent, timeout=self.config.connect_timeout,
+                                           impersonate=_profile(clearance))
                 if probe.status_code == 403:
                     body = probe.content.decode("utf-8", "replace")
             except (CurlError, OSError):
                 pass
+        if ex is not None:
+            ex.answered(status, headers, body.encode())
         return classify(status, body, headers)
+
+
+def _profile(clearance: Clearance | None) -> BrowserTypeLiteral | None:
+    """The impersonation profile of a clearance's browser (None: the session's own)."""
+    if clearance is None or not clearance.browser:
+        return None
+    return cast("BrowserTypeLiteral", clearance.browser)  # browser_for() picked it from curl_cffi's own list
+
+
+_HINT_NAMES = frozenset(("sec-ch-ua", "sec-ch-ua-mobile", "sec-ch-ua-platform"))
+
+
+def _present_as(headers: Mapping[str, str], clearance: Clearance) -> dict[str, str]:
+    """The headers with a clearance's User-Agent, and the low-entropy hints of that browser where the
+    call sends hints at all, in the same places: Cloudflare binds the clearance to that browser."""
+    hints = {name.lower(): value for name, value in client_hints(clearance.user_agent, clearance.browser).items()}
+    out: dict[str, str] = {}
+    for name, value in headers.items():
+        low = name.lower()
+        if low == "user-agent":
+            out[name] = clearance.user_agent
+        elif low in _HINT_NAMES:
+            if low in hints:  # a browser without client hints (Firefox) sends none
+                out[name] = hints[low]
+        else:
+            out[name] = value
+    out.setdefault("User-Agent", clearance.user_agent)
+    return out
 
 
 async def _abort(sess: AsyncSession[Response], resp: Response) -> None:
@@ -368,14 +517,18 @@ def _parse_headers(lines: list[bytes]) -> dict[str, str]:
 class WsConn:
     """A JSON-text WebSocket with classified failures; `recv` returns None once the peer closed."""
 
-    def __init__(self, ws: AsyncWebSocket, idle_timeout: float) -> None:
+    def __init__(self, ws: AsyncWebSocket, idle_timeout: float, exchange: Exchange | None = None) -> None:
         self._ws = ws
         self.idle_timeout = idle_timeout
         self.closed = False
+        self._exchange = exchange  # frames are noted here when a tap listens
 
     async def send(self, obj: Any) -> None:
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+        if self._exchange is not None:
+            self._exchange.add_frame("send", text)
         try:
-            await self._ws.send_str(json.dumps(obj, separators=(",", ":"), ensure_ascii=False))
+            await self._ws.send_str(text)
         except WebSocketClosed:
             self.closed = True
             raise UpstreamError(ErrorKind.UPSTREAM, "grok.com closed the WebSocket") from None
@@ -391,6 +544,8 @@ class WsConn:
                 text = await self._ws.recv_str(timeout=timeout or self.idle_timeout)
             except WebSocketClosed:
                 self.closed = True
+                if self._exchange is not None:
+                    self._exchange.closed_by = "server"
                 return None
             except WebSocketError as exc:
                 if "timed out" in str(exc).lower() or type(exc).__name__.endswith("Timeout"):
@@ -402,6 +557,8 @@ class WsConn:
                 raise classify_exception(exc) from None
             except (TypeError, ValueError, UnicodeDecodeError):
                 continue  # a binary or undecodable frame: nothing any dialect reads
+            if self._exchange is not None:
+                self._exchange.add_frame("recv", text)
             try:
                 return json.loads(text)
             except ValueError:
@@ -410,6 +567,8 @@ class WsConn:
     async def close(self) -> None:
         if not self.closed:
             self.closed = True
+            if self._exchange is not None:
+                self._exchange.closed_by = "client"
             with contextlib.suppress(Exception):
                 await self._ws.close(timeout=1.0)
         with contextlib.suppress(Exception):

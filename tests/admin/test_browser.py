@@ -15,7 +15,7 @@ from playwright.async_api import expect
 
 from grok2api import fakegrok
 from grok2api.fakegrok.options import FakeConfig
-from grok2api.keys import STORAGE
+from grok2api.keys import POOL, STORAGE
 from grok2api.storage.base import LogEntry, StatsDelta
 
 from .browser import browser_page, screenshot
@@ -276,3 +276,44 @@ async def import_tokens_via_api(page: Any) -> None:
     resp = await page.request.post("/api/v1/admin/tokens", data={"tokens": TOKENS[:1]},
                                    headers={"X-CSRF-Token": csrf})
     assert resp.status == 200
+
+
+async def test_upstream_check_table_fills_in_and_health_panel_counts(aiohttp_server: ServerFactory, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    key = "sk-browser-health-0123456789"
+    monkeypatch.setenv("GROK2API_APP_API_KEY", key)
+    server = await start(aiohttp_server, tmp_path, monkeypatch)
+    async with browser_page(str(server.make_url("/"))) as (page, rec):
+        await log_in(page)
+        await import_tokens(page, TOKENS[:2], "basic")
+        await page.locator("#tokens-table input[name=ids]").first.check()
+        await page.click("#upstream-check")
+        table = page.locator("#doctor table.doctor-table")
+        await table.wait_for()
+        steps = await table.locator("tbody tr").count()
+        assert steps >= 12
+        # The rows arrive one by one over SSE; at the end none is pending and the summary is in.
+        await page.locator("#doctor .doctor-done").wait_for(timeout=30_000)
+        assert await table.locator("tr.pending").count() == 0
+        results = await table.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.result)")
+        assert results.count("ok") == steps - 1 and "not supported" in results
+        assert "Every step the gateway needs passed" in await page.inner_text("#doctor .doctor-summary")
+        html = await page.content()
+        assert all(token not in html for token in TOKENS)
+        await screenshot(page, "tokens-upstream-check")
+        # The stats page counts the upstream calls the gateway made (the check used a client of its own).
+        await server.app[POOL].sync()
+        resp = await page.request.post("/v1/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                                       data={"model": "grok-4", "messages": [{"role": "user", "content": "hi"}]})
+        assert resp.status == 200, await resp.text()
+        await page.goto("/admin/stats")
+        panel = page.locator("#upstream-health")
+        await panel.wait_for()
+        labels = await panel.locator("tbody tr td:first-child").all_inner_texts()
+        assert labels[:6] == ["Chat (mgw WebSocket)", "Chat (REST)", "Imagine WebSocket", "Media (REST)",
+                              "Rate limits", "Session"]
+        assert await panel.locator("tr[data-step=chat_mgw] .ok-count").inner_text() == "1"
+        assert await panel.locator("tr[data-step=session] .ok-count").inner_text() == "1"
+        assert await panel.locator("tr[data-step=imagine] .ok-count").inner_text() == "0"
+        await screenshot(page, "stats-upstream-health")
+        rec.assert_clean()

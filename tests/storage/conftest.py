@@ -74,6 +74,72 @@ class Backend:
         finally:
             con.close()
 
+    async def back_to_schema_1(self, account_ids: list[str]) -> None:
+        """Turn the database into what grok2api of schema 1 left: no accounts.egress, version 1."""
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.data_dir / "grok2api.db") as db:
+                db.execute("ALTER TABLE accounts DROP COLUMN egress")
+        elif self.kind == "redis":
+            import redis.asyncio
+
+            client = redis.asyncio.from_url(self.url)
+            for account_id in account_ids:
+                await client.hdel(f"grok2api:acct:{account_id}", "egress")
+            await client.aclose()
+        elif self.kind == "pgsql":
+            import asyncpg
+
+            con = await asyncpg.connect(self.url)
+            await con.execute("ALTER TABLE accounts DROP COLUMN egress")
+            await con.close()
+        else:
+            await self._mysql("ALTER TABLE accounts DROP COLUMN egress")
+        await self.write_schema_version(1)
+
+    async def schema_version(self) -> int:
+        """The schema version stored, read behind the storage's back."""
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.data_dir / "grok2api.db") as db:
+                return int(db.execute("SELECT MAX(version) FROM schema_version").fetchone()[0])
+        if self.kind == "redis":
+            import redis.asyncio
+
+            client = redis.asyncio.from_url(self.url)
+            try:
+                return int(await client.get(REDIS_SCHEMA_KEY))
+            finally:
+                await client.aclose()
+        if self.kind == "pgsql":
+            import asyncpg
+
+            con = await asyncpg.connect(self.url)
+            try:
+                return int(await con.fetchval("SELECT MAX(version) FROM schema_version"))
+            finally:
+                await con.close()
+        from urllib.parse import urlsplit
+
+        import aiomysql
+
+        parts = urlsplit(self.url)
+        con = await aiomysql.connect(host=parts.hostname, port=parts.port or 3306, user=parts.username or "root",
+                                     password=parts.password or "", db=parts.path.lstrip("/"), autocommit=True)
+        try:
+            async with con.cursor() as cur:
+                await cur.execute("SELECT MAX(version) FROM schema_version")
+                return int((await cur.fetchone())[0])
+        finally:
+            con.close()
+
+    async def redis_has_field(self, account_id: str, field: str) -> bool:
+        import redis.asyncio
+
+        client = redis.asyncio.from_url(self.url)
+        try:
+            return bool(await client.hexists(f"grok2api:acct:{account_id}", field))
+        finally:
+            await client.aclose()
+
     async def write_schema_version(self, version: int) -> None:
         """Store a schema version the way each engine keeps it, behind the storage's back."""
         if self.kind == "sqlite":

@@ -68,7 +68,7 @@ async def test_account_round_trips_every_field(storage: Storage) -> None:
         quota={"chat": Quota(remaining=7, total=20, window_sec=7200, resets_at=1717171717.25), "image": Quota(0, 4)},
         cooldown_until=1234.5, fail_count=2, last_fail_reason="429 rate limited", last_used_at=1111.125,
         use_count=9, last_sync_at=999.5, tags=["nsfw", "测试", "emoji🙂"], note="Ünïcode note ✓",
-        created_at=1500.75, updated_at=1600.5,
+        egress="socks5h://***@proxy.example:1080#0a1b2c3d", created_at=1500.75, updated_at=1600.5,
     )
     assert await storage.upsert_accounts([rec]) == (1, 0)
     assert await storage.get_account(rec.id) == rec
@@ -103,6 +103,42 @@ async def test_upsert_merges_over_a_known_account(storage: Storage) -> None:
     # The merged state is what every filter sees, not only get_account.
     assert ids((await storage.list_accounts(AccountQuery(tag="nsfw", pool="super")))[0]) == [first.id]
     assert (await storage.list_accounts(AccountQuery(pool="basic")))[1] == 0
+
+
+async def test_the_egress_binding_is_stored_and_survives_a_reimport(storage: Storage) -> None:
+    await storage.upsert_accounts([acct(1), acct(2)])
+    assert (await storage.get_account(acct(1).id)).egress == ""  # type: ignore[union-attr]
+    assert await storage.update_account(acct(1).id, egress="http://10.0.0.1:3128")
+    await storage.upsert_accounts([acct(1, pool="super", tags=["again"])])  # re-importing keeps the binding
+    got = await storage.get_account(acct(1).id)
+    assert got is not None and (got.egress, got.pool) == ("http://10.0.0.1:3128", "super")
+    by_id = {r.id: r.egress for r in await storage.all_accounts()}
+    assert by_id == {acct(1).id: "http://10.0.0.1:3128", acct(2).id: ""}
+    page, _ = await storage.list_accounts(AccountQuery(tag="again"))
+    assert [r.egress for r in page] == ["http://10.0.0.1:3128"]
+    assert await storage.update_account(acct(1).id, egress="")
+    assert (await storage.get_account(acct(1).id)).egress == ""  # type: ignore[union-attr]
+
+
+async def test_a_schema_1_database_is_migrated(backend: Backend, storage: Storage) -> None:
+    await storage.upsert_accounts([acct(1, note="from schema 1", quota={"fast": Quota(3, 30)}), acct(2)])
+    await storage.close()
+    await backend.back_to_schema_1([acct(1).id, acct(2).id])
+    assert await backend.schema_version() == 1
+    migrated = await backend.open()
+    assert await backend.schema_version() == SCHEMA_VERSION == 2
+    try:
+        got = await migrated.get_account(acct(1).id)
+        assert got is not None and (got.note, got.egress, got.quota["fast"]) == ("from schema 1", "", Quota(3, 30))
+        assert await migrated.update_account(acct(2).id, egress="http://10.0.0.2:3128")
+        assert (await migrated.get_account(acct(2).id)).egress == "http://10.0.0.2:3128"  # type: ignore[union-attr]
+        if backend.kind == "redis":  # every account hash holds the new field
+            assert await backend.redis_has_field(acct(1).id, "egress")
+    finally:
+        await migrated.close()
+    again = await backend.open()  # already migrated: opening again changes nothing
+    assert (await again.get_account(acct(2).id)).egress == "http://10.0.0.2:3128"  # type: ignore[union-attr]
+    await again.close()
 
 
 async def test_upsert_counts_and_folds_repeats_in_one_batch(storage: Storage) -> None:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio
 
 from grok2api.storage.base import (
     SCHEMA_VERSION,
@@ -25,13 +26,12 @@ URL = "redis://127.0.0.1:6379/14"
 
 @pytest.fixture
 async def store() -> AsyncIterator[RedisStorage]:
-    probe = RedisStorage(URL)
+    # Wiped before opening: a schema another run left in this database must not decide the test.
+    client = redis.asyncio.from_url(URL)
     try:
-        await probe.open()
-    except StorageError as exc:
-        pytest.skip(f"no Redis server: {exc}")
-    await probe._r.flushdb()
-    await probe.close()
+        await client.flushdb()
+    finally:
+        await client.aclose()
     storage = RedisStorage(URL)
     await storage.open()
     yield storage

@@ -1,0 +1,80 @@
+"""Whether one mgw socket carries two sequential chats (issue 21): a minimal mgw server that closes after
+`response.done`, one that accepts a second session, and fakegrok (which refuses a second session)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestServer
+
+from grok2api.upstream import ChatRequest, GrokClient, UpstreamConfig
+from grok2api.upstream.mgw import CLOSED_AFTER_DONE
+
+ServerFactory = Callable[..., Awaitable[TestServer]]
+UID = str(uuid.uuid4())
+SESSIONS: web.AppKey[list[str]] = web.AppKey("sessions", list)
+REQUEST = ChatRequest(message="hi", mode="fast", transport="ws", thinking=False)
+
+
+def mgw_server(*, close_after_done: bool) -> web.Application:
+    """Just enough of mgw (§4): the handshake, one text chunk and response.done per response.create."""
+    sessions: list[str] = []
+
+    async def session(request: web.Request) -> web.Response:
+        return web.json_response({"session": {"userId": UID}})
+
+    async def socket(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                continue
+            ev = json.loads(msg.data)["event"]
+            if ev["type"] == "session.create":
+                sid = str(uuid.uuid4())
+                sessions.append(sid)
+                await ws.send_json({"session_id": sid, "event": {"type": "session.created",
+                                                                 "client_event_id": ev["event_id"]}})
+                await ws.send_json({"session_id": sid, "event": {"type": "conversation.attached",
+                                                                 "conversation": {"id": sid}}})
+            elif ev["type"] == "response.create":
+                sid = sessions[-1]
+                await ws.send_json({"session_id": sid, "event": {"type": "response.chunk", "chunk": {
+                    "text": {"text": f"answer {len(sessions)}", "channel": "CHANNEL_ASSISTANT_RESPONSE"}}}})
+                await ws.send_json({"session_id": sid, "event": {"type": "response.done",
+                                                                 "response": {"id": "r1", "status": "completed"}}})
+                if close_after_done:
+                    await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/api/auth/session", session)
+    app.router.add_get("/ws/mgw/", socket)
+    app[SESSIONS] = sessions
+    return app
+
+
+async def reuse(server: TestServer) -> str:
+    base = str(server.make_url("")).rstrip("/")
+    config: dict[str, Any] = {"grok_url": base, "assets_url": base, "first_byte_timeout": 5.0, "idle_timeout": 5.0}
+    async with GrokClient(UpstreamConfig(**config)) as client:
+        return await client.mgw_socket_reuse("basic-reuse-token", REQUEST)
+
+
+@pytest.mark.parametrize(("close", "expected"), [(True, CLOSED_AFTER_DONE), (False, "")])
+async def test_socket_reuse_is_reported_as_it_is(aiohttp_server: ServerFactory, close: bool, expected: str) -> None:
+    server = await aiohttp_server(mgw_server(close_after_done=close))
+    assert await reuse(server) == expected
+    assert len(server.app[SESSIONS]) == (1 if close else 2)
+
+
+async def test_fakegrok_refuses_a_second_session_on_one_socket(aiohttp_server: ServerFactory) -> None:
+    from grok2api import fakegrok
+
+    server = await aiohttp_server(fakegrok.make_app())
+    assert await reuse(server) == "a second chat on the same socket failed: session already created"
