@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import pytest
@@ -106,3 +108,14 @@ async def test_overloaded_error(make_stack: Any) -> None:
     for stream in (False, True):
         error = await post(empty, "/v1/messages", {**CASES[0], "stream": stream}, expect=529)
         check("anthropic", "ErrorResponse", error)
+
+
+async def test_request_too_large(make_stack: Any) -> None:
+    stack = await make_stack({"GROK2API_SECURITY_MAX_BODY_SIZE_MB": "1"})
+    huge = {**CASES[0], "messages": [{"role": "user", "content": "x" * (1024 * 1024 + 10)}]}
+    async with stack.http.post("/v1/messages", data=io.BytesIO(json.dumps(huge).encode()),
+                               headers={**HEADERS, "Content-Type": "application/json"}) as resp:
+        assert resp.status == 413
+        error = await resp.json()
+    assert error["error"]["type"] == "request_too_large"  # Anthropic's 413 type (the allow-listed one)
+    check("anthropic", "ErrorResponse", error)

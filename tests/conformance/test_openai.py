@@ -137,7 +137,7 @@ async def test_responses(stack: Stack, request_body: dict[str, Any], stream: boo
             assert data["type"] == sse.name
             check("openai", "ResponseStreamEvent", data)
         answer = answer[-1].json()["response"]
-    else:
+        assert answer["usage"]["total_tokens"] > 0  # null only while the answer is being made
         check("openai", "Response", answer)
     for sent, echoed in zip(request_body.get("tools", []), answer["tools"]):
         if sent["type"] == "function":  # echoed as sent, null when not sent
