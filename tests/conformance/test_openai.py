@@ -174,7 +174,7 @@ async def test_image_generations(stack: Stack, response_format: str) -> None:
 async def test_image_generation_stream(stack: Stack, response_format: str) -> None:
     events = await post(stack, "/v1/images/generations", {
         "prompt": "a small boat", "n": 2, "stream": True, "response_format": response_format,
-        "partial_images": 2})
+        "partial_images": 1})
     types = [e.json()["type"] for e in events if e.data != "[DONE]"]
     assert "image_generation.completed" in types and "image_generation.partial_image" in types
     for sse in events:
@@ -185,6 +185,11 @@ async def test_image_generation_stream(stack: Stack, response_format: str) -> No
         assert event["b64_json"], f"{event['type']} has an empty b64_json"
         if event["type"] == "image_generation.completed":
             assert event["usage"]["total_tokens"] > 0
+    per_image = [sum(1 for e in events if e.data != "[DONE]" and e.json()["type"].endswith("partial_image")
+                     and e.json()["image_index"] == i) for i in (0, 1)]
+    assert per_image == [1, 1]  # the fake sends two previews per image; `partial_images` caps them
+    none = await post(stack, "/v1/images/generations", {"prompt": "a boat", "stream": True, "partial_images": 0})
+    assert [e.json()["type"] for e in none if e.data != "[DONE]"] == ["image_generation.completed"]
 
 
 async def _edit(stack: Stack, stream: bool) -> Any:
@@ -214,6 +219,8 @@ async def test_image_edits(stack: Stack) -> None:
 
 async def test_image_errors(stack: Stack) -> None:
     check("openai", "ErrorResponse", await post(stack, "/v1/images/generations", {"prompt": ""}, expect=400))
+    error = await post(stack, "/v1/images/generations", {"prompt": "x", "partial_images": 4}, expect=400)
+    assert error["error"]["param"] == "partial_images"
 
 
 # -- videos --------------------------------------------------------------------------------------
