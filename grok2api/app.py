@@ -90,7 +90,8 @@ def make_app(settings: Settings) -> web.Application:
     # Objects under their AppKeys, no I/O; later areas use what earlier ones put.
     provide(app, settings)
     api_auth.provide(app)
-    rate_limit.provide(app)
+    # The admin limits itself (admin.middleware); the demo's fake serves the gateway's own upstream calls.
+    rate_limit.provide(app, exempt=(admin.PAGES_PREFIX, admin.API_PREFIX, *([demo.PREFIX] if demo_mode else [])))
     wiring.provide(app)
     metrics.provide(app)  # after wiring: it listens to the stats recorder
     api_images.provide(app)

@@ -20,6 +20,8 @@ from .access import api_keys as apikeys
 from .config import settings as settings_mod
 from .config.settings import ConfigError, Settings
 from .logsetup import setup_logging
+from .pool.moves import PoolChange
+from .pool.options import PoolConfig
 from .storage import make_storage
 from .storage.base import AccountQuery, Storage, StorageError
 
@@ -61,10 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common_options(tokens)
     tsub = tokens.add_subparsers(dest="action", required=True)
     add = tsub.add_parser("add", help="add tokens given on the command line")
-    add.add_argument("--pool", default="basic", choices=("basic", "super", "heavy"))
+    add.add_argument("--pool", choices=("basic", "super", "heavy"),
+                     help="the pool of these tokens, known ones included (their quotas are re-read); "
+                          "without it new tokens go to basic and known ones keep their pool")
     add.add_argument("tokens", nargs="+")
     imp = tsub.add_parser("import", help="import a file: one token per line, sso= cookies, or the JSON export")
-    imp.add_argument("--pool", default="basic", choices=("basic", "super", "heavy"))
+    imp.add_argument("--pool", default="basic", choices=("basic", "super", "heavy"),
+                     help="the pool of new tokens (known ones keep theirs unless the JSON names one)")
     imp.add_argument("file", help="file path, or - for standard input")
     exp = tsub.add_parser("export", help="print every token (JSON keeps pool, tags and note)")
     exp.add_argument("--format", choices=("json", "txt"), default="json")
@@ -215,18 +220,45 @@ def cmd_config(args: argparse.Namespace) -> int:
     return with_storage(settings, show)
 
 
+async def _reread_moved(storage: Storage, settings: Settings, change: PoolChange) -> None:
+    """Accounts `tokens add --pool` moved: re-read their quotas from grok.com now, with the running
+    configuration (admin-saved values included); when that fails the server's refresher does it."""
+    from .gateway.wiring import upstream_config
+    from .pool.moves import reread_quotas
+    from .pool.refresher import limits_reader
+    from .upstream.client import GrokClient
+
+    live = settings_mod.with_overrides(settings, await storage.get_config_overrides())
+    config = PoolConfig.from_settings(live)
+    async with GrokClient(upstream_config(live)) as client:
+        await reread_quotas(storage, change, limits_reader(client.rate_limits), config=config,
+                                     now=time.time())
+    print(f"moved {len(change.moved)} to pool {change.pool}; quotas re-read for {len(change.refreshed)}")
+    for account_id, error in change.errors.items():
+        print(f"  {account_id}: quotas not read now ({error}); the server's refresher reads them", file=sys.stderr)
+
+
 def cmd_tokens(args: argparse.Namespace) -> int:
     from .pool import ops as pool_ops
 
     settings = load_settings(args)
 
     async def run(storage: Storage) -> int:
-        if args.action in ("add", "import"):
-            if args.action == "add":
-                text = "\n".join(args.tokens)
-            else:
-                text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
-            result = await pool_ops.import_tokens(storage, text, default_pool=args.pool)
+        if args.action == "add":
+            items = pool_ops.parse_import("\n".join(args.tokens))
+            if args.pool:  # named on the command line: it applies to known tokens too
+                items = [item._replace(pool=args.pool) for item in items]
+            result = await pool_ops.add_tokens(storage, items, default_pool=args.pool or "basic",
+                                               config=PoolConfig.from_settings(settings))
+            result.skipped += len(args.tokens) - len(items)
+            print(f"added {result.added}, updated {result.updated}, skipped {result.skipped}")
+            if result.repooled:
+                await _reread_moved(storage, settings, PoolChange(args.pool, result.repooled))
+            return 0
+        if args.action == "import":
+            text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+            result = await pool_ops.import_tokens(storage, text, default_pool=args.pool,
+                                                  config=PoolConfig.from_settings(settings))
             print(f"added {result.added}, updated {result.updated}, skipped {result.skipped}")
             return 0
         if args.action == "export":
@@ -237,24 +269,31 @@ def cmd_tokens(args: argparse.Namespace) -> int:
             else:
                 print(json.dumps(pool_ops.export_json(accounts), indent=2))
             return 0
-        items, total = await storage.list_accounts(
+        listed, total = await storage.list_accounts(
             AccountQuery(pool=args.pool, status=args.status, limit=args.limit))
-        for acc in items:
+        for acc in listed:
             quota = ", ".join(f"{b}={q.remaining}/{q.total}" for b, q in sorted(acc.quota.items()))
             print(f"{acc.id}  {pool_ops.mask_token(acc.token):<16} {acc.pool:<6} {acc.status:<8} "
                   f"{quota}  {','.join(acc.tags)}")
-        print(f"{len(items)} of {total} accounts")
+        print(f"{len(listed)} of {total} accounts")
         return 0
 
     return with_storage(settings, run)
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    from .catalog import load_catalog
+
     settings = load_settings(args)
 
     async def run(storage: Storage) -> int:
         if args.action == "create":
-            models = [m.strip() for m in args.models.split(",") if m.strip()]
+            models = list(dict.fromkeys(m.strip() for m in args.models.split(",") if m.strip()))
+            catalog = load_catalog(settings.server.data_dir)
+            unknown = [m for m in models if m not in catalog]
+            if unknown:
+                raise ValueError(f"unknown model(s) {', '.join(unknown)}: --models names models of the catalog "
+                                 "(`grok2api models check` and GET /v1/models list them)")
             expires = time.time() + args.expires_days * 86400 if args.expires_days > 0 else 0.0
             new = await apikeys.create_key(
                 storage, args.name, allowed_models=models, rpm=args.rpm,

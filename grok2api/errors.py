@@ -11,6 +11,9 @@ class ApiError(Exception):
     status = 400
     type = "invalid_request_error"
     code: str | None = None
+    # Set once the request log has this error (the gateway records its own failures): the edge then
+    # records only the others, so each refused request is one log line.
+    recorded = False
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
                  status: int | None = None, headers: dict[str, str] | None = None) -> None:

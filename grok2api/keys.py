@@ -15,13 +15,14 @@ if TYPE_CHECKING:
     from .edge.api_auth import KeyAuthenticator
     from .edge.rate_limit import Limiter
     from .egress.pool import EgressPool
-    from .egress.proxies import ProxyManager
+    from .egress.proxies import SeedProxy
     from .gateway.core import Gateway
     from .gateway.drain import Drain
     from .gateway.jobs import CallContext
     from .gateway.video_jobs import VideoJobs
     from .media.cache import MediaCache
     from .pool.pool import Pool
+    from .pool.refresher import Refresher
     from .stats.metrics import Metrics
     from .stats.recorder import Recorder
     from .stats.upstream_health import UpstreamHealth
@@ -41,8 +42,10 @@ CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")
 # On a sub-app whose requests are not client traffic (the demo's simulated grok.com): not in HTTP metrics.
 UNMETERED: web.AppKey[bool] = web.AppKey("unmetered", bool)
 POOL: web.AppKey[Pool] = web.AppKey("pool")
+# The background quota refresher (one worker at a time works, under a storage lock).
+REFRESHER: web.AppKey[Refresher] = web.AppKey("refresher")
 GROK_CLIENT: web.AppKey[GrokClient] = web.AppKey("grok_client")
-PROXIES: web.AppKey[ProxyManager] = web.AppKey("proxies")
+PROXIES: web.AppKey[SeedProxy] = web.AppKey("proxies")
 EGRESS: web.AppKey[EgressPool] = web.AppKey("egress_pool")
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 MEDIA: web.AppKey[MediaCache] = web.AppKey("media")

@@ -13,7 +13,9 @@ import time
 from aiohttp import web
 
 from .app import make_app
-from .config.settings import Settings
+from .config import settings as settings_mod
+from .config.settings import ConfigError, Settings
+from .storage import make_storage
 from .stats.metrics import mark_dead_worker
 
 log = logging.getLogger(__name__)
@@ -29,8 +31,26 @@ def drain_timeout(settings: Settings) -> float:
     return settings.server.drain_timeout
 
 
+async def with_saved_values(settings: Settings) -> Settings:
+    """`settings` with the values saved from the admin, read before the app is built: what is sized once
+    at start (the body limit for chunked uploads, the media slots) follows them after a restart. A stored
+    value that no longer validates is reported and left out, as the running workers do."""
+    server = settings.server
+    storage = make_storage(server.storage_type, server.storage_url, server.data_dir)
+    await storage.open()
+    try:
+        overrides = await storage.get_config_overrides()
+    finally:
+        await storage.close()
+    try:
+        return settings_mod.with_overrides(settings, overrides)
+    except ConfigError as exc:
+        log.error("ignoring saved configuration: %s", exc)
+        return settings
+
+
 async def _serve_async(settings: Settings, reuse_port: bool) -> None:
-    app = make_app(settings)
+    app = make_app(await with_saved_values(settings))
     drain = drain_timeout(settings)
     # On cleanup the runner stops listening, closes idle keep-alive connections, lets in-flight
     # requests (streams included) run up to `drain` seconds, then cancels what is left; the app's

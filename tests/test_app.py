@@ -9,7 +9,8 @@ from aiohttp.test_utils import TestClient
 
 from grok2api.app import make_app
 from grok2api.keys import LIVE_SETTINGS, STORAGE
-from grok2api.storage.base import AccountRecord, Quota, account_id_for
+from grok2api.pool.ops import import_tokens
+from grok2api.storage.base import TOPIC_ACCOUNTS, Quota, account_id_for
 
 from .conftest import make_settings
 
@@ -28,13 +29,18 @@ async def test_ready_reports_why_not(aiohttp_client, settings) -> None:
     client: TestClient = await aiohttp_client(app)
     resp = await client.get("/ready")
     assert resp.status == 503
-    assert (await resp.json())["reason"] == "no usable account in the pool"
+    assert (await resp.json())["reason"] == "no account in the pool"
     token = "basic-ready-test-token"
-    await app[STORAGE].upsert_accounts([AccountRecord(
-        id=account_id_for(token), token=token, quota={"fast": Quota(remaining=10, total=10)})])
+    await import_tokens(app[STORAGE], token)  # as the admin and the CLI add them: the counter moves
     resp = await client.get("/ready")
     assert resp.status == 200
     assert (await resp.json())["accounts_active"] == 1
+    # Honest about this worker's own pool: an account out of quota cannot serve.
+    for bucket in list((await app[STORAGE].get_account(account_id_for(token))).quota):  # type: ignore[union-attr]
+        await app[STORAGE].set_quota(account_id_for(token), bucket, Quota(remaining=0, total=10))
+    await app[STORAGE].bump(TOPIC_ACCOUNTS)
+    resp = await client.get("/ready")
+    assert resp.status == 503 and "none of the 1 accounts can serve now" in (await resp.json())["reason"]
 
 
 async def test_unknown_api_path_is_an_openai_error(aiohttp_client, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -11,8 +12,11 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from grok2api import fakegrok
 
 
 def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None,
@@ -79,6 +83,11 @@ def test_keys_create_shows_key_once_and_stores_hash(tmp_path: Path) -> None:
     assert "ci" in listed.stdout and "rpm=30" in listed.stdout and "grok-4,grok-3" in listed.stdout
     assert key not in listed.stdout
     assert key.encode() not in (tmp_path / "grok2api.db").read_bytes()
+    unknown = run_cli(tmp_path, "keys", "create", "--name", "other", "--models", "grok-4,gpt-4o")
+    assert unknown.returncode == 2 and "unknown model(s) gpt-4o" in unknown.stderr
+    taken = run_cli(tmp_path, "keys", "create", "--name", "CI")
+    assert taken.returncode == 2 and "already exists" in taken.stderr
+    assert run_cli(tmp_path, "keys", "list").stdout.count("\n") == 1  # neither was created
 
 
 def test_admin_password_from_stdin(tmp_path: Path) -> None:
@@ -142,3 +151,30 @@ async def test_models_check_compares_the_catalog_with_grok(tmp_path: Path, aioht
     assert differs.returncode == 1, differs.stderr
     assert "grok-turbo: mode 'turbo' is not offered by grok.com" in differs.stdout
     assert "grok-heavy-cheap: min_tier 'super' but grok.com needs 'heavy'" in differs.stdout
+
+
+async def test_tokens_add_pool_moves_a_known_token_and_rereads_its_quotas(tmp_path: Path, aiohttp_server: Any) -> None:
+    """`tokens add --pool` on a known token used to say "updated" and keep the old pool."""
+    fake = await aiohttp_server(fakegrok.make_app())
+    url = str(fake.make_url("")).rstrip("/")
+    tok = "super-cli-mover-" + "c" * 30
+    fake.app[fakegrok.FAKE_STATE].upsert_account(tok, "super", {"fast": {"remaining": 99, "total": 140}})
+    env = {"GROK2API_NETWORK_GROK_URL": url, "GROK2API_NETWORK_ACCOUNTS_URL": url}
+
+    async def cli(*args: str) -> tuple[int, str, str]:
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("GROK2API_")}
+        full_env.update({"DATA_DIR": str(tmp_path), **env})
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "grok2api", *args, env=full_env,
+                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        return proc.returncode or 0, out.decode(), err.decode()
+
+    code, out, err = await cli("tokens", "add", tok)
+    assert code == 0 and "added 1" in out, err
+    code, out, err = await cli("tokens", "add", tok)  # no --pool: a known token keeps its pool
+    assert code == 0 and "updated 1" in out and "moved" not in out, err
+    code, out, err = await cli("tokens", "add", "--pool", "super", tok)
+    assert code == 0, err
+    assert "updated 1" in out and "moved 1 to pool super; quotas re-read for 1" in out
+    code, out, _ = await cli("tokens", "list")
+    assert " super " in out and "fast=99/140" in out and tok not in out

@@ -134,3 +134,32 @@ def test_redact() -> None:
     assert settings_mod.redact("sk-abcdefghijklmnop") == "sk-a***"
     assert settings_mod.redact("http://user:pw@proxy.example:8080") == "http://***@proxy.example"
     assert settings_mod.is_secret("app.api_key") and not settings_mod.is_secret("app.app_url")
+
+
+@pytest.mark.parametrize(("key", "value", "why"), [
+    ("proxy.proxy_url", "ftp://bad proxy", "must start with http://, https://, socks5://, socks5h://"),
+    ("proxy.proxy_url", "http://proxy.example", "with a port and nothing after it"),
+    ("proxy.proxy_url", "http://proxy.example:8080/path", "with a port and nothing after it"),
+    ("network.base_proxy_url", "socks5://h:99999", "invalid port"),
+    ("proxy.egress_urls", ["http://127.0.0.2:8080", "gopher://x:1"], "must start with http://"),
+    ("security.cors_allow_origins", ["not a url"], "is not an origin"),
+    ("security.cors_allow_origins", ["https://app.example.com/path"], "an origin is only scheme://host[:port]"),
+    ("network.grok_url", "grok.com", "must be an absolute URL starting with http://, https://"),
+    ("network.grok_url", "ws://grok.com", "must start with http://, https://"),
+    ("app.app_url", "http://exa mple.com", "must not contain spaces"),
+    ("chat.statsig_signer_url", "http://", "names no host"),
+])
+def test_urls_are_validated_by_kind(key: str, value: object, why: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        settings_mod.validate_value(key, value)
+    assert why in str(err.value)
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("proxy.proxy_url", "socks5h://user:pw@127.0.0.1:1080"), ("proxy.proxy_url", "https://proxy.example:443/"),
+    ("proxy.egress_urls", ["http://127.0.0.2:8080", "socks5://10.0.0.1:1080"]), ("proxy.proxy_url", ""),
+    ("security.cors_allow_origins", ["*", "http://localhost:3000", "https://app.example.com"]),
+    ("network.livekit_url", "wss://livekit.example"), ("voice.livekit_url", ""),
+])
+def test_good_urls_pass(key: str, value: object) -> None:
+    assert settings_mod.validate_value(key, value) == value

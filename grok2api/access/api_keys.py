@@ -31,6 +31,18 @@ def shown_prefix(key: str) -> str:
     return key[: len(KEY_PREFIX) + 4] + "…"
 
 
+class KeyNameTaken(ValueError):
+    """Another key already has this name (names are unique, case-insensitively, so logs and stats
+    that show a key's name point at one key)."""
+
+
+async def _check_name_free(storage: Storage, name: str, key_id: str = "") -> None:
+    wanted = name.strip().casefold()
+    for other in await storage.list_keys():
+        if other.id != key_id and other.name.strip().casefold() == wanted:
+            raise KeyNameTaken(f"a key named “{other.name}” already exists (id {other.id}); choose another name")
+
+
 @dataclass(frozen=True, slots=True)
 class NewKey:
     record: ApiKeyRecord
@@ -49,6 +61,8 @@ async def create_key(
     reasoning_format: str = "",
     now: float | None = None,
 ) -> NewKey:
+    """Mint a key and store its hash; raises KeyNameTaken when the name is in use."""
+    await _check_name_free(storage, name)
     key = mint_key()
     record = ApiKeyRecord(
         id=secrets.token_hex(8),
@@ -74,9 +88,12 @@ async def list_keys(storage: Storage) -> list[ApiKeyRecord]:
 
 
 async def update_key(storage: Storage, key_id: str, **fields: Any) -> bool:
-    """Change a key's settings (name, limits, allow-list, enabled, ...); False when it does not exist."""
+    """Change a key's settings (name, limits, allow-list, enabled, ...); False when it does not exist.
+    Raises KeyNameTaken when another key has the new name."""
     if not fields:
         return await storage.get_key(key_id) is not None
+    if "name" in fields:
+        await _check_name_free(storage, str(fields["name"]), key_id)
     if not await storage.update_key(key_id, **fields):
         return False
     await storage.bump(TOPIC_KEYS)

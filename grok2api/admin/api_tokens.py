@@ -11,8 +11,9 @@ from ..keys import ADMIN_STATE
 from ..pool import ops as pool_ops
 from ..pool.options import PoolConfig
 from ..storage.base import account_id_for
+from .batch import JobState
 from .sse import sse_response
-from .token_actions import export_response, start_batch
+from .token_actions import change_pool, export_response, start_batch
 from .view_models import AdminInputError, TokenFilter, matching_ids, settings_of, storage_of, token_row
 
 routes = web.RouteTableDef()
@@ -80,7 +81,7 @@ async def api_tokens_add(request: web.Request) -> web.StreamResponse:
     except ValueError as exc:
         raise AdminInputError(str(exc)) from None
     return web.json_response({"status": "success", "added": result.added, "updated": result.updated,
-                              "skipped": result.skipped, "ids": result.ids})
+                              "skipped": result.skipped, "ids": result.ids, "repooled": result.repooled})
 
 
 @api_routes.patch("/tokens/{id}", name="api.tokens_patch")
@@ -99,9 +100,17 @@ async def api_tokens_patch(request: web.Request) -> web.StreamResponse:
         await pool_ops.set_tags(storage, aid, tags)
     if "enabled" in body:
         await pool_ops.set_enabled(storage, [aid], bool(body["enabled"]))
+    moved: dict[str, object] = {}
+    if "pool" in body:
+        if not isinstance(body["pool"], str):
+            raise AdminInputError("`pool` must be basic, super or heavy")
+        change = await change_pool(request, aid, body["pool"])
+        if change.moved:
+            moved = {"pool_changed": True, "quotas_reread": aid in change.refreshed,
+                     "quota_error": change.errors.get(aid, "")}
     rec = await storage.get_account(aid)
     assert rec is not None
-    return web.json_response(token_row(rec, time.time()).to_json())
+    return web.json_response(token_row(rec, time.time()).to_json() | moved)
 
 
 @api_routes.delete("/tokens/{id}", name="api.tokens_delete_one")
@@ -119,8 +128,12 @@ async def _api_batch(request: web.Request, action: str) -> web.StreamResponse:
         ids = await matching_ids(storage_of(request), TokenFilter.from_query(
             {k: str(v) for k, v in body.items() if isinstance(v, str)}))
     job = await start_batch(request, action, ids)
+    return _started(job)
+
+
+def _started(job: JobState) -> web.Response:
     return web.json_response({"status": "started", "batch_id": job.id, "total": job.total,
-                              "message": job.message,
+                              "skipped": job.skipped, "skip_reasons": job.skip_reasons, "message": job.message,
                               "stream": f"/api/v1/admin/batch/{job.id}/stream"}, status=202)
 
 
@@ -149,9 +162,7 @@ async def api_tokens_delete(request: web.Request) -> web.StreamResponse:
     if ids is None:
         ids = await matching_ids(storage_of(request), TokenFilter.from_query(
             {k: str(v) for k, v in body.items() if isinstance(v, str)}))
-    job = await start_batch(request, "delete", ids)
-    return web.json_response({"status": "started", "batch_id": job.id, "total": job.total,
-                              "stream": f"/api/v1/admin/batch/{job.id}/stream"}, status=202)
+    return _started(await start_batch(request, "delete", ids))
 
 
 @api_routes.get("/tokens/export", name="api.tokens_export")

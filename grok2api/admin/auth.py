@@ -8,7 +8,9 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from ..access import admin_password as adminauth
@@ -134,46 +136,104 @@ class PasswordChecker:
         self._bearer_ok.clear()
 
 
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the throttle says about one login attempt, before the password is checked."""
+
+    delay: float = 0.0  # wait this long, then check the password
+    refused_for: float = 0.0  # > 0: refuse without checking; the address may try again after this
+
+
 @dataclass(slots=True)
-class _Window:
+class _Address:
     failures: deque[float] = field(default_factory=deque)
     locked_until: float = 0.0
 
 
 class LoginThrottle:
-    """Failed logins per client IP and per user name in a sliding window; over the limit = locked.
+    """Failed logins per client address, and a global ceiling that slows rather than locks.
+
+    An address that fails `per_ip` times within `window_sec` is refused for `lock_sec`: only that
+    address, never the user name (a per-name lock let anyone lock the operator out). When every
+    address together failed `global_ceiling` times within the window (guessing spread over many
+    addresses), password checks from addresses that have failed are queued `slow_interval` apart;
+    one that would wait longer than `max_wait` is refused with a Retry-After. An address with no
+    failure is always checked at once, so its correct password is never refused nor slowed.
 
     Per worker, in memory: an attacker spreading tries over N workers gets N times the budget,
     which is still a handful of guesses per minute against a 24-character generated password."""
 
-    def __init__(self, per_ip: int = 5, per_user: int = 20, window_sec: float = 300.0,
-                 lock_sec: float = 900.0) -> None:
-        self.limits = {"ip": per_ip, "user": per_user}
+    def __init__(self, per_ip: int = 5, window_sec: float = 300.0, lock_sec: float = 900.0,
+                 global_ceiling: int = 50, slow_interval: float = 1.0, max_wait: float = 10.0) -> None:
+        self.per_ip = per_ip
         self.window_sec = window_sec
         self.lock_sec = lock_sec
-        self._state: dict[tuple[str, str], _Window] = {}
+        self.global_ceiling = global_ceiling
+        self.slow_interval = slow_interval
+        self.max_wait = max_wait
+        self._addresses: dict[str, _Address] = {}
+        # The newest `global_ceiling` failures of every address: enough to tell whether the ceiling is reached.
+        self._recent: deque[float] = deque(maxlen=global_ceiling)
+        self._next_slot = 0.0
 
-    def retry_after(self, ip: str, user: str, now: float) -> float:
-        """Seconds until a login may be tried again from this IP / for this user; 0 = allowed."""
-        wait = 0.0
-        for key in (("ip", ip), ("user", user.lower())):
-            w = self._state.get(key)
-            if w is not None and w.locked_until > now:
-                wait = max(wait, w.locked_until - now)
-        return wait
+    def _prune(self, failures: deque[float], now: float) -> None:
+        while failures and failures[0] < now - self.window_sec:
+            failures.popleft()
 
-    def failed(self, ip: str, user: str, now: float) -> None:
-        for kind, value in (("ip", ip), ("user", user.lower())):
-            w = self._state.setdefault((kind, value), _Window())
-            w.failures.append(now)
-            while w.failures and w.failures[0] < now - self.window_sec:
-                w.failures.popleft()
-            if len(w.failures) >= self.limits[kind]:
-                w.locked_until = now + self.lock_sec
-                w.failures.clear()
-        if len(self._state) > 10_000:  # bound memory under a spray of IPs and names
-            self._state = {k: v for k, v in self._state.items() if v.locked_until > now or v.failures}
+    def under_pressure(self, now: float) -> bool:
+        """The global ceiling is reached: `global_ceiling` failures within the window, from anywhere."""
+        self._prune(self._recent, now)
+        return len(self._recent) >= self.global_ceiling
 
-    def succeeded(self, ip: str, user: str) -> None:
-        self._state.pop(("ip", ip), None)
+    def admit(self, ip: str, now: float) -> Admission:
+        address = self._addresses.get(ip)
+        if address is None:
+            return Admission()
+        if address.locked_until > now:
+            return Admission(refused_for=address.locked_until - now)
+        self._prune(address.failures, now)
+        if not address.failures or not self.under_pressure(now):
+            return Admission()
+        slot = max(now, self._next_slot)
+        if slot - now > self.max_wait:
+            return Admission(refused_for=slot - now)
+        self._next_slot = slot + self.slow_interval
+        return Admission(delay=slot - now)
 
+    def failed(self, ip: str, now: float) -> None:
+        address = self._addresses.setdefault(ip, _Address())
+        address.failures.append(now)
+        self._prune(address.failures, now)
+        self._recent.append(now)
+        if len(address.failures) >= self.per_ip:
+            address.locked_until = now + self.lock_sec
+            address.failures.clear()
+        if len(self._addresses) > 10_000:  # bound memory under a spray of addresses
+            self._addresses = {k: v for k, v in self._addresses.items()
+                               if v.locked_until > now or (v.failures and v.failures[-1] >= now - self.window_sec)}
+
+    def succeeded(self, ip: str) -> None:
+        self._addresses.pop(ip, None)
+
+    async def attempt(self, ip: str, check: Callable[[], Awaitable[bool]],
+                      clock: Callable[[], float] = time.time) -> bool:
+        """One password attempt from `ip`: True when right, False (counted) when wrong; raises
+        Throttled when this address must wait. The form, the JSON login and Bearer all come here."""
+        admission = self.admit(ip, clock())
+        if admission.refused_for > 0:
+            raise Throttled(admission.refused_for)
+        if admission.delay > 0:
+            await asyncio.sleep(admission.delay)
+        if await check():
+            self.succeeded(ip)
+            return True
+        self.failed(ip, clock())
+        return False
+
+
+class Throttled(Exception):
+    """Too many failed logins from this address (or under a global spray): retry after `retry_after` s."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"retry after {retry_after:.0f} s")
+        self.retry_after = retry_after

@@ -41,7 +41,9 @@ class JobState:
     failed: int = 0
     status: str = "running"  # running | done | cancelled | error
     message: str = ""
-    errors: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)  # {account, label (masked token), error}
+    skipped: int = 0  # chosen accounts the job does not touch (disabled, vanished, over the batch limit)
+    skip_reasons: dict[str, int] = field(default_factory=dict)
     started_at: float = 0.0
     finished_at: float = 0.0
 
@@ -81,10 +83,16 @@ class BatchManager:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._changed: dict[str, asyncio.Condition] = {}
         self._version: dict[str, int] = {}
+        self._labels: dict[str, dict[str, str]] = {}
 
-    def start(self, kind: str, total: int, runner: BulkRunner) -> JobState:
+    def start(self, kind: str, total: int, runner: BulkRunner, *, skipped: dict[str, int] | None = None,
+              labels: dict[str, str] | None = None) -> JobState:
+        """Run `runner` as a task of this worker. `skipped` (reason -> accounts) is shown with the
+        job; `labels` name failed accounts in its error list (account id -> masked token)."""
         self._forget_old()
-        job = JobState(id=secrets.token_urlsafe(9), kind=kind, total=total, started_at=self.clock())
+        job = JobState(id=secrets.token_urlsafe(9), kind=kind, total=total, started_at=self.clock(),
+                       skipped=sum((skipped or {}).values()), skip_reasons=dict(skipped or {}))
+        self._labels[job.id] = labels or {}
         self._jobs[job.id] = job
         self._changed[job.id] = asyncio.Condition()
         self._version[job.id] = 0
@@ -119,7 +127,8 @@ class BatchManager:
                 if p.total > job.total:
                     job.total = p.total
                 if p.error and len(job.errors) < _MAX_ERRORS:
-                    job.errors.append({"account": p.account_id, "error": p.error[:300]})
+                    label = self._labels.get(job.id, {}).get(p.account_id, "")
+                    job.errors.append({"account": p.account_id, "label": label, "error": p.error[:300]})
                 await self._notify(job)
                 if self.clock() - last_persist >= _PERSIST_EVERY_SEC:
                     last_persist = self.clock()
@@ -139,6 +148,7 @@ class BatchManager:
             await self._persist(job)
             await self._notify(job)
             self._tasks.pop(job.id, None)
+            self._labels.pop(job.id, None)
 
     async def get(self, job_id: str) -> JobState | None:
         job = self._jobs.get(job_id)
@@ -152,6 +162,16 @@ class BatchManager:
         if task is None:
             return False
         task.cancel()
+        return True
+
+    async def stop(self, job_id: str, timeout: float = 5.0) -> bool:
+        """Cancel a job of this worker and wait (bounded) until it has stopped, so the answer shows it
+        cancelled; False when this worker does not run it."""
+        task = self._tasks.get(job_id)
+        if task is None:
+            return False
+        task.cancel()
+        await asyncio.wait({task}, timeout=timeout)
         return True
 
     async def watch(self, job_id: str, poll_sec: float = 0.5,

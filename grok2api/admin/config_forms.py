@@ -30,6 +30,7 @@ class ConfigField:
     choices: tuple[Any, ...] = ()
     help: str = ""
     error: str = ""
+    restart: bool = False  # sized once at start: a saved value applies after a restart
 
 
 @dataclass(slots=True)
@@ -94,7 +95,8 @@ def config_sections(s: Settings, helps: Mapping[str, str] | None = None,
             source = s.sources.get(dotted, "default")
             fields.append(ConfigField(dotted, f.name, _kind(hints[f.name], choices), shown, source,
                                       readonly=source == "env", secret=secret, has_value=bool(value),
-                                      choices=choices, help=helps.get(dotted, "")))
+                                      choices=choices, help=helps.get(dotted, ""),
+                                      restart=bool(f.metadata.get("restart"))))
         out.append(ConfigSection(name, fields))
     return out
 
@@ -139,14 +141,16 @@ class ConfigChange:
     ignored: list[str] = field(default_factory=list)  # env-fixed keys that were sent
 
 
-def _is_unchanged_secret(value: Any) -> bool:
-    return value in ("", SECRET_PLACEHOLDER, "***REDACTED***") or (
+def _is_unchanged_secret(value: Any, current: Any) -> bool:
+    """A secret sent back as shown (the form's placeholder, or the redacted value of GET /config) keeps
+    the stored one; anything else replaces it, and an empty value clears it."""
+    return value in (SECRET_PLACEHOLDER, "***REDACTED***", settings_mod.redact(current)) or (
         isinstance(value, str) and value.endswith("***"))
 
 
 def prepare_change(s: Settings, submitted: Mapping[str, Any], *, from_form: bool) -> ConfigChange:
-    """Validate submitted {"section.key": value}: secrets left untouched are kept, env-fixed
-    keys are refused, each invalid value gets its own message."""
+    """Validate submitted {"section.key": value}: secrets sent back as shown are kept (an empty one
+    is cleared), env-fixed keys are refused, each invalid value gets its own message."""
     change = ConfigChange()
     for dotted, raw in submitted.items():
         section, _, key = dotted.partition(".")
@@ -158,9 +162,8 @@ def prepare_change(s: Settings, submitted: Mapping[str, Any], *, from_form: bool
             change.ignored.append(dotted)
             continue
         secret = settings_mod.is_secret(dotted)
-        current = s.get(dotted)
-        if secret and (_is_unchanged_secret(raw) or (current and raw == settings_mod.redact(current))):
-            continue  # untouched (or the redacted form GET answered, sent back): the stored secret stays
+        if secret and _is_unchanged_secret(raw, s.get(dotted)):
+            continue  # untouched: the stored secret stays
         value = raw
         if from_form:
             kind = _kind(get_type_hints(cls)[key], ())

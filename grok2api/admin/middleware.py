@@ -11,10 +11,11 @@ from aiohttp.typedefs import Handler
 
 from ..config.settings import Settings
 from ..edge.client_ip import client_ip, is_trusted
-from ..errors import ApiError
-from ..keys import ADMIN_STATE, CSP_CONNECT, CSRF_TOKEN, LIVE_SETTINGS, REQUEST_ID, SESSION
+from ..errors import ApiError, RateLimited
+from ..keys import ADMIN_STATE, CLIENT_IP, CSP_CONNECT, CSRF_TOKEN, LIMITER, LIVE_SETTINGS, POOL, REQUEST_ID, SESSION
+from ..storage.base import StorageError
 from . import render
-from .auth import COOKIE, CSRF_FIELD, CSRF_HEADER, SESSION_TTL_SEC, Session, is_revoked
+from .auth import COOKIE, CSRF_FIELD, CSRF_HEADER, SESSION_TTL_SEC, Session, Throttled, is_revoked
 from .view_models import AdminInputError
 
 log = logging.getLogger(__name__)
@@ -78,13 +79,16 @@ async def authenticate(request: web.Request, *, allow_bearer: bool) -> tuple[Ses
         if scheme.lower() == "bearer" and value.strip():
             # A Bearer password is a login attempt: the same throttle as the login form.
             ip = client_ip(request, s.security.trusted_proxy_ips)
-            wait = state.throttle.retry_after(ip, s.app.app_username, now)
-            if wait > 0:
-                raise ApiError(f"too many failed logins; try again in {int(wait) + 1} s", status=429,
-                               code="login_throttled", headers={"Retry-After": str(int(wait) + 1)})
-            if await state.password.check_bearer(state.storage, s.app.app_password, value.strip(), now):
+            password = value.strip()
+            try:
+                ok = await state.throttle.attempt(ip, lambda: state.password.check_bearer(
+                    state.storage, s.app.app_password, password, time.time()))
+            except Throttled as exc:
+                wait = int(exc.retry_after) + 1
+                raise ApiError(f"too many failed logins from your address; try again in {wait} s", status=429,
+                               code="login_throttled", headers={"Retry-After": str(wait)}) from None
+            if ok:
                 return Session(user=s.app.app_username, sid="bearer", expires=now + 60), True, ""
-            state.throttle.failed(ip, s.app.app_username, now)
     session = None
     raw = request.cookies.get(COOKIE, "")
     if raw:
@@ -110,9 +114,27 @@ async def _csrf_presented(request: web.Request) -> str:
     return ""
 
 
+async def _limit_anonymous(request: web.Request) -> None:
+    """The admin's own per-IP limit, for callers without a session (the login page and form, scripts
+    without a valid Bearer). The operator at work is never limited, however busy the API is."""
+    s: Settings = request.config_dict[LIVE_SETTINGS].current
+    per_minute = s.security.admin_rate_limit_per_minute
+    if per_minute > 0:
+        ip = request.get(CLIENT_IP) or client_ip(request, s.security.trusted_proxy_ips)
+        try:
+            await request.config_dict[LIMITER].check_ip(ip, per_minute, per_minute, scope="admin")
+        except RateLimited as exc:
+            wait = int(exc.retry_after) + 1
+            raise RateLimited(f"Too many requests to the admin from your address before logging in "
+                              f"({per_minute} a minute, security.admin_rate_limit_per_minute). Try again in "
+                              f"{wait} s; once logged in there is no limit.", retry_after=exc.retry_after) from None
+
+
 async def _guard(request: web.Request, handler: Handler, *, api: bool) -> web.StreamResponse:
     session, bearer, new_cookie = await authenticate(request, allow_bearer=api)
     request[SESSION] = session
+    if session is None:
+        await _limit_anonymous(request)
     state = request.config_dict[ADMIN_STATE]
     signer = await state.signer()
     request[CSRF_TOKEN] = signer.csrf_token(session) if session is not None and not bearer else ""
@@ -134,9 +156,23 @@ async def _guard(request: web.Request, handler: Handler, *, api: bool) -> web.St
         if request.headers.get("Upgrade", "").lower() == "websocket" and not same_origin(request):
             raise ApiError("cross-origin WebSocket refused", status=403, code="bad_origin")
     resp = await handler(request)
+    if request.method not in SAFE_METHODS and resp.status < 400:
+        await _sync_pool(request)
     if new_cookie:
         set_session_cookie(request, resp, new_cookie, SESSION_TTL_SEC)
     return resp
+
+
+async def _sync_pool(request: web.Request) -> None:
+    """After an admin change, this worker's pool view follows at once (one counter read when nothing
+    moved): tokens added here serve the next request, not the one after the watcher's next poll."""
+    pool = request.config_dict.get(POOL)
+    if pool is None:
+        return
+    try:
+        await pool.sync()
+    except StorageError as exc:
+        log.warning("pool view not refreshed after an admin change (the watcher retries): %s", exc)
 
 
 def _message(exc: web.HTTPException) -> str:
@@ -157,7 +193,7 @@ async def pages_middleware(request: web.Request, handler: Handler) -> web.Stream
     except AdminInputError as exc:
         resp = render.error(request, 400, str(exc))
     except ApiError as exc:
-        resp = render.error(request, exc.status, exc.message)
+        resp = render.error(request, exc.status, exc.message, headers=exc.headers or None)
     except Exception:
         rid = request.get(REQUEST_ID, "-")
         log.exception("admin page %s %s failed (request %s)", request.method, request.path, rid)

@@ -66,11 +66,14 @@ def render_string(request: web.Request, template: str, context: dict[str, Any]) 
     return aiohttp_jinja2.render_string(template, request, base_context(request) | context)
 
 
-def error(request: web.Request, status: int, message: str) -> web.Response:
+def error(request: web.Request, status: int, message: str, *, headers: dict[str, str] | None = None) -> web.Response:
     """A readable error: a fragment shown in the page's message area for htmx, a page otherwise."""
     if is_htmx(request):
         return fragment(request, "admin/_error.html", {"status": status, "message": message}, status=status,
-                        headers={"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
-    return aiohttp_jinja2.render_template("admin/error.html", request,
+                        headers={**(headers or {}), "HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
+    resp = aiohttp_jinja2.render_template("admin/error.html", request,
                                           base_context(request) | {"status": status, "message": message},
                                           status=status)
+    if headers:
+        resp.headers.update(headers)
+    return resp

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import difflib
 import json
 import time
 from collections.abc import Mapping
@@ -13,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .. import keys as appkeys
+from ..catalog import Catalog
 from ..config.settings import Settings
 from ..keys import LIVE_SETTINGS, STORAGE
 from ..pool.model import mask_token
@@ -224,12 +226,13 @@ class KeyRow:
     created: str
     last_used: str
     use_count: int
+    repeated: bool = False  # another key has the same name (kept from before names were unique)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def key_row(rec: ApiKeyRecord, now: float) -> KeyRow:
+def key_row(rec: ApiKeyRecord, now: float, repeated: frozenset[str] = frozenset()) -> KeyRow:
     expires_input = (dt.datetime.fromtimestamp(rec.expires_at, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M")
                      if rec.expires_at else "")
     return KeyRow(
@@ -238,7 +241,17 @@ def key_row(rec: ApiKeyRecord, now: float) -> KeyRow:
         expires=fmt_time(rec.expires_at) if rec.expires_at else "never", expires_input=expires_input,
         allowed_models=list(rec.allowed_models), rpm=rec.rpm, max_concurrent=rec.max_concurrent,
         daily_quota=rec.daily_quota, reasoning_format=rec.reasoning_format,
-        created=fmt_time(rec.created_at), last_used=fmt_ago(rec.last_used_at, now), use_count=rec.use_count)
+        created=fmt_time(rec.created_at), last_used=fmt_ago(rec.last_used_at, now), use_count=rec.use_count,
+        repeated=rec.name.strip().casefold() in repeated)
+
+
+def repeated_names(records: list[ApiKeyRecord]) -> frozenset[str]:
+    """Names (case-folded) that more than one key carries: those rows show their id too."""
+    seen: dict[str, int] = {}
+    for rec in records:
+        name = rec.name.strip().casefold()
+        seen[name] = seen.get(name, 0) + 1
+    return frozenset(name for name, count in seen.items() if count > 1)
 
 
 def key_json(rec: ApiKeyRecord) -> dict[str, Any]:
@@ -281,8 +294,21 @@ def parse_expiry(raw: Any) -> float | None:
     return when.timestamp()
 
 
-def key_fields(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    """Validated key fields from a form or a JSON body; only the fields present are returned."""
+def unknown_models(models: list[str], catalog: Catalog) -> str:
+    """"" when every id is in the catalog, else a message naming the others (and what was probably meant)."""
+    unknown = [m for m in models if m not in catalog]
+    if not unknown:
+        return ""
+    ids = [r.id for r in catalog.all()]
+    hints = [f"`{m}` (did you mean `{close[0]}`?)" if (close := difflib.get_close_matches(m, ids, 1)) else f"`{m}`"
+             for m in unknown]
+    return (f"unknown model{'s' if len(unknown) > 1 else ''} {', '.join(hints)}: an allow-list names models of "
+            f"the catalog (GET /v1/models lists them)")
+
+
+def key_fields(data: Mapping[str, Any], *, creating: bool, catalog: Catalog | None = None) -> dict[str, Any]:
+    """Validated key fields from a form or a JSON body; only the fields present are returned.
+    With `catalog`, an allow-list may only name its models."""
     out: dict[str, Any] = {}
     if "name" in data or creating:
         name = str(data.get("name") or "").strip()
@@ -297,7 +323,10 @@ def key_fields(data: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
             models = [m.strip() for m in models.replace("\n", ",").split(",")]
         if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
             raise AdminInputError("allowed_models must be a list of model ids")
-        out["allowed_models"] = [m.strip() for m in models if m.strip()]
+        out["allowed_models"] = list(dict.fromkeys(m.strip() for m in models if m.strip()))
+        problem = unknown_models(out["allowed_models"], catalog) if catalog is not None else ""
+        if problem:
+            raise AdminInputError(problem)
     for name, label in (("rpm", "RPM"), ("max_concurrent", "Concurrency"), ("daily_quota", "Daily quota")):
         value = _int_field(data, name, label)
         if value is not None:

@@ -12,7 +12,7 @@ from ..config.settings import REFUSED_PASSWORDS
 from ..edge.client_ip import client_ip
 from ..keys import ADMIN_STATE, SESSION
 from . import render
-from .auth import SESSION_TTL_SEC, revoke, rotate_secret
+from .auth import SESSION_TTL_SEC, Throttled, revoke, rotate_secret
 from .middleware import clear_session_cookie, same_origin, set_session_cookie
 from .view_models import AdminInputError, settings_of
 
@@ -33,17 +33,21 @@ async def login(request: web.Request, username: str, password: str) -> str:
     s = settings_of(request)
     state = request.config_dict[ADMIN_STATE]
     ip = client_ip(request, s.security.trusted_proxy_ips)
-    now = time.time()
-    wait = state.throttle.retry_after(ip, username, now)
-    if wait > 0:
-        raise LoginRefused(429, f"Too many failed logins. Try again in {int(wait // 60) + 1} min.", wait)
-    user_ok = hmac.compare_digest(username.encode(), s.app.app_username.encode())
-    pass_ok = await state.password.check(state.storage, s.app.app_password, password)
-    if not (user_ok and pass_ok):
-        state.throttle.failed(ip, username, now)
+
+    async def check() -> bool:
+        user_ok = hmac.compare_digest(username.encode(), s.app.app_username.encode())
+        pass_ok = await state.password.check(state.storage, s.app.app_password, password)
+        return user_ok and pass_ok
+
+    try:
+        ok = await state.throttle.attempt(ip, check)
+    except Throttled as exc:
+        wait = f"{int(exc.retry_after) + 1} s" if exc.retry_after < 60 else f"{int(exc.retry_after // 60) + 1} min"
+        raise LoginRefused(429, f"Too many failed logins from your address. Try again in {wait}.",
+                           exc.retry_after) from None
+    if not ok:
         raise LoginRefused(401, "Wrong user name or password.")
-    state.throttle.succeeded(ip, username)
-    cookie, _ = (await state.signer()).issue(s.app.app_username, now, SESSION_TTL_SEC)
+    cookie, _ = (await state.signer()).issue(s.app.app_username, time.time(), SESSION_TTL_SEC)
     return cookie
 
 

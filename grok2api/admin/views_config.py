@@ -7,6 +7,7 @@ import functools
 from aiohttp import web
 
 from ..config.live import save_overrides
+from ..config.settings import applies_after_restart
 from ..config.schema import SECTIONS
 from ..keys import LIVE_SETTINGS
 from . import render
@@ -66,10 +67,19 @@ async def config_save(request: web.Request) -> web.StreamResponse:
         section.message = "Nothing was saved: fix the values marked below."
     elif change.values:
         section.saved = True
-        section.message = f"Saved {len(change.values)} value(s); every worker applies them within a second."
+        section.message = saved_message(change.values)
     else:
         section.message = "No changes."
     return render.fragment(request, "admin/_config_section.html", {"section": section})
+
+
+def saved_message(values: dict[str, object]) -> str:
+    """What saving did: live in every worker within a second, but name what waits for a restart."""
+    later = [k for k in values if applies_after_restart(k)]
+    message = f"Saved {len(values)} value(s); every worker applies them within a second"
+    if later:
+        message += f", except {', '.join(later)}: applies after a restart"
+    return message + "."
 
 
 # -- JSON API --------------------------------------------------------------------
@@ -93,5 +103,6 @@ async def api_config_save(request: web.Request) -> web.StreamResponse:
     if change.values:
         await save_overrides(storage_of(request), request.config_dict[LIVE_SETTINGS], change.values)
     return web.json_response({"status": "success", "saved": sorted(change.values),
+                              "after_restart": sorted(k for k in change.values if applies_after_restart(k)),
                               "ignored_env_fixed": change.ignored,
                               "config": redacted_config(settings_of(request))})

@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from ..access import api_keys as apikeys
+from ..keys import CATALOG
 from ..storage.base import Storage
 from . import render
-from .view_models import AdminInputError, key_fields, key_json, key_row, storage_of
+from .view_models import AdminInputError, key_fields, key_json, key_row, repeated_names, storage_of
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()
@@ -18,16 +19,35 @@ api_routes = web.RouteTableDef()
 
 async def _rows(storage: Storage) -> list[object]:
     now = time.time()
-    return [key_row(k, now) for k in await apikeys.list_keys(storage)]
+    keys = await apikeys.list_keys(storage)
+    repeated = repeated_names(keys)
+    return [key_row(k, now, repeated) for k in keys]
 
 
-async def create(storage: Storage, data: dict[str, object]) -> apikeys.NewKey:
-    fields = key_fields(data, creating=True)
-    return await apikeys.create_key(storage, fields.pop("name"), **fields)
+async def _one_row(request: web.Request, editing: bool) -> web.Response:
+    storage = storage_of(request)
+    rec = await storage.get_key(request.match_info["id"])
+    if rec is None:
+        raise web.HTTPNotFound(text="That key no longer exists.")
+    row = key_row(rec, time.time(), repeated_names(await storage.list_keys()))
+    return render.fragment(request, "admin/_key_row.html", {"row": row, "editing": editing})
 
 
-async def update(storage: Storage, key_id: str, data: dict[str, object]) -> None:
-    if not await apikeys.update_key(storage, key_id, **key_fields(data, creating=False)):
+async def create(request: web.Request, data: dict[str, object]) -> apikeys.NewKey:
+    fields = key_fields(data, creating=True, catalog=request.config_dict[CATALOG])
+    try:
+        return await apikeys.create_key(storage_of(request), fields.pop("name"), **fields)
+    except apikeys.KeyNameTaken as exc:
+        raise AdminInputError(str(exc)) from None
+
+
+async def update(request: web.Request, key_id: str, data: dict[str, object]) -> None:
+    fields = key_fields(data, creating=False, catalog=request.config_dict[CATALOG])
+    try:
+        found = await apikeys.update_key(storage_of(request), key_id, **fields)
+    except apikeys.KeyNameTaken as exc:
+        raise AdminInputError(str(exc)) from None
+    if not found:
         raise web.HTTPNotFound(text="That key no longer exists.")
 
 
@@ -38,8 +58,9 @@ async def delete(storage: Storage, key_id: str) -> None:
 
 @routes.get("/keys", name="admin.keys")
 async def keys_page(request: web.Request) -> web.StreamResponse:
-    return render.page(request, "admin/keys.html", {"rows": await _rows(storage_of(request)), "created": None},
-                       fragment="admin/_keys_table.html")
+    models = [r.id for r in request.config_dict[CATALOG].all()]
+    return render.page(request, "admin/keys.html", {"rows": await _rows(storage_of(request)), "created": None,
+                                                    "models": models}, fragment="admin/_keys_table.html")
 
 
 def _form_data(form: Mapping[str, object]) -> dict[str, object]:
@@ -51,8 +72,7 @@ def _form_data(form: Mapping[str, object]) -> dict[str, object]:
 
 @routes.post("/keys", name="admin.keys_create")
 async def keys_create(request: web.Request) -> web.StreamResponse:
-    storage = storage_of(request)
-    new = await create(storage, _form_data(await request.post()))
+    new = await create(request, _form_data(await request.post()))
     return render.fragment(request, "admin/_key_created.html",
                            {"created": new, "row": key_row(new.record, time.time())},
                            headers={"HX-Trigger": "keys-changed"})
@@ -60,18 +80,12 @@ async def keys_create(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/keys/{id}/edit", name="admin.keys_edit")
 async def key_edit(request: web.Request) -> web.StreamResponse:
-    rec = await storage_of(request).get_key(request.match_info["id"])
-    if rec is None:
-        raise web.HTTPNotFound(text="That key no longer exists.")
-    return render.fragment(request, "admin/_key_row.html", {"row": key_row(rec, time.time()), "editing": True})
+    return await _one_row(request, editing=True)
 
 
 @routes.get("/keys/{id}", name="admin.keys_row")
 async def key_row_view(request: web.Request) -> web.StreamResponse:
-    rec = await storage_of(request).get_key(request.match_info["id"])
-    if rec is None:
-        raise web.HTTPNotFound(text="That key no longer exists.")
-    return render.fragment(request, "admin/_key_row.html", {"row": key_row(rec, time.time()), "editing": False})
+    return await _one_row(request, editing=False)
 
 
 @routes.post("/keys/{id}/edit", name="admin.keys_save")
@@ -79,14 +93,14 @@ async def key_save(request: web.Request) -> web.StreamResponse:
     key_id = request.match_info["id"]
     form = _form_data(await request.post())
     form.setdefault("allowed_models", "")
-    await update(storage_of(request), key_id, form)
+    await update(request, key_id, form)
     return await key_row_view(request)
 
 
 @routes.post("/keys/{id}/enable", name="admin.keys_enable")
 @routes.post("/keys/{id}/disable", name="admin.keys_disable")
 async def key_toggle(request: web.Request) -> web.StreamResponse:
-    await update(storage_of(request), request.match_info["id"], {"enabled": request.path.endswith("/enable")})
+    await update(request, request.match_info["id"], {"enabled": request.path.endswith("/enable")})
     return await key_row_view(request)
 
 
@@ -115,15 +129,14 @@ async def api_keys(request: web.Request) -> web.StreamResponse:
 
 @api_routes.post("/keys", name="api.keys_create")
 async def api_keys_create(request: web.Request) -> web.StreamResponse:
-    new = await create(storage_of(request), await _body(request))
+    new = await create(request, await _body(request))
     return web.json_response(key_json(new.record) | {"key": new.key}, status=201)
 
 
 @api_routes.patch("/keys/{id}", name="api.keys_patch")
 async def api_keys_patch(request: web.Request) -> web.StreamResponse:
-    storage = storage_of(request)
-    await update(storage, request.match_info["id"], await _body(request))
-    rec = await storage.get_key(request.match_info["id"])
+    await update(request, request.match_info["id"], await _body(request))
+    rec = await storage_of(request).get_key(request.match_info["id"])
     if rec is None:
         raise web.HTTPNotFound(text="no such key")
     return web.json_response(key_json(rec))

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from ..gateway import model_check
-from ..storage.base import ACCOUNT_STATUSES, LogEntry, LogQuery
+from ..storage.base import LogEntry, LogQuery
 from ..upstream.errors import UpstreamError
 from ..upstream.statsig_chain import summary
 from . import charts, render
+from .pool_summary import pool_health
 from .upstream_ops import upstream_actions
 from .view_models import AdminInputError, fmt_ago, fmt_time, optional_service, settings_of, storage_of
 
@@ -21,38 +23,6 @@ routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()
 
 LOG_PAGE_SIZE = 50
-
-
-@dataclass(slots=True)
-class PoolHealth:
-    by_status: dict[str, int] = field(default_factory=dict)
-    by_pool: dict[str, dict[str, int]] = field(default_factory=dict)
-    # pool -> bucket -> (remaining, total) over usable accounts
-    quota: dict[str, dict[str, tuple[int, int]]] = field(default_factory=dict)
-    total: int = 0
-
-
-async def pool_health(request: web.Request) -> PoolHealth:
-    """From the worker's in-memory pool view when the gateway runs, else read from storage."""
-    gateway = optional_service(request, "GATEWAY")
-    pool = getattr(gateway, "pool", None) or optional_service(request, "POOL")
-    if pool is not None:
-        await pool.sync()  # one counter read when nothing changed; picks up edits made a moment ago
-        accounts: list[Any] = pool.accounts()
-    else:
-        accounts = await storage_of(request).all_accounts()
-    health = PoolHealth(by_status={s: 0 for s in ACCOUNT_STATUSES})
-    for acc in accounts:
-        health.total += 1
-        health.by_status[acc.status] = health.by_status.get(acc.status, 0) + 1
-        per = health.by_pool.setdefault(acc.pool, {})
-        per[acc.status] = per.get(acc.status, 0) + 1
-        if acc.status in ("active", "cooling"):
-            buckets = health.quota.setdefault(acc.pool, {})
-            for bucket, q in acc.quota.items():
-                rem, tot = buckets.get(bucket, (0, 0))
-                buckets[bucket] = (rem + q.remaining, tot + q.total)
-    return health
 
 
 def proxy_status(request: web.Request) -> dict[str, Any] | None:
@@ -204,6 +174,26 @@ def log_json(e: LogEntry) -> dict[str, Any]:
     return dataclasses.asdict(e)
 
 
+@dataclass(frozen=True, slots=True)
+class KnownValues:
+    """What the log filters suggest: values seen in the last 30 days' stats, the catalog's models and
+    the keys' names (the filters match any text contained, so these are only suggestions)."""
+
+    models: list[str]
+    keys: list[str]
+    errors: list[str]
+
+
+async def known_values(request: web.Request) -> KnownValues:
+    storage = storage_of(request)
+    seen = await storage.query_stats("day", int(time.time()) - 30 * 86400)
+    catalog = optional_service(request, "CATALOG")
+    models = {d.model for d in seen if d.model} | ({r.id for r in catalog.all()} if catalog is not None else set())
+    keys = {d.key_name for d in seen if d.key_name} | {k.name for k in await storage.list_keys()}
+    errors = {d.error_kind for d in seen if d.error_kind}
+    return KnownValues(sorted(models), sorted(keys), sorted(errors))
+
+
 @routes.get("/logs", name="admin.logs")
 async def logs_page(request: web.Request) -> web.StreamResponse:
     q = dict(request.query)
@@ -212,6 +202,8 @@ async def logs_page(request: web.Request) -> web.StreamResponse:
     params = {k: v for k, v in q.items() if v and k != "page"}
     ctx = {"entries": entries, "total": total, "page": page, "pages": max(1, -(-total // LOG_PAGE_SIZE)),
            "q": q, "params": params, "fmt_time": fmt_time, "enabled": settings_of(request).stats.enabled}
+    if not render.is_htmx(request):
+        ctx["known"] = await known_values(request)
     return render.page(request, "admin/logs.html", ctx, fragment="admin/_logs_table.html")
 
 

@@ -13,6 +13,8 @@ from .settings import ConfigError, Settings
 log = logging.getLogger(__name__)
 
 Listener = Callable[[str], Awaitable[None]]
+# Told the new Settings after they replaced different ones (services rebuilt from settings listen).
+SettingsListener = Callable[[Settings], Awaitable[None]]
 
 
 class LiveSettings:
@@ -21,15 +23,26 @@ class LiveSettings:
     def __init__(self, current: Settings) -> None:
         self.current = current
         self.version = 0
+        self.listeners: list[SettingsListener] = []
 
     async def apply_overrides(self, storage: Storage) -> None:
-        """Re-read admin overrides from storage and rebuild; a bad stored value keeps the old settings."""
+        """Re-read admin overrides from storage and rebuild; a bad stored value keeps the old settings.
+        When the result differs, every listener hears it before this returns."""
         overrides = await storage.get_config_overrides()
         try:
-            self.current = settings_mod.with_overrides(self.current, overrides)
-            self.version += 1
+            fresh = settings_mod.with_overrides(self.current, overrides)
         except ConfigError as exc:
             log.error("ignoring saved configuration: %s", exc)
+            return
+        changed = fresh != self.current
+        self.current = fresh
+        self.version += 1
+        if changed:
+            for listener in list(self.listeners):
+                try:
+                    await listener(fresh)
+                except Exception:  # one service failing to follow must not stop the others
+                    log.exception("a service could not apply the new settings")
 
 
 class ChangeWatcher:

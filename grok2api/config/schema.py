@@ -6,15 +6,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+WEB_SCHEMES = ("http", "https", "ws", "wss")
+HTTP_SCHEMES = ("http", "https")
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
 def opt(*, choices: tuple[Any, ...] = (), min: float | None = None, max: float | None = None,
-        secret: bool = False, url: bool = False) -> Any:
-    """A field without a Python default (the TOML file supplies it) and its constraints."""
-    return field(metadata={"choices": choices, "min": min, "max": max, "secret": secret, "url": url})
+        secret: bool = False, url: bool | tuple[str, ...] = False, proxy: bool = False,
+        origins: bool = False, restart: bool = False) -> Any:
+    """A field without a Python default (the TOML file supplies it) and its constraints: `url` an
+    absolute URL (True: any of WEB_SCHEMES, or the schemes named), `proxy` a proxy URL with a port,
+    `origins` a list of browser origins (scheme://host[:port]) or "*". Every value applies live in
+    every worker except those marked `restart` (sized once when the server starts)."""
+    schemes = WEB_SCHEMES if url is True else url or ()
+    return field(metadata={"choices": choices, "min": min, "max": max, "secret": secret, "url": schemes,
+                           "proxy": proxy, "origins": origins, "restart": restart})
 
 
 @dataclass(frozen=True, slots=True)
 class AppSection:
-    app_url: str = opt(url=True)
+    app_url: str = opt(url=HTTP_SCHEMES)
     app_username: str = opt()
     app_password: str = opt(secret=True)
     api_key: str = opt(secret=True)
@@ -26,11 +37,11 @@ class AppSection:
 @dataclass(frozen=True, slots=True)
 class NetworkSection:
     timeout: int = opt(min=1, max=3600)
-    base_proxy_url: str = opt(url=True, secret=True)
-    asset_proxy_url: str = opt(url=True, secret=True)
-    grok_url: str = opt(url=True)
-    assets_url: str = opt(url=True)
-    accounts_url: str = opt(url=True)
+    base_proxy_url: str = opt(proxy=True, secret=True)
+    asset_proxy_url: str = opt(proxy=True, secret=True)
+    grok_url: str = opt(url=HTTP_SCHEMES)
+    assets_url: str = opt(url=HTTP_SCHEMES)
+    accounts_url: str = opt(url=HTTP_SCHEMES)
     livekit_url: str = opt(url=True)
     statsig_strategies: list[str] = opt(choices=("local", "signer", "manual", "fallback"))
     statsig_demote_sec: float = opt(min=0, max=86_400)
@@ -45,14 +56,15 @@ class SecuritySection:
     user_agent: str = opt()
     allow_anonymous_api: bool = opt()
     allow_anonymous_admin: bool = opt()
-    cors_allow_origins: list[str] = opt()
-    max_body_size_mb: int = opt(min=0, max=4096)
+    cors_allow_origins: list[str] = opt(origins=True)
+    max_body_size_mb: int = opt(min=0, max=4096, restart=True)
     fetch_max_size_mb: int = opt(min=1, max=4096)
     allow_private_fetch: bool = opt()
     rate_limit_enabled: bool = opt()
     rate_limit_per_minute: int = opt(min=1, max=1_000_000)
     rate_limit_burst: int = opt(min=1, max=1_000_000)
     rate_limit_exempt_paths: list[str] = opt()
+    admin_rate_limit_per_minute: int = opt(min=0, max=1_000_000)
     trusted_proxy_ips: list[str] = opt()
 
 
@@ -64,7 +76,7 @@ class ChatSection:
     thinking: bool = opt()
     dynamic_statsig: bool = opt()
     statsig_id: str = opt(secret=True)
-    statsig_signer_url: str = opt(url=True)
+    statsig_signer_url: str = opt(url=HTTP_SCHEMES)
     filter_tags: list[str] = opt()
     transport: str = opt(choices=("ws", "rest"))
     responses_retention_hours: float = opt(min=0.0001, max=8760)
@@ -126,11 +138,11 @@ class CacheSection:
 
 @dataclass(frozen=True, slots=True)
 class ProxySection:
-    proxy_url: str = opt(url=True, secret=True)
-    proxy_pool_url: str = opt(url=True, secret=True)
+    proxy_url: str = opt(proxy=True, secret=True)
+    proxy_pool_url: str = opt(url=HTTP_SCHEMES, secret=True)
     proxy_pool_interval: int = opt(min=1, max=86_400)
-    egress_urls: list[str] = opt(url=True, secret=True)
-    clearance_solver_url: str = opt(url=True)
+    egress_urls: list[str] = opt(proxy=True, secret=True)
+    clearance_solver_url: str = opt(url=HTTP_SCHEMES)
     clearance_solver_timeout_sec: int = opt(min=5, max=600)
     clearance_refresh_sec: int = opt(min=0, max=86_400)
     clearance_ttl_sec: int = opt(min=60, max=7 * 86_400)
@@ -159,7 +171,7 @@ class PerformanceSection:
     assets_batch_size: int = opt(min=1, max=100_000)
     assets_max_tokens: int = opt(min=1)
     assets_delete_batch_size: int = opt(min=1, max=100_000)
-    media_max_concurrent: int = opt(min=1, max=100_000)
+    media_max_concurrent: int = opt(min=1, max=100_000, restart=True)
     sse_keepalive_sec: float = opt(min=1, max=600)
 
 

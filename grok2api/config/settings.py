@@ -12,7 +12,9 @@ from typing import Any, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
 
 from . import paths
+from .urls import origin_problem, url_problem
 from .schema import (
+    PROXY_SCHEMES,
     SECTIONS,
     AppSection,
     CacheSection,
@@ -102,6 +104,13 @@ class Settings:
             for name, cls in SECTIONS.items()
             for f in dataclasses.fields(cls)
         }
+
+
+def applies_after_restart(dotted: str) -> bool:
+    """The value is sized once when the server starts; every other one applies live in every worker."""
+    section, key = dotted.split(".", 1)
+    cls = SECTIONS.get(section)
+    return cls is not None and any(f.name == key and f.metadata.get("restart") for f in dataclasses.fields(cls))
 
 
 def is_secret(dotted: str) -> bool:
@@ -225,10 +234,16 @@ def validate_value(dotted: str, value: Any) -> Any:
     if lo is not None and typed < lo or hi is not None and typed > hi:
         bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
         raise ConfigError([f"{dotted} = {shown}: must be {bounds}"])
-    for url in (typed if isinstance(typed, list) else [typed]) if meta.get("url") else []:
-        parts = urlsplit(url) if url else None
-        if parts is not None and (not parts.scheme or not parts.netloc):
-            raise ConfigError([f"{dotted} = {shown}: must be an absolute URL like scheme://host[:port]"])
+    problem = ""
+    items = typed if isinstance(typed, list) else [typed]
+    if meta.get("proxy"):
+        problem = next((p for p in (url_problem(v, PROXY_SCHEMES, proxy=True) for v in items if v) if p), "")
+    elif meta.get("url"):
+        problem = next((p for p in (url_problem(v, meta["url"]) for v in items if v) if p), "")
+    elif meta.get("origins"):
+        problem = next((p for p in map(origin_problem, items) if p), "")
+    if problem:
+        raise ConfigError([f"{dotted} = {shown}: {problem}"])
     return typed
 
 

@@ -6,8 +6,8 @@ import time
 
 from aiohttp import web
 
-from ..keys import STARTED_AT, STORAGE, WORKER_ID
-from ..storage.base import AccountQuery, StorageError
+from ..keys import POOL, STARTED_AT, STORAGE, WORKER_ID
+from ..storage.base import StorageError
 
 routes = web.RouteTableDef()
 
@@ -25,15 +25,27 @@ async def health(request: web.Request) -> web.Response:
 
 @routes.get("/ready", name="ready")
 async def ready(request: web.Request) -> web.Response:
-    """Readiness: storage reachable and at least one usable account; 503 with the reason otherwise."""
+    """Readiness of this worker: storage reachable and its own pool able to serve a request now (an
+    account usable with quota left), so a balancer never sends traffic a worker would answer 503."""
     storage = request.app[STORAGE]
+    pool = request.app.get(POOL)
     try:
         await storage.ping()
-        _, usable = await storage.list_accounts(AccountQuery(status="active", limit=1))
+        if pool is not None and pool.loaded:
+            await pool.sync()  # one counter read: accounts added a moment ago anywhere count
     except StorageError as exc:
-        return web.json_response({"status": "unavailable", "reason": f"storage unreachable: {exc}"},
-                                 status=503)
-    if usable == 0:
-        return web.json_response({"status": "unavailable", "reason": "no usable account in the pool"},
-                                 status=503)
-    return web.json_response({"status": "ready", "accounts_active": usable})
+        return _unavailable(f"storage unreachable: {exc}")
+    if pool is None or not pool.loaded:
+        return _unavailable("this worker's account pool is not loaded yet")
+    accounts = pool.accounts()
+    serving = pool.serving()
+    if serving == 0:
+        why = "no account in the pool" if not accounts else (
+            f"none of the {len(accounts)} accounts can serve now (disabled, invalid, cooling or out of quota)")
+        return _unavailable(why)
+    return web.json_response({"status": "ready", "accounts_serving": serving,
+                              "accounts_active": sum(1 for a in accounts if a.status == "active")})
+
+
+def _unavailable(reason: str) -> web.Response:
+    return web.json_response({"status": "unavailable", "reason": reason}, status=503)

@@ -17,11 +17,12 @@ crashed worker's leases expire instead of blocking the key forever.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -72,8 +73,11 @@ def bucket_item(per_minute: int, burst: int) -> RateLimitItem:
 class Limiter:
     """Every limit of the gateway over one `limits` storage (memory, or Redis shared by all)."""
 
-    def __init__(self, storage_type: str = "memory", storage_url: str = "") -> None:
+    def __init__(self, storage_type: str = "memory", storage_url: str = "", *, exempt: tuple[str, ...] = ()) -> None:
         self.shared = storage_type == "redis"
+        # Path prefixes the per-IP API limit never applies to, whatever the settings say: areas with a
+        # limit of their own (the admin) and the demo's mounted fake (the gateway's own upstream calls).
+        self.exempt = exempt
         self._url = storage_url
         self._redis: Any = None
         self._acquire: Any = None
@@ -127,10 +131,12 @@ class Limiter:
             self._last_warning = now
             log.warning("rate-limit storage unavailable, limits not enforced: %s: %s", type(exc).__name__, exc)
 
-    async def check_ip(self, ip: str, per_minute: int, burst: int) -> None:
+    async def check_ip(self, ip: str, per_minute: int, burst: int, *, scope: str = "ip") -> None:
+        """One request from `ip` against its bucket in `scope` ("ip" for the API, "admin" for the admin's
+        own limit: separate counters, so API traffic never uses up the operator's budget)."""
         if per_minute <= 0:
             return
-        wait = await self._hit(self.window, bucket_item(per_minute, burst), "ip", ip)
+        wait = await self._hit(self.window, bucket_item(per_minute, burst), scope, ip)
         if wait is not None:
             raise RateLimited(f"Rate limit reached for your IP address ({per_minute} requests per minute). "
                               f"Please retry after {math.ceil(wait)} seconds.", retry_after=wait)
@@ -204,15 +210,16 @@ def _async_uri(url: str) -> str:
 
 
 
-# Refusals recorded into the stats/request log on any /v1 path; on a POST (an API call) every
-# refusal the gateway did not record itself (bad JSON, unknown model: no model was chosen).
-_RECORDED_STATUSES = frozenset({401, 403, 413, 429})
+# A refused request's body is read for its `model` only when the handler already read it or it is
+# small JSON: never for an unauthenticated, too large or rate-limited request.
+_BODY_UNREAD_STATUSES = frozenset({401, 413, 429})
+_MODEL_PEEK_BYTES = 1024 * 1024
 
 
 # ---------------------------------------------------------------- middleware
 
 
-def _exempt(path: str, prefixes: list[str]) -> bool:
+def _exempt(path: str, prefixes: Sequence[str]) -> bool:
     return any(path == p or path.startswith(p.rstrip("/") + "/") or (p.endswith("/") and path.startswith(p))
                for p in prefixes if p)
 
@@ -225,30 +232,49 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
     s = request.config_dict[LIVE_SETTINGS].current.security
     ip = client_ip(request, s.trusted_proxy_ips)
     request[CLIENT_IP] = ip
+    limiter = request.config_dict[LIMITER]
     try:
-        if s.rate_limit_enabled and request.method != "OPTIONS" and not _exempt(request.path, s.rate_limit_exempt_paths):
-            await request.config_dict[LIMITER].check_ip(ip, s.rate_limit_per_minute, s.rate_limit_burst)
+        if (s.rate_limit_enabled and request.method != "OPTIONS" and not _exempt(request.path, s.rate_limit_exempt_paths)
+                and not _exempt(request.path, limiter.exempt)):
+            await limiter.check_ip(ip, s.rate_limit_per_minute, s.rate_limit_burst)
         return await handler(request)
     except ApiError as exc:
+        # A failure of a call the gateway made is in its own record already (CALL_CONTEXT).
         call = request.get(CALL_CONTEXT)
-        if (request.path.startswith("/v1/") and (call is None or not call.recorded)
-                and (exc.status in _RECORDED_STATUSES or request.method == "POST")):
-            _record_rejection(request, ip, exc.status, exc.code or exc.type, exc.message)
+        if not exc.recorded and request.path.startswith("/v1/") and (call is None or not call.recorded):
+            exc.recorded = True
+            await _record_rejection(request, ip, exc)
         raise
 
 
-def _record_rejection(request: web.Request, ip: str, status: int, kind: str, detail: str) -> None:
+async def _requested_model(request: web.Request, status: int) -> str:
+    """The `model` a refused JSON request named (an unknown model is worth seeing in the log)."""
+    if (status in _BODY_UNREAD_STATUSES or request.content_type != "application/json"
+            or (request.content_length or 0) > _MODEL_PEEK_BYTES):
+        return ""
+    try:
+        body = json.loads(await request.read())  # the handler's read is cached: no second read
+    except (ValueError, UnicodeDecodeError, web.HTTPException, ConnectionError):
+        return ""
+    model = body.get("model") if isinstance(body, dict) else None
+    return model[:100] if isinstance(model, str) else ""
+
+
+async def _record_rejection(request: web.Request, ip: str, exc: ApiError) -> None:
+    """Every refused API request is one log line with its reason: bad JSON, an unknown model, `n > 1`,
+    a missing key, a limit... (the gateway records the failures of calls it made itself)."""
     recorder = request.app.get(RECORDER)
     if recorder is None:
         return
     key = request.get(API_KEY)
     started = request.get(STARTED_AT_REQ)
     latency = (time.perf_counter() - started) * 1000 if started else 0.0
+    model = await _requested_model(request, exc.status)
     with contextlib.suppress(Exception):
         recorder.record(RequestRecord(
             ts=time.time(), request_id=request.get(REQUEST_ID, ""), key_name=key.name if key else "",
-            model="", stream=False, status=status, error_kind=kind, latency_ms=latency, ttft_ms=0.0,
-            account="", client_ip=ip, path=request.path, detail=detail[:200]))
+            model=model, stream=False, status=exc.status, error_kind=exc.code or exc.type, latency_ms=latency,
+            ttft_ms=0.0, account="", client_ip=ip, path=request.path, detail=exc.message[:500]))
 
 
 async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -257,8 +283,9 @@ async def limiter_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[LIMITER].close()
 
 
-def provide(app: web.Application) -> None:
-    """Put the limiter under LIMITER (Redis-shared when storage is Redis; no I/O)."""
+def provide(app: web.Application, *, exempt: tuple[str, ...] = ()) -> None:
+    """Put the limiter under LIMITER (Redis-shared when storage is Redis; no I/O). `exempt`: path
+    prefixes the per-IP API limit never covers (see Limiter.exempt)."""
     server = app[LIVE_SETTINGS].current.server
     kind = "redis" if server.storage_type == "redis" else "memory"
-    app[LIMITER] = Limiter(kind, server.storage_url)
+    app[LIMITER] = Limiter(kind, server.storage_url, exempt=exempt)

@@ -146,3 +146,36 @@ class ProxyManager:
         current = self._current if self.pool_url else self.static
         return ProxyStatus(self.mode, mask_proxy(current), self._fetched_at, self.rotations,
                            self.cloudflare_blocks, self.last_error)
+
+
+class SeedProxy:
+    """The seed's one-proxy view (GET /api/v1/admin/proxy, the stats page, the doctor's picker) over what
+    is configured now: the proxy pool's rotation (the egress pool's own, not a second one) when a pool
+    URL is set, else the static proxy (`proxy.proxy_url`, else `network.base_proxy_url`), else direct."""
+
+    def __init__(self, rotation: ProxyManager, fetch: Fetcher) -> None:
+        self._rotation = rotation
+        self._static = ProxyManager("", "", 300.0, fetch)
+        self._pool_mode = False
+
+    def configure(self, static: str, pool_mode: bool) -> None:
+        """Follow the settings; raises ValueError for a malformed static proxy (the old one stays)."""
+        self._static.static = normalize_proxy(static) if static else ""
+        self._pool_mode = pool_mode
+
+    @property
+    def active(self) -> ProxyManager:
+        return self._rotation if self._pool_mode else self._static
+
+    @property
+    def mode(self) -> str:
+        return self.active.mode
+
+    async def current(self) -> str:
+        return await self.active.current()
+
+    async def on_cloudflare(self, proxy: str) -> None:
+        await self.active.on_cloudflare(proxy)
+
+    def status(self) -> ProxyStatus:
+        return self.active.status()

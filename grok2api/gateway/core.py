@@ -54,6 +54,7 @@ class Outcome:
     account_id: str = ""
     attempts: int = 0
     error_kind: str = ""
+    error_detail: str = ""  # Grok's own words (or why no account could serve), for the request log
     first_event_at: float = 0.0
 
 
@@ -256,6 +257,7 @@ class Gateway:
         # Accounts that failed through no fault of theirs (their egress's): tried again when none is left.
         egress_failed: set[str] = set()
         last_error: UpstreamError | None = None
+        synced = False
         try:
             while True:
                 try:
@@ -265,7 +267,14 @@ class Gateway:
                         tried -= egress_failed
                         egress_failed.clear()
                         continue
+                    if not outcome.attempts and not synced:
+                        # Accounts added a moment ago (admin, CLI, another worker) serve this very
+                        # request: one counter read, a reload only when something moved.
+                        synced = True
+                        if await self.pool.sync():
+                            continue
                     outcome.error_kind = last_error.kind.value if last_error else "no_account"
+                    outcome.error_detail = last_error.message if last_error else exc.reason
                     if last_error is not None:
                         raise to_api_error(last_error) from None
                     raise errors.ServiceUnavailable(
@@ -297,6 +306,7 @@ class Gateway:
                     await self.pool.report_failure(lease, err)
                     last_error = err
                     outcome.error_kind = err.kind.value
+                    outcome.error_detail = err.message
                     log.info("request %s: account %s failed (%s: %s)", ctx.request_id,
                              lease.account.id, err.kind.value, err.message)
                     elapsed = time.monotonic() - started
@@ -321,10 +331,11 @@ class Gateway:
                     raise
                 await lease.settle()
                 await self.pool.report_success(lease)
-                outcome.error_kind = ""
+                outcome.error_kind = outcome.error_detail = ""
                 return
-        except errors.ApiError:
-            raise  # error_kind was set where it was raised
+        except errors.ApiError as exc:
+            exc.recorded = True  # error_kind was set where it was raised; the record below logs it
+            raise
         except (GeneratorExit, asyncio.CancelledError):
             outcome.error_kind = "cancelled"  # the client went away: not a success in the stats
             raise

@@ -14,7 +14,7 @@ from aiohttp import web
 from ..config.settings import ConfigError, Settings
 from ..egress.options import EgressConfig
 from ..egress.pool import EgressPool
-from ..egress.proxies import ProxyManager
+from ..egress.proxies import SeedProxy
 from ..keys import (
     API_KEYS,
     CAPTURE,
@@ -27,6 +27,7 @@ from ..keys import (
     POOL,
     PROXIES,
     RECORDER,
+    REFRESHER,
     STORAGE,
     UPSTREAM_HEALTH,
     WATCHER,
@@ -39,7 +40,7 @@ from ..pool.pool import Pool
 from ..pool.refresher import Refresher, limits_reader
 from ..stats.recorder import Recorder, RequestRecord
 from ..stats.upstream_health import UpstreamHealth
-from ..storage.base import TOPIC_ACCOUNTS, TOPIC_CONFIG, TOPIC_KEYS, StorageError
+from ..storage.base import TOPIC_ACCOUNTS, TOPIC_KEYS, StorageError
 from ..upstream.capture import Capture
 from ..upstream.client import GrokClient
 from ..upstream.exchange import STEP_LABELS
@@ -96,6 +97,11 @@ async def _fetch_text(url: str) -> str:
         return await resp.text()
 
 
+def _masked(text: str, token: str) -> str:
+    """Upstream error text for the log: the account's token never appears in full."""
+    return text.replace(token, mask_token(token)) if token and token in text else text
+
+
 def _record_hook(app: web.Application) -> Any:
     def record(ctx: CallContext, model: str, outcome: Outcome, started: float) -> None:
         pool = app[POOL]
@@ -106,7 +112,8 @@ def _record_hook(app: web.Application) -> Any:
             status=_STATUS_FOR_KIND.get(outcome.error_kind, 502), error_kind=outcome.error_kind,
             latency_ms=(now - started) * 1000,
             ttft_ms=(outcome.first_event_at - started) * 1000 if outcome.first_event_at else 0.0,
-            account=mask_token(account.token) if account else "", client_ip=ctx.client_ip, path=ctx.path))
+            account=mask_token(account.token) if account else "", client_ip=ctx.client_ip, path=ctx.path,
+            detail=_masked(outcome.error_detail, account.token if account else "")[:500]))
 
     return record
 
@@ -136,8 +143,8 @@ def provide(app: web.Application) -> None:
                                         bind=pool.bind_egress, probe=probe, fetch=_fetch_text,
                                         fallback_browser=s.security.browser)
     # The seed's /api/v1/admin/proxy status: the pool egress's rotation, else the static proxy.
-    app[PROXIES] = egresses.proxies if s.proxy.proxy_pool_url else ProxyManager(
-        s.proxy.proxy_url or s.network.base_proxy_url, "", float(s.proxy.proxy_pool_interval), _fetch_text)
+    app[PROXIES] = proxies = SeedProxy(egresses.proxies, _fetch_text)
+    proxies.configure(s.proxy.proxy_url or s.network.base_proxy_url, bool(s.proxy.proxy_pool_url))
     # Built here, not in the cleanup context: the app freezes at start, and tests may swap them first.
     # GrokClient opens its sessions in start(); the demo re-points it at the fake before that.
     app[GROK_CLIENT] = client = GrokClient(upstream_config(s), egress_hooks=egresses)
@@ -147,13 +154,50 @@ def provide(app: web.Application) -> None:
     app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=pool, client=client, media=app[MEDIA],
                            settings=lambda: live.current, record=_record_hook(app), egresses=egresses)
 
+    async def no_reader(token: str, bucket: str) -> None:  # replaced by services_ctx once the client runs
+        return None
+
+    app[REFRESHER] = Refresher(app[STORAGE], pool.config, no_reader, owner=app[WORKER_ID])
+
+
+def apply_upstream(app: web.Application, s: Settings) -> list[str]:
+    """Make the running services follow `s`: the one place that turns settings into the upstream client
+    (hosts, identity, timeouts, dialects, x-statsig-id chain, Imagine), the egresses and proxies, the
+    account pool's policy and the quota refresher. At start it brings in the values saved from the admin
+    (storage opens after the objects are built), then it runs in every worker whenever the settings
+    change. Returns what could not be applied (the previous value stays for those)."""
+    problems: list[str] = []
+    app[GROK_CLIENT].reconfigure(upstream_config(s))
+    try:
+        app[EGRESS].configure(egress_config(s))
+    except ConfigError as exc:
+        problems.append(str(exc))
+    app[EGRESS].keeper.fallback_browser = s.security.browser
+    try:
+        app[PROXIES].configure(s.proxy.proxy_url or s.network.base_proxy_url, bool(s.proxy.proxy_pool_url))
+    except ValueError as exc:
+        problems.append(f"proxy.proxy_url: {exc}")
+    pool_config = PoolConfig.from_settings(s)
+    app[POOL].config = pool_config
+    refresher = app.get(REFRESHER)
+    if refresher is not None:
+        refresher.reconfigure(pool_config)
+    for problem in problems:
+        log.error("settings not applied: %s", problem)
+    return problems
+
 
 async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the upstream sessions and load the pool; flush stats, prune and refresh quotas meanwhile."""
     live = app[LIVE_SETTINGS]
-    s = live.current
-    pool, storage, recorder = app[POOL], app[STORAGE], app[RECORDER]
+    pool, recorder = app[POOL], app[RECORDER]
     client, egresses, gateway = app[GROK_CLIENT], app[EGRESS], app[GATEWAY]
+    apply_upstream(app, live.current)  # the admin-saved values, applied by storage_ctx a moment ago
+
+    async def follow(s: Settings) -> None:
+        apply_upstream(app, s)
+
+    live.listeners.append(follow)
     await client.start()
     await pool.load()
     egresses.sync_bindings((a.id, a.egress) for a in pool.accounts())
@@ -165,17 +209,13 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             egresses.sync_bindings((a.id, a.egress) for a in pool.accounts())
         elif topic == TOPIC_KEYS:
             app[API_KEYS].invalidate()
-        elif topic == TOPIC_CONFIG:
-            try:
-                egresses.configure(egress_config(live.current))
-            except ConfigError as exc:
-                log.error("egress settings not applied: %s", exc)
 
     async def rate_limits(token: str, mode: str = "fast") -> Any:  # through the account's own egress
         return await client.rate_limits(token, mode, proxy=await gateway.egress_for_token(token))
 
     app[WATCHER].subscribe(on_change)
-    refresher = Refresher(storage, pool.config, limits_reader(rate_limits), owner=app[WORKER_ID])
+    refresher = app[REFRESHER]
+    refresher.fetch_limits = limits_reader(rate_limits)
     try:
         async with contextlib.AsyncExitStack() as loops:
             await loops.enter_async_context(periodic("stats-flush", recorder.flush, recorder.interval))
@@ -183,12 +223,13 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
             # Probe down egresses, renew clearances near expiry, follow drains other workers stored.
             await loops.enter_async_context(periodic("egress-check", egresses.check,
                                                      lambda: egresses.config.check_interval))
-            if s.token.auto_refresh:
-                loops.push_async_callback(refresher.release)  # runs after the loop below has stopped
-                await loops.enter_async_context(periodic("refresher", refresher.run_once,
-                                                         pool.config.refresh_tick_sec, at_start=True))
+            # Always looping: `token.auto_refresh` and the tick are read each round, so both follow the admin.
+            loops.push_async_callback(refresher.release)  # runs after the loop below has stopped
+            await loops.enter_async_context(periodic("refresher", refresher.run_if_enabled,
+                                                     lambda: refresher.config.refresh_tick_sec, at_start=True))
             yield
     finally:
+        live.listeners.remove(follow)
         try:
             await pool.close()
         except StorageError as exc:

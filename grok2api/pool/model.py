@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..storage.base import AccountRecord, Quota
+from ..storage.base import MASK_MARK, AccountRecord, Quota, masked_parts
 
 USABLE_STATUSES = ("active", "cooling")  # cooling accounts come back once cooldown_until passed
 
 
 def mask_token(token: str) -> str:
     """A token as it may appear in logs and pages: first 6 + … + last 4; short ones fully hidden."""
-    if len(token) < 16:
-        return "******"
-    return f"{token[:6]}…{token[-4:]}"
+    parts = masked_parts(token)
+    return "******" if parts is None else f"{parts[0]}{MASK_MARK}{parts[1]}"
 
 
 @dataclass(slots=True)

@@ -18,8 +18,8 @@ from .refresher import FetchLimits, refresh_account
 
 __all__ = [
     "ImportItem", "ImportResult", "Progress", "accept_tos", "add_tokens", "delete_accounts",
-    "enable_nsfw", "export_json", "import_tokens", "mask_token", "normalize_pool", "parse_import",
-    "refresh_quotas", "run_bulk", "set_enabled", "set_note", "set_tags",
+    "enable_nsfw", "export_json", "import_tokens", "mask_token", "normalize_pool", "parse_import", "published",
+    "refresh_quotas", "run_bulk", "set_enabled", "set_note", "set_tags", "stored_records",
 ]
 
 EXPORT_VERSION = 1
@@ -164,6 +164,7 @@ class ImportResult:
     updated: int = 0
     skipped: int = 0  # rejected lines and duplicates within the input
     ids: list[str] = field(default_factory=list)
+    repooled: list[str] = field(default_factory=list)  # known accounts the input moved to another pool
 
 
 def _dedup(items: Sequence[ImportItem]) -> tuple[list[ImportItem], int]:
@@ -197,17 +198,24 @@ async def add_tokens(storage: Storage, items: Sequence[ImportItem], default_pool
             if rec is not None:
                 existing[rec.id] = rec
     records = []
+    repooled = []
     for aid, item in zip(ids, unique):
         old = existing.get(aid)
         pool = item.pool or (old.pool if old is not None else default_pool)
-        quota = {} if old is not None else {
-            b: q for b in config.buckets_for(pool) if (q := config.default_quota(pool, b)) is not None}
+        moved = old is not None and old.pool != pool
+        # A new account, or one moved to another tier, starts from that tier's defaults (merged over the
+        # stored buckets) until grok.com is asked; a known one in its pool keeps what was read.
+        quota = {} if old is not None and not moved else config.tier_quotas(pool)
         records.append(AccountRecord(id=aid, token=item.token, pool=pool, quota=quota, tags=list(item.tags),
                                      note=item.note, created_at=now, updated_at=now))
+        if moved:
+            repooled.append(aid)
     added, updated = await storage.upsert_accounts(records) if records else (0, 0)
+    for aid in repooled:
+        await storage.update_account(aid, last_sync_at=0.0)  # due for the refresher at once
     if records:
         await storage.bump(TOPIC_ACCOUNTS)
-    return ImportResult(added, updated, dupes, ids)
+    return ImportResult(added, updated, dupes, ids, repooled)
 
 
 async def import_tokens(storage: Storage, text: str, default_pool: str = "basic", *,
@@ -217,6 +225,11 @@ async def import_tokens(storage: Storage, text: str, default_pool: str = "basic"
     result = await add_tokens(storage, items, default_pool, config=config, now=now)
     result.skipped += rejected
     return result
+
+
+async def published(storage: Storage) -> None:
+    """Tell every worker's pool view that accounts changed (after writes made outside these operations)."""
+    await storage.bump(TOPIC_ACCOUNTS)
 
 
 async def set_enabled(storage: Storage, account_ids: Iterable[str], enabled: bool) -> int:
@@ -303,7 +316,8 @@ async def run_bulk(accounts: Sequence[AccountRecord], op: Callable[[AccountRecor
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _records(storage: Storage, account_ids: Sequence[str]) -> list[AccountRecord]:
+async def stored_records(storage: Storage, account_ids: Sequence[str]) -> list[AccountRecord]:
+    """The stored records of these ids, those that still exist."""
     found = await asyncio.gather(*(storage.get_account(aid) for aid in account_ids))
     return [r for r in found if r is not None]
 
@@ -312,7 +326,7 @@ async def refresh_quotas(storage: Storage, account_ids: Sequence[str], fetch_lim
                          config: PoolConfig, concurrency: int,
                          clock: Callable[[], float] = time.time) -> AsyncIterator[Progress]:
     """Re-read the quotas of chosen accounts now (any status but disabled), like the refresher."""
-    records = [r for r in await _records(storage, account_ids) if r.status != "disabled"]
+    records = [r for r in await stored_records(storage, account_ids) if r.status != "disabled"]
 
     async def op(rec: AccountRecord) -> None:
         result = await refresh_account(storage, Account.from_record(rec), fetch_limits, config, clock())
@@ -331,7 +345,7 @@ async def accept_tos(storage: Storage, account_ids: Sequence[str], accept: Calla
                      set_birth_date: Callable[[str], Awaitable[object]] | None, *,
                      concurrency: int) -> AsyncIterator[Progress]:
     """Accept the terms of service and (when given) set a birth date on each account's token."""
-    records = await _records(storage, account_ids)
+    records = await stored_records(storage, account_ids)
 
     async def op(rec: AccountRecord) -> None:
         await accept(rec.token)
@@ -345,7 +359,7 @@ async def accept_tos(storage: Storage, account_ids: Sequence[str], accept: Calla
 async def enable_nsfw(storage: Storage, account_ids: Sequence[str], enable: Callable[[str], Awaitable[object]], *,
                       concurrency: int) -> AsyncIterator[Progress]:
     """Turn on NSFW content for each account and tag it `nsfw` (tags are merged, never replaced)."""
-    records = await _records(storage, account_ids)
+    records = await stored_records(storage, account_ids)
 
     async def op(rec: AccountRecord) -> None:
         await enable(rec.token)

@@ -113,3 +113,7 @@ class PoolConfig:
 
     def buckets_for(self, pool: str) -> list[str]:
         return list(self.default_quotas.get(pool, {}))
+
+    def tier_quotas(self, pool: str) -> dict[str, Quota]:
+        """Fresh copies of every bucket's default for one pool (a new account, or one moved to it)."""
+        return {b: q for b in self.buckets_for(pool) if (q := self.default_quota(pool, b)) is not None}

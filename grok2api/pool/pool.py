@@ -145,6 +145,17 @@ class Pool:
         """The current view (admin pages, readiness, stats); treat as read-only."""
         return list(self._accounts.values())
 
+    @property
+    def loaded(self) -> bool:
+        """The view has been built from storage at least once."""
+        return self._seen >= 0
+
+    def serving(self, now: float | None = None) -> int:
+        """Accounts of this view that could take a request now: usable, with quota left in some bucket."""
+        now = self.clock() if now is None else now
+        return sum(1 for acc in self._accounts.values()
+                   if acc.usable(now) and any(q.remaining > 0 for q in acc.quota.values()))
+
     def get(self, account_id: str) -> Account | None:
         return self._accounts.get(account_id)
 

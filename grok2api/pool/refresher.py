@@ -148,6 +148,18 @@ class Refresher:
                 log.info("quota refresh of account %s failed: %s", r.account_id, r.error)
         return RefreshReport(ran=True, checked=len(accounts), refreshed=ok, failed=len(results) - ok)
 
+    def reconfigure(self, config: PoolConfig) -> None:
+        """New pool settings from the next round on (intervals, tick, concurrency, auto_refresh)."""
+        self.config = config
+        self.lock_ttl = max(3 * config.refresh_tick_sec, 30.0)
+
+    async def run_if_enabled(self) -> RefreshReport:
+        """One round when `token.auto_refresh` is on; off, the lock is given up for whoever turns it on."""
+        if not self.config.auto_refresh:
+            await self.release()
+            return RefreshReport(ran=False)
+        return await self.run_once()
+
     async def release(self) -> None:
         """Free the lock at shutdown so another worker takes over at once (best effort)."""
         with contextlib.suppress(Exception):

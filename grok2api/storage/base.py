@@ -26,6 +26,29 @@ class StorageSchemaError(StorageError):
     """The database holds a schema newer than this code understands."""
 
 
+# How a token is shown wherever it may be seen: its first MASK_HEAD and last MASK_TAIL characters
+# around "…"; a token shorter than MASK_MIN shows nothing. Account search matches that text too.
+MASK_HEAD, MASK_TAIL, MASK_MIN, MASK_MARK = 6, 4, 16, "…"
+
+
+def masked_parts(token: str) -> tuple[str, str] | None:
+    """The (head, tail) a masked token shows, or None when it shows neither."""
+    return (token[:MASK_HEAD], token[-MASK_TAIL:]) if len(token) >= MASK_MIN else None
+
+
+def masked_match(token: str, needle: str) -> bool:
+    """`needle` (lower-case) appears in the masked form of `token`: in its head, in its tail, or
+    across the mark ("ab…cd" as copied from a page)."""
+    parts = masked_parts(token)
+    if parts is None or not needle:
+        return False
+    head, tail = parts[0].lower(), parts[1].lower()
+    if MASK_MARK in needle:
+        before, _, after = needle.partition(MASK_MARK)
+        return head.endswith(before) and tail.startswith(after)
+    return needle in head or needle in tail
+
+
 def account_id_for(token: str) -> str:
     """Stable, non-reversible id of an account: the first 24 hex chars of sha256(token)."""
     return hashlib.sha256(token.encode()).hexdigest()[:24]
@@ -153,7 +176,8 @@ class LogEntry:
 
 @dataclass(slots=True)
 class LogQuery:
-    """Filters for `query_logs`; empty values do not filter."""
+    """Filters for `query_logs`; empty values do not filter. `model`, `key_name` and `error_kind`
+    match entries containing the text (case-insensitively); `status` matches exactly."""
 
     since: float = 0.0
     until: float = 0.0
@@ -167,7 +191,8 @@ class LogQuery:
 
 @dataclass(slots=True)
 class AccountQuery:
-    """Filters for `list_accounts`; empty values do not filter. `search` matches note, tags or id."""
+    """Filters for `list_accounts`; empty values do not filter. `search` (case-insensitive) matches the
+    note, a tag, the id, or the masked token's visible head and tail (see masked_match)."""
 
     pool: str = ""
     status: str = ""

@@ -42,6 +42,7 @@ from .sql_schema import (  # noqa: F401  (engines import the dialects, Conn and 
     DuplicateKeyError,
     Row,
     like_contains,
+    masked_search,
     marks,
     merge_account,
     quota_row,
@@ -186,8 +187,11 @@ class SqlStorage(ABC):
             where.append("tags LIKE ? ESCAPE '!'")
             args.append(like_contains(json.dumps(query.tag, ensure_ascii=False)))
         if query.search:
-            where.append("(LOWER(id) LIKE ? ESCAPE '!' OR LOWER(note) LIKE ? ESCAPE '!' OR LOWER(tags) LIKE ? ESCAPE '!')")
-            args += [like_contains(query.search.lower())] * 3
+            needle = query.search.lower()
+            masked, masked_args = masked_search(needle)
+            where.append("(LOWER(id) LIKE ? ESCAPE '!' OR LOWER(note) LIKE ? ESCAPE '!' OR LOWER(tags) LIKE ? ESCAPE '!'"
+                         f" OR {masked})")
+            args += [like_contains(needle)] * 3 + masked_args
         cond = " AND ".join(where)
         offset, limit = max(0, query.offset), max(0, query.limit)
         async with self._read() as c:
@@ -347,17 +351,21 @@ class SqlStorage(ABC):
                 await self._insert(c, "request_log", LOG.cols, [LOG.row(e) for e in entries])
 
     async def query_logs(self, query: LogQuery) -> tuple[list[LogEntry], int]:
-        where, args = ["1 = 1"], []
+        where: list[str] = ["1 = 1"]
+        args: list[Any] = []
         if query.since:
             where.append("ts >= ?")
             args.append(float(query.since))
         if query.until:
             where.append("ts <= ?")
             args.append(float(query.until))
-        for column in ("model", "key_name", "status", "error_kind"):
+        if query.status:
+            where.append("status = ?")
+            args.append(query.status)
+        for column in ("model", "key_name", "error_kind"):  # contains, case-insensitively
             if getattr(query, column):
-                where.append(f"{column} = ?")
-                args.append(getattr(query, column))
+                where.append(f"LOWER({column}) LIKE ? ESCAPE '!'")
+                args.append(like_contains(getattr(query, column).lower()))
         cond = " AND ".join(where)
         offset, limit = max(0, query.offset), max(0, query.limit)
         async with self._read() as c:

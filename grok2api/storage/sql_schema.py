@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
-from .base import AccountRecord, ApiKeyRecord, LogEntry, Quota, StorageError
+from .base import MASK_HEAD, MASK_MARK, MASK_MIN, MASK_TAIL, AccountRecord, ApiKeyRecord, LogEntry, Quota, StorageError
 
 Row = Sequence[Any]
 
@@ -228,10 +228,32 @@ def marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
+def like_escape(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern with `ESCAPE '!'` (no backslash: MySQL reads
+    backslashes inside string literals)."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 def like_contains(text: str) -> str:
-    """A LIKE pattern matching `text` anywhere, escaped for `ESCAPE '!'` (no backslash: MySQL
-    reads backslashes inside string literals)."""
-    return "%" + text.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+    """A LIKE pattern matching `text` anywhere."""
+    return "%" + like_escape(text) + "%"
+
+
+# The masked token's head and tail as SQL (the same on SQLite, PostgreSQL and MySQL; tokens are ASCII,
+# so LENGTH counts characters everywhere).
+MASKED_HEAD_SQL = f"LOWER(SUBSTR(token, 1, {MASK_HEAD}))"
+MASKED_TAIL_SQL = f"LOWER(SUBSTR(token, LENGTH(token) - {MASK_TAIL - 1}))"
+
+
+def masked_search(needle: str) -> tuple[str, list[str]]:
+    """SQL condition and arguments: `needle` (lower-case) in the masked token (see base.masked_match)."""
+    shown = f"LENGTH(token) >= {MASK_MIN}"
+    if MASK_MARK in needle:
+        before, _, after = needle.partition(MASK_MARK)
+        return (f"({shown} AND {MASKED_HEAD_SQL} LIKE ? ESCAPE '!' AND {MASKED_TAIL_SQL} LIKE ? ESCAPE '!')",
+                ["%" + like_escape(before), like_escape(after) + "%"])
+    return (f"({shown} AND ({MASKED_HEAD_SQL} LIKE ? ESCAPE '!' OR {MASKED_TAIL_SQL} LIKE ? ESCAPE '!'))",
+            [like_contains(needle)] * 2)
 
 
 def merge_account(old: AccountRecord, new: AccountRecord) -> AccountRecord:

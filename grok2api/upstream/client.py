@@ -28,6 +28,12 @@ _ANY_STATUS = tuple(range(100, 600))
 _PAGE_STATUS = tuple(s for s in _ANY_STATUS if s != 403)
 
 
+def _statsig_settings(config: UpstreamConfig) -> tuple[object, ...]:
+    """What the x-statsig-id chain is built from."""
+    return (config.statsig_strategies, config.statsig_value, config.statsig_signer_url,
+            config.statsig_cache_seconds, config.statsig_demote_seconds, config.statsig_page_seconds)
+
+
 class GrokClient:
     """One method per upstream operation, each taking the account's token and optionally a proxy.
 
@@ -111,6 +117,22 @@ class GrokClient:
     async def start(self) -> None:
         """Nothing to open eagerly: sessions are created per egress on first use."""
         self.transport.start()
+
+    def reconfigure(self, config: UpstreamConfig) -> bool:
+        """Use `config` from the next call on (the admin saved settings): hosts, identity, timeouts,
+        dialects, Imagine thresholds and proxies at once; the x-statsig-id chain is rebuilt when its
+        settings changed (its listeners stay). Calls already running finish as they started. False
+        when nothing changed."""
+        if config == self.config:
+            return False
+        statsig = self.transport.statsig
+        if _statsig_settings(config) != _statsig_settings(self.config):
+            fresh = self._statsig(config)
+            fresh.listeners = statsig.listeners
+            statsig = fresh
+        self.config = config
+        self.transport.reconfigure(config, statsig)
+        return True
 
     async def close(self) -> None:
         await self.transport.close()

@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -105,6 +106,9 @@ class Transport:
         self.egress_hooks = egress_hooks
         self.identity = EgressIdentity()
         self._sessions: dict[str, AsyncSession[Response]] = {}
+        # Sessions of an earlier configuration, kept for the calls still using them: (retired at, session).
+        self._retired: list[tuple[float, AsyncSession[Response]]] = []
+        self._closing: set[asyncio.Future[None]] = set()
         self._closed = False
         self.taps: list[Tap] = []
 
@@ -135,10 +139,39 @@ class Transport:
         """Accept calls (again, after close)."""
         self._closed = False
 
+    def reconfigure(self, config: UpstreamConfig, statsig: StatsigChain) -> None:
+        """New settings from the next call on. The sessions are made again when what they were made
+        with changed (impersonation profile, handle limit): running calls keep theirs, which are closed
+        once those calls had time to end (or at close). Another grok.com host forgets the edge's cookies."""
+        old, self.config, self.statsig = self.config, config, statsig
+        if (old.browser, old.max_clients) != (config.browser, config.max_clients):
+            now = time.monotonic()
+            self._retired += [(now, sess) for sess in self._sessions.values()]
+            self._sessions = {}
+        if old.grok_url != config.grok_url:
+            self.identity = EgressIdentity()
+        self._close_retired(older_than=config.media_timeout)
+
+    def _close_retired(self, older_than: float) -> None:
+        cutoff = time.monotonic() - older_than
+        old = [sess for at, sess in self._retired if at <= cutoff]
+        self._retired = [(at, sess) for at, sess in self._retired if at > cutoff]
+        for sess in old:
+            task = asyncio.ensure_future(sess.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closed_one)
+
+    def _closed_one(self, task: asyncio.Future[None]) -> None:
+        self._closing.discard(task)
+        if not task.cancelled() and task.exception() is not None:  # closing is best effort
+            log.debug("closing a retired session failed: %s", task.exception())
+
     async def close(self) -> None:
         """Close every session (and their WebSockets)."""
         self._closed = True
         sessions, self._sessions = list(self._sessions.values()), {}
+        sessions += [sess for _, sess in self._retired]
+        self._retired = []
         for sess in sessions:
             with contextlib.suppress(Exception):
                 await sess.close()

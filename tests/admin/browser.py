@@ -48,8 +48,12 @@ class Recorder:
         assert self.foreign_requests() == [], self.foreign_requests()
 
 
+# The widths the operator's screenshots are kept at: a laptop and a phone.
+WIDTHS = {1366: 900, 390: 844}
+
+
 @asynccontextmanager
-async def browser_page(base_url: str, width: int = 1400,
+async def browser_page(base_url: str, *, clipboard: bool = False, width: int = 1366,
                        height: int = 900) -> AsyncIterator[tuple[object, Recorder]]:
     from playwright.async_api import async_playwright
 
@@ -61,6 +65,8 @@ async def browser_page(base_url: str, width: int = 1400,
         try:
             context = await browser.new_context(base_url=base_url, viewport={"width": width, "height": height},
                                                 accept_downloads=True)
+            if clipboard:
+                await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url.rstrip("/"))
             page = await context.new_page()
             page.set_default_timeout(15_000)
             page.on("console", lambda msg: rec.errors.append(f"console.{msg.type}: {msg.text}")
@@ -78,3 +84,13 @@ async def screenshot(page: object, name: str) -> Path:
     path = ARTIFACTS / f"admin-{name}.png"
     await page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
     return path
+
+
+async def screenshots(page: object, name: str) -> list[Path]:
+    """The page at each of WIDTHS (admin-<name>-1366.png, admin-<name>-390.png), back at 1366 after."""
+    paths = []
+    for width, height in sorted(WIDTHS.items(), reverse=True):
+        await page.set_viewport_size({"width": width, "height": height})  # type: ignore[attr-defined]
+        paths.append(await screenshot(page, f"{name}-{width}"))
+    await page.set_viewport_size({"width": 1366, "height": 900})  # type: ignore[attr-defined]
+    return paths

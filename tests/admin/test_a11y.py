@@ -8,11 +8,10 @@ from typing import Any
 import pytest
 
 from .a11y import axe_violations, overflow, smallest_chart_label
-from .browser import browser_page, screenshot
+from .browser import WIDTHS, browser_page, screenshot
 from .test_browser import PAGES, TOKENS, ServerFactory, import_tokens, log_in, seed_traffic, start
 
 pytestmark = pytest.mark.slow
-WIDTHS = (1366, 390)
 LEGIBLE_PX = 10  # smallest chart label on screen
 
 
@@ -27,13 +26,13 @@ async def check_page(page: Any, label: str, problems: list[str]) -> None:
         problems.append(f"{label}: a chart label is {smallest:.1f} px on screen")
 
 
-@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("width", sorted(WIDTHS, reverse=True))
 async def test_every_page_passes_axe_and_reflows(aiohttp_server: ServerFactory, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch, width: int) -> None:
     server = await start(aiohttp_server, tmp_path, monkeypatch)
     await seed_traffic(server.app)
     problems: list[str] = []
-    async with browser_page(str(server.make_url("/")), width=width, height=800) as (page, rec):
+    async with browser_page(str(server.make_url("/")), width=width, height=WIDTHS[width]) as (page, rec):
         await page.goto("/admin/login")
         await check_page(page, "login", problems)
         await log_in(page)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
-from grok2api.admin.auth import COOKIE, LoginThrottle, SessionSigner
+from grok2api.admin.auth import COOKIE, Admission, LoginThrottle, SessionSigner, Throttled
 
 from .conftest import PASSWORD, ClientFactory, login, make_admin_app
 
@@ -71,14 +73,70 @@ async def test_wrong_bearer_passwords_are_throttled_like_logins(client: TestClie
     assert form.status == 429
 
 
-def test_throttle_per_user_name_across_ips() -> None:
-    throttle = LoginThrottle(per_ip=100, per_user=3, window_sec=60, lock_sec=600)
+async def test_nobody_can_lock_the_operator_out(aiohttp_client: ClientFactory, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four wrong passwords from each of five addresses (the lock-out of issue 19) refuse nobody else."""
+    monkeypatch.setenv("GROK2API_SECURITY_TRUSTED_PROXY_IPS", '["127.0.0.1", "::1"]')
+    client = await aiohttp_client(make_admin_app(tmp_path))
+    for i in range(5):
+        for _ in range(4):
+            hop = {"X-Forwarded-For": f"203.0.113.{i}"}
+            form = await client.post("/admin/login", data={"username": "admin", "password": "guess"}, headers=hop)
+            assert form.status == 401
+    # The user name is not locked: the operator's own address has not failed and gets in at once,
+    # through the form and through the Bearer admin API.
+    resp = await client.post("/admin/login", data={"username": "admin", "password": PASSWORD}, allow_redirects=False)
+    assert resp.status == 303
+    fresh = {"Authorization": f"Bearer {PASSWORD}", "X-Forwarded-For": "198.51.100.9"}
+    assert (await client.get("/api/v1/admin/keys", headers=fresh)).status == 200
+    # An address that failed four times is not locked yet either; its fifth failure locks only it.
+    tried = {"X-Forwarded-For": "203.0.113.0"}
+    assert (await client.get("/api/v1/admin/keys", headers={**tried, "Authorization": f"Bearer {PASSWORD}"})).status == 200
+    for _ in range(5):
+        await client.post("/admin/login", data={"username": "admin", "password": "guess"}, headers=tried)
+    assert (await client.post("/admin/login", data={"username": "admin", "password": PASSWORD}, headers=tried,
+                              allow_redirects=False)).status == 429
+    assert (await client.post("/admin/login", data={"username": "admin", "password": PASSWORD},
+                              headers={"X-Forwarded-For": "203.0.113.1"}, allow_redirects=False)).status == 303
+
+
+def test_global_ceiling_slows_failed_addresses_and_never_a_fresh_one() -> None:
+    throttle = LoginThrottle(per_ip=5, window_sec=60, lock_sec=600, global_ceiling=10, slow_interval=1.0,
+                             max_wait=3.0)
+    for i in range(10):
+        throttle.failed(f"10.0.0.{i}", 1000.0)
+    assert throttle.under_pressure(1000.0)
+    assert throttle.admit("10.9.9.9", 1000.0) == Admission()  # never failed: checked at once
+    # Addresses that failed queue one check per second, up to three seconds ahead; then they are refused.
+    delays = [throttle.admit(f"10.0.0.{i}", 1000.0) for i in range(5)]
+    assert [a.delay for a in delays[:4]] == [0.0, 1.0, 2.0, 3.0]
+    assert delays[4].refused_for == 4.0 and delays[4].delay == 0.0
+    assert throttle.admit("10.0.0.1", 1061.0) == Admission()  # the window passed: no pressure, no delay
+    assert not throttle.under_pressure(1061.0)
+
+
+async def test_a_right_password_from_a_fresh_address_is_checked_at_once_under_a_spray() -> None:
+    throttle = LoginThrottle(global_ceiling=3, max_wait=0.0)
     for i in range(3):
-        assert throttle.retry_after(f"10.0.0.{i}", "admin", 1000.0) == 0
-        throttle.failed(f"10.0.0.{i}", "admin", 1000.0)
-    assert throttle.retry_after("10.9.9.9", "ADMIN", 1001.0) > 0  # another IP, same user
-    assert throttle.retry_after("10.9.9.9", "other", 1001.0) == 0
-    assert throttle.retry_after("10.9.9.9", "admin", 1000.0 + 601) == 0  # the lock ends
+        assert not await throttle.attempt(f"10.0.0.{i}", _answer(False))
+    assert throttle.under_pressure(time.time())
+
+    assert await throttle.attempt("192.0.2.1", _answer(True))
+    # A failed address is now beyond max_wait (0): refused without its password being checked.
+    checked: list[bool] = []
+    throttle.admit("10.0.0.0", time.time())  # takes the only free slot
+    with pytest.raises(Throttled):
+        await throttle.attempt("10.0.0.0", _answer(True, checked))
+    assert checked == []
+
+
+def _answer(value: bool, seen: list[bool] | None = None) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        if seen is not None:
+            seen.append(value)
+        return value
+
+    return check
 
 
 def test_signed_session_expires_and_rejects_tampering() -> None:

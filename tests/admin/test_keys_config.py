@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from grok2api.keys import LIVE_SETTINGS
+from grok2api.keys import LIVE_SETTINGS, STORAGE
+from grok2api.storage.base import ApiKeyRecord
 
 from .conftest import PASSWORD, ClientFactory, login, make_admin_app
 from .html import attr, form_values, one, parse, text
@@ -161,3 +162,74 @@ async def test_refused_default_password_cannot_be_saved(logged_in: tuple[Client,
                              headers={"X-CSRF-Token": csrf})
     assert resp.status == 400
     assert "refused" in (await resp.json())["error"]["problems"]["app.app_password"]
+
+
+async def test_a_secret_can_be_cleared_and_urls_are_validated(logged_in: tuple[Client, str]) -> None:
+    client, csrf = logged_in
+    live = client.app[LIVE_SETTINGS]
+
+    async def save_proxy(**changes: str) -> Any:
+        page = parse(await (await client.get("/admin/config")).text())
+        fields = form_values(one(page, "section#section-proxy")) | changes
+        return parse(await (await client.post("/admin/config/proxy", data=fields, headers=hx(csrf))).text())
+
+    saved = await save_proxy(**{"proxy.proxy_url": "http://user:pw@127.0.0.1:3128"})
+    assert "Saved 1 value" in text(saved)
+    assert live.current.proxy.proxy_url == "http://user:pw@127.0.0.1:3128"
+    assert "pw@" not in str(saved)
+    # Left as shown it is kept; emptied and saved it is cleared (it said "No changes" before).
+    assert "No changes" in text(await save_proxy())
+    cleared = await save_proxy(**{"proxy.proxy_url": ""})
+    assert "Saved 1 value" in text(cleared) and live.current.proxy.proxy_url == ""
+    assert live.current.sources["proxy.proxy_url"] == "admin"
+    # A proxy needs one of the proxy schemes, a host and a port; nothing is saved otherwise.
+    for bad, why in (("ftp://bad proxy", "must start with http://, https://, socks5://, socks5h://"),
+                     ("http://proxy.example", "with a port"), ("socks5://h:99999", "invalid port")):
+        refused = await save_proxy(**{"proxy.proxy_url": bad})
+        assert why in text(one(refused, ".field-error")), bad
+        assert live.current.proxy.proxy_url == ""
+    assert (await save_proxy(**{"proxy.proxy_url": "socks5h://127.0.0.1:1080"})).select(".field-error") == []
+    # The JSON API: CORS origins must be origins; "" clears a secret there too.
+    resp = await client.post("/api/v1/admin/config", headers={"X-CSRF-Token": csrf},
+                             json={"security.cors_allow_origins": ["not a url"], "network.grok_url": "grok.com"})
+    problems = (await resp.json())["error"]["problems"]
+    assert resp.status == 400 and "is not an origin" in problems["security.cors_allow_origins"]
+    assert "must be an absolute URL" in problems["network.grok_url"]
+    ok = await client.post("/api/v1/admin/config", headers={"X-CSRF-Token": csrf},
+                           json={"security.cors_allow_origins": ["https://app.example.com", "http://localhost:3000"],
+                                 "proxy.proxy_url": ""})
+    assert (await ok.json())["saved"] == ["proxy.proxy_url", "security.cors_allow_origins"]
+    assert live.current.proxy.proxy_url == ""
+
+
+async def test_key_names_are_unique_and_allow_lists_name_catalog_models(logged_in: tuple[Client, str]) -> None:
+    client, csrf = logged_in
+    first = await client.post("/api/v1/admin/keys", json={"name": "Team A"}, headers={"X-CSRF-Token": csrf})
+    assert first.status == 201
+    again = await client.post("/admin/keys", data={"name": "team a"}, headers=hx(csrf))
+    assert again.status == 400 and "already exists" in await again.text()
+    other = await (await client.post("/api/v1/admin/keys", json={"name": "B"}, headers=BEARER)).json()
+    renamed = await client.patch(f"/api/v1/admin/keys/{other['id']}", json={"name": "TEAM A"}, headers=BEARER)
+    assert renamed.status == 400 and "already exists" in (await renamed.json())["error"]["message"]
+    # Unknown models are refused, with the likely intended one named; known ones are kept once each.
+    bad = await client.post("/api/v1/admin/keys", headers=BEARER,
+                            json={"name": "c", "allowed_models": ["grok-4", "grok-44", "gpt-4o-mini"]})
+    message = (await bad.json())["error"]["message"]
+    assert bad.status == 400 and "`grok-44` (did you mean `grok-4`?)" in message and "`gpt-4o-mini`" in message
+    form = await client.post("/admin/keys", data={"name": "c", "allowed_models": "grok-4, nope"}, headers=hx(csrf))
+    assert form.status == 400 and "unknown model `nope`" in await form.text()
+    good = await client.post("/api/v1/admin/keys", headers=BEARER,
+                             json={"name": "c", "allowed_models": ["grok-4", "grok-4"]})
+    assert (await good.json())["allowed_models"] == ["grok-4"]
+    page = parse(await (await client.get("/admin/keys")).text())
+    assert "grok-4" in {text(c) for c in page.select("#catalog-models code")}
+
+
+async def test_keys_sharing_a_name_from_before_show_their_id(logged_in: tuple[Client, str]) -> None:
+    client, _ = logged_in
+    storage = client.app[STORAGE]
+    for key_id in ("aaaa1111", "bbbb2222"):  # stored directly, as an older version allowed
+        await storage.create_key(ApiKeyRecord(id=key_id, name="shared", key_hash=key_id * 8, prefix="sk-x…"))
+    rows = parse(await (await client.get("/admin/keys")).text()).select("#keys-table tbody tr")
+    names = sorted(text(r.select("td")[0]) for r in rows)
+    assert names == ["shared (id aaaa1111)", "shared (id bbbb2222)"]

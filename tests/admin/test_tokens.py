@@ -13,7 +13,7 @@ from grok2api.keys import STORAGE
 from grok2api.storage.base import account_id_for
 
 from .conftest import PASSWORD
-from .html import attr, one, parse, text
+from .html import attr, form_values, one, parse, text
 
 Client = TestClient[Any, Any]
 BEARER = {"Authorization": f"Bearer {PASSWORD}"}
@@ -169,6 +169,10 @@ async def test_batch_delete_all_matching_with_progress_stream(logged_in: tuple[C
                       headers={"X-CSRF-Token": csrf})
     resp = await client.post("/admin/tokens/batch", data={"action": "delete", "scope": "all", "pool": "basic"},
                              headers=hx(csrf))
+    confirm = parse(await resp.text())  # first: how many it touches, nothing deleted yet
+    assert "Delete 30 accounts? This cannot be undone." in text(one(confirm, ".batch-count"))
+    assert (await (await client.get("/api/v1/admin/tokens")).json())["total"] == 35
+    resp = await client.post("/admin/tokens/batch", data=form_values(one(confirm, "form")), headers=hx(csrf))
     batch = parse(await resp.text())
     assert resp.status == 200 and "Delete — 30 accounts" in text(batch)
     stream_url = attr(one(batch, "[sse-connect]"), "sse-connect")

@@ -67,7 +67,7 @@ async def test_a_rejected_token_fails_with_a_masked_reason(aiohttp_client: Clien
     await client.post("/api/v1/admin/login", json={"username": "admin", "password": PASSWORD})
     summary = await client.get(f"/admin/batch/{job['id']}", headers={"HX-Request": "true"})
     html = await summary.text()
-    assert summary.status == 200 and "Finished: 2 ok, 1 failed of 3." in html and "1 error" in html
+    assert summary.status == 200 and "Finished: 2 ok, 1 failed of 3." in html and "1 failure and why" in html
     assert revoked not in html
 
 

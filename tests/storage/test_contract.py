@@ -207,6 +207,24 @@ async def test_list_accounts_filters_and_search(storage: Storage) -> None:
     assert await find(search="nsfw", pool="super", limit=1) == ([2], 2)
 
 
+async def test_search_matches_what_the_masked_token_shows(storage: Storage) -> None:
+    tokens = ["sso-AbCdEf-secret-middle-0001-WXyz", "super1-other-secret-part-QRst", "short-tok"]
+    await storage.upsert_accounts([AccountRecord(id=account_id_for(t), token=t, created_at=1000.0 + i)
+                                   for i, t in enumerate(tokens)])
+
+    async def find(needle: str) -> list[int]:
+        page, _ = await storage.list_accounts(AccountQuery(search=needle))
+        return [[account_id_for(t) for t in tokens].index(r.id) for r in page]
+
+    assert await find("sso-ab") == [0]  # the head, case-insensitively
+    assert await find("WXYZ") == [0] and await find("qrs") == [1]  # the tail
+    assert await find("o-Ab…WXy") == [0] and await find("sso-Ab…WXyz") == [0]  # across the mark, as copied
+    assert await find("…QRst") == [1] and await find("super1…") == [1]
+    assert await find("secret") == [] and await find("middle") == []  # never what the page hides
+    assert await find("short") == []  # a short token shows nothing at all
+    assert await find("ab…qr") == []
+
+
 async def test_update_account(storage: Storage) -> None:
     await storage.upsert_accounts([acct(1, tags=["a", "b"])])
     aid = acct(1).id
@@ -407,6 +425,12 @@ async def test_logs_append_query_filters_newest_first(storage: Storage) -> None:
     assert [e.request_id for e in (await storage.query_logs(LogQuery(status=429)))[0]] == ["same-b"]
     assert (await storage.query_logs(LogQuery(error_kind="rate_limited", key_name="other")))[1] == 1
     assert (await storage.query_logs(LogQuery(key_name="other", status=200)))[1] == 0
+    # Text filters match what the entry contains, case-insensitively; LIKE wildcards are literal.
+    assert (await storage.query_logs(LogQuery(model="GROK")))[1] == 9
+    assert (await storage.query_logs(LogQuery(model="-3")))[1] == 1
+    assert (await storage.query_logs(LogQuery(key_name="oth", error_kind="LIMIT")))[1] == 1
+    assert (await storage.query_logs(LogQuery(model="%")))[1] == 0
+    assert (await storage.query_logs(LogQuery(error_kind="_")))[1] == 1
     assert await storage.query_logs(LogQuery(limit=0)) == ([], 9)
 
 
