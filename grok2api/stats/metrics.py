@@ -5,11 +5,11 @@ Series:
   (every HTTP request, measured by `metrics_middleware`; route = the matched route template);
   grok2api_http_requests_in_flight (livesum over workers).
 - grok2api_requests_total{model,status,kind}, grok2api_request_latency_seconds{model},
-  grok2api_time_to_first_token_seconds{model}, grok2api_upstream_errors_total{kind}
-  (every RequestRecord given to the Recorder: chat/media requests, rejected 401/403/413/429 and API
-  calls refused before the gateway ran, such as bad JSON or an unknown model);
-  grok2api_request_errors{model,status,kind} (those of them answered with an error).
-  No `_created` series.
+  grok2api_time_to_first_token_seconds{model} (every RequestRecord given to the Recorder: the calls
+  the gateway made and every refused API request, bad JSON or an unknown model included, each once;
+  `model` is a catalog model, "unknown" for any other name a request gave, "-" for none);
+  grok2api_request_errors_total{model,status,kind} (those of them answered with an error);
+  grok2api_upstream_errors_total{kind} (failures of calls that reached grok.com). No `_created` series.
 - grok2api_statsig_total{strategy,path,outcome}: x-statsig-id values by strategy, signed path and what
   grok.com made of them (ok, refused = anti-bot C1, stale = stale page C3, unavailable = no value).
 - grok2api_upstream_calls_total{step,outcome}: every upstream exchange by step (chat_mgw, chat_rest, imagine,
@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -51,7 +51,7 @@ from prometheus_client import multiprocess as mp
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..keys import EGRESS, GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ, UNMETERED, UPSTREAM_HEALTH
+from ..keys import CATALOG, EGRESS, GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ, UNMETERED, UPSTREAM_HEALTH
 from .recorder import RequestRecord
 
 routes = web.RouteTableDef()
@@ -71,7 +71,10 @@ def multiprocess() -> bool:
 class Metrics:
     """The metric objects of one app (own registry, so several apps can live in one process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, known_model: Callable[[str], bool] = lambda model: True) -> None:
+        # A refused request keeps the model it named in the request log; as a label only catalog
+        # models are kept (any other name is "unknown"), so clients cannot mint series.
+        self.known_model = known_model
         # No `_created` series: they double the output and Prometheus does not use them for counters
         # (prometheus_client's switch is process-wide; nothing else here wants them either).
         disable_created_metrics()
@@ -110,7 +113,7 @@ class Metrics:
                                   buckets=OVERHEAD_BUCKETS, registry=r)
 
     def on_record(self, rec: RequestRecord) -> None:
-        model = rec.model or "-"
+        model = "-" if not rec.model else rec.model if self.known_model(rec.model) else "unknown"
         kind = rec.error_kind or ""
         status = str(rec.status)
         self.requests.labels(model, status, kind).inc()
@@ -120,7 +123,8 @@ class Metrics:
             self.latency.labels(model).observe(rec.latency_ms / 1000)
             if rec.ttft_ms > 0:
                 self.ttft.labels(model).observe(rec.ttft_ms / 1000)
-            if kind and kind not in _NOT_UPSTREAM and rec.status not in (401, 403, 413, 429):
+            # Only calls that reached grok.com (an account was tried): a refusal names a model too.
+            if kind and rec.account and kind not in _NOT_UPSTREAM and rec.status not in (401, 403, 413, 429):
                 self.upstream_errors.labels(kind).inc()
 
 
@@ -253,7 +257,8 @@ def mark_dead_worker(pid: int) -> None:
 
 def provide(app: web.Application) -> None:
     """Put the metric objects under METRICS, listening to the Recorder under RECORDER when there is one."""
-    app[METRICS] = m = Metrics()
+    catalog = app.get(CATALOG)
+    app[METRICS] = m = Metrics((lambda model: model in catalog) if catalog is not None else (lambda model: True))
     if RECORDER in app:
         app[RECORDER].listeners.append(m.on_record)
     if GROK_CLIENT in app:

@@ -64,8 +64,9 @@ async def test_metrics_lint_clean_and_count_refusals(stack: Stack) -> None:
     # Every call is counted once: the one the gateway ran, and each refused before a model was chosen.
     assert requests("200", "", "grok-4") == 1
     assert requests("400", "invalid_json") == 1
-    assert requests("404", "model_not_found") == 1
-    assert requests("400", "invalid_request_error") == 1
+    assert requests("404", "model_not_found", "unknown") == 1  # a name outside the catalog mints no series
+    assert "gpt-nothing" not in text
+    assert requests("400", "invalid_request_error", "grok-4") == 1  # the model it named
     assert requests("401", "invalid_api_key") == 1
     total = sum(v for (name, _), v in got.items() if name == "grok2api_requests_total")
     assert total == 5
