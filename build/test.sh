@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 bash build/setup.sh test
 bash build/services.sh
 bash build/browser.sh
+bash build/promtool.sh
 # The annotations are checked before any test runs (settings in setup.cfg [mypy]); errors fail the run.
 .venv/bin/python -m mypy grok2api
 set +e

@@ -13,7 +13,7 @@ from aiohttp.typedefs import Handler
 from .admin.middleware import authenticate
 from .config import settings as settings_mod
 from .config.settings import Settings
-from .keys import LIVE_SETTINGS, POOL, STORAGE
+from .keys import LIVE_SETTINGS, POOL, STORAGE, UNMETERED
 from .pool.ops import import_tokens
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def fake_app(settings: Settings) -> web.Application:
     # A little pacing so the demo streams visibly, like the real site.
     fake = make_fake(FakeConfig(first_frame_delay=0.2, token_interval=0.03, assets_origin=base,
                                 imagine_origin=base, livekit_url=settings.network.livekit_url, path_prefix=PREFIX))
+    fake[UNMETERED] = True  # its requests are the gateway's own upstream calls, not client traffic
     fake.middlewares.append(control_guard)
     return fake
 

@@ -33,8 +33,10 @@ class InvalidRequest(ApiError):
 
 
 class AuthenticationFailed(ApiError):
+    # OpenAI's own 401 is an invalid_request_error whose code says what was wrong
+    # (Anthropic's envelope maps the status to authentication_error).
     status = 401
-    type = "authentication_error"
+    type = "invalid_request_error"
     code = "invalid_api_key"
 
 
@@ -106,10 +108,12 @@ _ANTHROPIC_TYPES = {
     500: "api_error",
     502: "api_error",
     503: "overloaded_error",
-    504: "api_error",
+    504: "timeout_error",
     529: "overloaded_error",
 }
 
 
-def anthropic_error(status: int, message: str) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message}}
+def anthropic_error(status: int, message: str, request_id: str) -> dict[str, Any]:
+    """Anthropic's error body; `request_id` is the answer's X-Request-Id, as Anthropic's own is."""
+    return {"type": "error", "error": {"type": _ANTHROPIC_TYPES.get(status, "api_error"), "message": message},
+            "request_id": request_id}

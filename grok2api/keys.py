@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .egress.proxies import SeedProxy
     from .gateway.core import Gateway
     from .gateway.drain import Drain
+    from .gateway.jobs import CallContext
     from .gateway.video_jobs import VideoJobs
     from .media.budget import ByteBudget
     from .media.cache import MediaCache
@@ -40,6 +41,8 @@ STARTED_AT: web.AppKey[float] = web.AppKey("started_at", float)
 
 # -- the running gateway
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")
+# On a sub-app whose requests are not client traffic (the demo's simulated grok.com): not in HTTP metrics.
+UNMETERED: web.AppKey[bool] = web.AppKey("unmetered", bool)
 POOL: web.AppKey[Pool] = web.AppKey("pool")
 # The background quota refresher (one worker at a time works, under a storage lock).
 REFRESHER: web.AppKey[Refresher] = web.AppKey("refresher")
@@ -77,6 +80,8 @@ STARTED_AT_REQ: web.RequestKey[float] = web.RequestKey("started_perf", float)
 CLIENT_IP: web.RequestKey[str] = web.RequestKey("client_ip", str)
 # The caller's API key record, or None when anonymous.
 API_KEY: web.RequestKey[ApiKeyRecord | None] = web.RequestKey("api_key")
+# The gateway call a request made, if it got that far (its `recorded` tells the edge not to record again).
+CALL_CONTEXT: web.RequestKey[CallContext] = web.RequestKey("call_context")
 SESSION: web.RequestKey[Session | None] = web.RequestKey("admin_session")
 CSRF_TOKEN: web.RequestKey[str] = web.RequestKey("admin_csrf", str)
 # An extra origin an admin page may connect to (the voice page's LiveKit server), added to the CSP.

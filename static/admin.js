@@ -125,6 +125,75 @@
     });
   });
 
+  // Enter in a field of a row being edited saves that row (its [data-row-default] button). Without
+  // this the browser would submit the surrounding form: on Tokens, the export, which navigates away
+  // and loses the edit.
+  var NOT_TEXT = ["checkbox", "radio", "button", "submit", "reset", "file", "image"];
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key !== "Enter" || ev.isComposing || ev.shiftKey || ev.ctrlKey || ev.altKey || ev.metaKey) return;
+    var field = ev.target;
+    if (!(field instanceof HTMLInputElement) || NOT_TEXT.indexOf(field.type) >= 0) return;
+    var row = field.closest("tr");
+    var save = row && row.querySelector("[data-row-default]");
+    if (!save) return;
+    ev.preventDefault();
+    if (!save.disabled) save.click();
+  });
+
+  // After htmx replaces a table row (Edit, Save, Cancel, Enable, Disable, Delete) keyboard focus
+  // would fall to the page: put it on the new row's first control (an edit row's [data-autofocus]
+  // field); a deleted row hands it to the next row, else the previous one. Not the `autofocus`
+  // attribute: the browser would focus that before htmx has made the row's buttons work.
+  // When a whole table is re-rendered (after a delete, a batch) a focused row keeps its focus.
+  var FOCUSABLE = "input:not([type=hidden]):not([disabled]), select:not([disabled]), textarea:not([disabled])," +
+    " button:not([disabled]), a[href], summary, [tabindex]:not([tabindex='-1'])";
+  function controls(row) {
+    return Array.prototype.slice.call(row.querySelectorAll(FOCUSABLE));
+  }
+  function focusRow(ids, index) {
+    var active = document.activeElement;
+    if (active && active !== document.body && document.contains(active)) return;  // the user moved on
+    for (var i = 0; i < ids.length; i++) {
+      var row = ids[i] && document.getElementById(ids[i]);
+      if (!row) continue;
+      var found = controls(row);
+      var control = (index < 0 && row.querySelector("[data-autofocus]")) || found[Math.max(0, index)] || found[0];
+      if (control) {
+        control.focus();
+        return;
+      }
+    }
+  }
+  document.addEventListener("htmx:beforeSwap", function (ev) {
+    var target = ev.detail && ev.detail.target;
+    if (!(target instanceof Element) || !ev.detail.shouldSwap) return;
+    var ids = null, index = -1;  // -1: the row's own choice (its [data-autofocus], else its first control)
+    if (target instanceof HTMLTableRowElement && target.id) {
+      var next = target.nextElementSibling, prev = target.previousElementSibling;
+      ids = [target.id, next && next.id, prev && prev.id];
+    } else {
+      var active = document.activeElement;
+      var row = active && target.contains(active) ? active.closest("tr[id]") : null;
+      if (row) {
+        ids = [row.id];
+        index = controls(row).indexOf(active);
+      }
+    }
+    if (!ids) return;
+    var restore = function () { focusRow(ids, index); };
+    if (String(ev.detail.serverResponse || "").trim()) {
+      // New content: focus once htmx has settled it (its buttons work only from then on).
+      document.addEventListener("htmx:afterSettle", function once() {
+        document.removeEventListener("htmx:afterSettle", once);
+        restore();
+      });
+    } else {
+      // A deleted row: htmx's after-swap events fire on the old row, no longer in the document, so
+      // a task queued now (htmx swaps right after this event) runs once it is gone.
+      window.setTimeout(restore, 0);
+    }
+  });
+
   // A batch whose event stream fails (a proxy that buffers or cuts SSE) polls its card instead.
   document.addEventListener("htmx:sseError", function (ev) {
     var stream = ev.target;

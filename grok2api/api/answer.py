@@ -20,7 +20,7 @@ from ..errors import ApiError, ModelNotFound, UpstreamTimeout
 from ..gateway.drain import Drain
 from ..gateway.jobs import CallContext, ChatJob, Message, VideoOptions
 from ..gateway.pump import END, EventPump
-from ..keys import API_KEY, CATALOG, CLIENT_IP, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
+from ..keys import API_KEY, CALL_CONTEXT, CATALOG, CLIENT_IP, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
 from ..upstream.events import Event
 from .attachments import fetch_policy, load_attachments, total_bound
 from .chat_render import CompletionRenderer, MediaLinks, Piece
@@ -70,6 +70,15 @@ def with_tool_prompt(messages: list[Message], tools: list[ToolSpec], choice: Too
     return [Message(role="system", text=prompt), *messages] if prompt else messages
 
 
+def call_context(request: web.Request, stream: bool) -> CallContext:
+    """Who asks, for the gateway's records; kept on the request so the edge knows it was recorded."""
+    key = request.get(API_KEY)
+    ctx = request[CALL_CONTEXT] = CallContext(
+        request_id=request.get(REQUEST_ID, ""), key_id=key.id if key else "", key_name=key.name if key else "",
+        client_ip=request.get(CLIENT_IP, ""), path=request.path, stream=stream)
+    return ctx
+
+
 async def open_answer(request: web.Request, ask: Ask) -> Answer:
     """Check the key and model, fetch attachments and start the gateway call."""
     settings = request.app[LIVE_SETTINGS].current
@@ -83,10 +92,7 @@ async def open_answer(request: web.Request, ask: Ask) -> Answer:
     tools = [] if ask.tool_choice.mode == "none" else ask.tools
     messages = with_tool_prompt(ask.messages, tools, ask.tool_choice)
     job = ChatJob(model=ask.model, messages=messages, attachments=attachments, thinking=thinking,
-                  stream=ask.stream, ctx=CallContext(
-                      request_id=request.get(REQUEST_ID, ""), key_id=key.id if key else "",
-                      key_name=key.name if key else "", client_ip=request.get(CLIENT_IP, ""),
-                      path=request.path, stream=ask.stream), video=ask.video)
+                  stream=ask.stream, ctx=call_context(request, ask.stream), video=ask.video)
     think_tags = ask.think_tags
     if think_tags is None:
         fmt = key.reasoning_format if key and key.reasoning_format else settings.app.reasoning_format

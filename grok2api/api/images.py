@@ -17,10 +17,10 @@ from aiohttp import web
 from ..edge.api_auth import check_model_allowed
 from ..edge.body import read_json
 from ..errors import ApiError, InvalidRequest
-from ..gateway.jobs import Attachment, CallContext, EditJob, ImageJob
-from ..keys import API_KEY, CATALOG, CLIENT_IP, GATEWAY, LIVE_SETTINGS, MEDIA_SLOTS, REQUEST_ID
+from ..gateway.jobs import Attachment, EditJob, ImageJob
+from ..keys import API_KEY, CATALOG, GATEWAY, LIVE_SETTINGS, MEDIA_SLOTS
 from ..upstream.events import Event
-from .answer import no_client_retry
+from .answer import call_context, no_client_retry
 from .attachments import fetch_policy, load_attachments, total_bound
 from .images_fanout import Producer, plan_rounds
 from .images_render import ImagesRenderer
@@ -54,13 +54,6 @@ def default_model(request: web.Request, kind: str, preferred: str) -> str:
     return preferred
 
 
-def ctx_for(request: web.Request, stream: bool) -> CallContext:
-    key = request.get(API_KEY)
-    return CallContext(request_id=request.get(REQUEST_ID, ""), key_id=key.id if key else "",
-                       key_name=key.name if key else "", client_ip=request.get(CLIENT_IP, ""),
-                       path=request.path, stream=stream)
-
-
 @routes.post("/v1/images/generations")
 async def generations(request: web.Request) -> web.StreamResponse:
     body = json_object(await read_json(request))
@@ -74,7 +67,7 @@ async def generations(request: web.Request) -> web.StreamResponse:
               else aspect_for_size(body.get("size")))
     check_model_allowed(request.get(API_KEY), model)
     gateway = request.app[GATEWAY]
-    ctx = ctx_for(request, stream)
+    ctx = call_context(request, stream)
     plan = plan_rounds(n, settings.image.image_ws_max_per_request)
     try:
         gateway.route(model, ("image",))
@@ -84,7 +77,7 @@ async def generations(request: web.Request) -> web.StreamResponse:
     def round_of(count: int) -> Callable[[], AsyncIterator[Event]]:
         return lambda: gateway.images(ImageJob(model=model, prompt=prompt, n=count, aspect_ratio=aspect, ctx=ctx))
 
-    images = ImagesRenderer(request, model, prompt, n, req.response_format)
+    images = ImagesRenderer(request, req)
     producer = Producer([round_of(c) for _, c in plan], [o for o, _ in plan], request.app[MEDIA_SLOTS])
     try:
         if stream:
@@ -120,13 +113,13 @@ async def _edit(request: web.Request, body: dict[str, Any], images: list[Attachm
         raise InvalidRequest(f"At most {MAX_EDIT_IMAGES} input images are supported.", param="image")
     check_model_allowed(request.get(API_KEY), req.model)
     gateway = request.app[GATEWAY]
-    ctx = ctx_for(request, req.stream)
+    ctx = call_context(request, req.stream)
     try:
         gateway.route(req.model, ("edit", "image"))
     except ApiError as exc:
         raise no_client_retry(exc) from None
     job = EditJob(model=req.model, prompt=req.prompt, images=images, n=req.n, ctx=ctx)
-    result = ImagesRenderer(request, req.model, req.prompt, req.n, req.response_format)
+    result = ImagesRenderer(request, req, input_images=len(images))
     producer = Producer([lambda: gateway.edit(job)], [0], request.app[MEDIA_SLOTS])
     try:
         if req.stream:

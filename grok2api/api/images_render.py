@@ -6,10 +6,14 @@
   nothing to show) the answer is 400 `content_policy_violation`; otherwise the rest are returned
   and the top-level `grok2api` object says how many were `moderated` / `failed` (also the headers
   `x-grok2api-moderated` / `x-grok2api-failed`), and each item's `revised_prompt` is the prompt.
-- Streaming sends `image_generation.partial_image` events for progress (with `progress` percent
-  and an empty `b64_json`: Imagine previews are not forwarded) and one `image_generation.completed`
-  event per finished image, then `data: [DONE]`. A moderated image becomes an
-  `image_generation.moderated` event; a failure after the first byte an `error` event.
+- Streaming sends `image_generation.partial_image` events with the previews Grok sends (Imagine's
+  preview and medium images, as `b64_json`, at most `partial_images` per image; progress without a
+  preview sends nothing) and one `image_generation.completed` event per finished image, whose
+  `b64_json` is always there (OpenAI's event requires it; with `response_format=url` the `url`
+  comes too), then `data: [DONE]`. A moderated image becomes an `image_generation.moderated`
+  event; a failure after the first byte an `error` event.
+- `usage` is estimated, as OpenAI's image models report it: the prompt's text tokens (the chat
+  estimator) and IMAGE_TOKENS for each input image and each image returned.
 """
 
 from __future__ import annotations
@@ -28,34 +32,55 @@ from . import sse
 from .answer import no_client_retry
 from .chat import write_stream_error
 from .images_fanout import Batch, Producer
+from .images_request import ImageRequest
+from .tokens import count_text
+
+# Tokens counted per image, in or out: OpenAI's documented vision price of a 1024x1024 image
+# (85 + 170 per 512 px tile), a fixed figure since Grok reports none.
+IMAGE_TOKENS = 765
 
 
 class ImagesRenderer:
     """One generation or edit request: its results as they arrive, and how they are rendered."""
 
-    def __init__(self, request: web.Request, model: str, prompt: str, n: int, response_format: str) -> None:
+    def __init__(self, request: web.Request, req: ImageRequest, input_images: int = 0) -> None:
         self.request = request
-        self.model = model
-        self.prompt = prompt
-        self.n = n
-        self.response_format = response_format
-        self.batch = Batch(n)
+        self.model = req.model
+        self.prompt = req.prompt
+        self.n = req.n
+        self.response_format = req.response_format
+        self.partial_images = req.partial_images
+        self.input_images = input_images
+        self.batch = Batch(req.n)
         settings = request.app[LIVE_SETTINGS].current
         self.base = settings.app.app_url.rstrip("/")
         self.idle = settings.timeout.stream_idle_timeout
         self.keepalive = settings.performance.sse_keepalive_sec
         self.created = int(time.time())
         self._partials = 0
+        self.prompt_tokens = count_text(req.prompt)
 
-    async def item(self, event: ImageReady) -> dict[str, Any]:
+    def usage(self, images_out: int) -> dict[str, Any]:
+        image_in = self.input_images * IMAGE_TOKENS
+        input_tokens = self.prompt_tokens + image_in
+        output_tokens = images_out * IMAGE_TOKENS
+        return {"input_tokens": input_tokens, "output_tokens": output_tokens,
+                "total_tokens": input_tokens + output_tokens,
+                "input_tokens_details": {"text_tokens": self.prompt_tokens, "image_tokens": image_in}}
+
+    async def item(self, event: ImageReady, with_b64: bool = False) -> dict[str, Any]:
+        """One image as `url` or `b64_json` (per response_format; `with_b64`: both for a url)."""
         media = self.request.app[MEDIA]
         name = event.local or (await media.store("image", event.data, event.mime) if event.data else "")
         if not name:
             raise UpstreamFailed("an image came back without content")
+        out: dict[str, Any] = {"revised_prompt": self.prompt}
         if self.response_format == "url":
-            return {"url": f"{self.base}/v1/files/image/{name}", "revised_prompt": self.prompt}
-        data = await media.read("image", name)
-        return {"b64_json": base64.b64encode(data).decode(), "revised_prompt": self.prompt}
+            out["url"] = f"{self.base}/v1/files/image/{name}"
+            if not with_b64:
+                return out
+        out["b64_json"] = base64.b64encode(await media.read("image", name)).decode()
+        return out
 
     def _take(self, item: Any) -> None:
         if isinstance(item, ImageReady):
@@ -101,9 +126,7 @@ class ImagesRenderer:
         if error is not None:
             raise error
         data = [await self.item(self.batch.images[slot]) for slot in sorted(self.batch.images)]
-        body: dict[str, Any] = {"created": self.created, "data": data,
-                                "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0,
-                                          "input_tokens_details": {"text_tokens": 0, "image_tokens": 0}}}
+        body: dict[str, Any] = {"created": self.created, "data": data, "usage": self.usage(len(data))}
         if self.batch.moderated or self.batch.failed:
             body["grok2api"] = self.summary()
         return web.json_response(body, dumps=sse.dumps, headers=self._headers())
@@ -136,7 +159,7 @@ class ImagesRenderer:
         response = await sse.open_stream(self.request, {"X-Request-Id": self.request.get(REQUEST_ID, "")})
         last = time.monotonic()
         deadline = last + self.idle
-        sent_progress: dict[int, int] = {}
+        sent_progress: dict[int, list[int]] = {}
         try:
             while pending or not ended:
                 if pending:
@@ -168,19 +191,21 @@ class ImagesRenderer:
             await write_stream_error(response, [], exc, "images")
         return response
 
-    async def _frame(self, item: Any, prefix: str, sent_progress: dict[int, int]) -> bytes:
+    async def _frame(self, item: Any, prefix: str, sent_progress: dict[int, list[int]]) -> bytes:
+        """`sent_progress`: per image, the percentages of the previews already streamed."""
         self._take(item)
         if isinstance(item, ImageProgress):
-            if sent_progress.get(item.slot) == item.percent:
+            sent = sent_progress.setdefault(item.slot, [])
+            if not item.preview or item.percent in sent or len(sent) >= self.partial_images:
                 return b""
+            sent.append(item.percent)
             index = self._partials
             self._partials += 1
-            sent_progress[item.slot] = item.percent
             return event_frame(f"{prefix}.partial_image", {
-                "type": f"{prefix}.partial_image", "b64_json": "", "created_at": self.created,
-                "image_index": item.slot, "partial_image_index": index,
+                "type": f"{prefix}.partial_image", "b64_json": base64.b64encode(item.preview).decode(),
+                "created_at": self.created, "image_index": item.slot, "partial_image_index": index,
                 "progress": item.percent, "size": "auto", "quality": "auto", "background": "auto",
-                "output_format": "jpeg"})
+                "output_format": output_format(item.mime)})
         if isinstance(item, ApiError):  # one round of several failed; the others go on
             return event_frame(f"{prefix}.failed", {
                 # no "error" key: the SDK would raise on it and lose the images still coming
@@ -191,14 +216,17 @@ class ImagesRenderer:
                 return event_frame(f"{prefix}.moderated", {
                     "type": f"{prefix}.moderated", "image_index": item.slot, "created_at": self.created,
                     "message": "Grok moderated this image."})
-            body = await self.item(item)
+            body = await self.item(item, with_b64=True)
             return event_frame(f"{prefix}.completed", {
                 "type": f"{prefix}.completed", "created_at": self.created, "image_index": item.slot,
-                "size": "auto", "quality": "auto", "background": "auto", "output_format": "jpeg",
-                "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0,
-                          "input_tokens_details": {"text_tokens": 0, "image_tokens": 0}},
-                **body})
+                "size": "auto", "quality": "auto", "background": "auto", "output_format": output_format(item.mime),
+                "usage": self.usage(1), **body})
         return b""
+
+
+def output_format(mime: str) -> str:
+    """OpenAI's `output_format` for an image type (Grok's images are JPEG unless it says otherwise)."""
+    return {"image/png": "png", "image/webp": "webp"}.get(mime, "jpeg")
 
 
 def event_frame(name: str, obj: Any) -> bytes:

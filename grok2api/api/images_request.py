@@ -4,6 +4,8 @@ the multipart read).
 Decisions:
 - `n` is 1–10; `response_format` `url` | `b64_json` (`base64` accepted as an alias), default
   `b64_json` as in the seed; `stream` also accepts the form strings true/false/1/0/yes/no.
+- `partial_images` (0–3, OpenAI's range) caps the previews streamed per image; absent, every preview
+  Grok sends is forwarded up to that maximum (the seed always streamed progress).
 - `size` (`WxH`) maps to the nearest supported aspect ratio by log distance, see SIZE_RATIOS;
   `aspect_ratio` may be sent directly. `auto`/absent -> 1:1.
 - Edits accept OpenAI multipart (`image` or repeated `image[]`, up to MAX_EDIT_IMAGES) and the
@@ -24,6 +26,7 @@ from ..gateway.jobs import Attachment
 from .validate import AttachmentRef, bad
 
 MAX_N = 10
+MAX_PARTIAL_IMAGES = 3  # OpenAI's limit for `partial_images`
 MAX_EDIT_IMAGES = 3  # the seed and peers send at most a few inputs to imageToImage
 # Supported ratios (what the Imagine WebSocket accepts and the seed documents), width / height.
 SIZE_RATIOS: dict[str, float] = {
@@ -87,6 +90,20 @@ def parse_format(value: Any) -> str:
     return str(value)
 
 
+def parse_partial_images(value: Any) -> int:
+    if value is None or value == "":
+        return MAX_PARTIAL_IMAGES
+    try:
+        count = int(value)
+        if isinstance(value, bool) or (isinstance(value, float) and count != value):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise bad("`partial_images` must be an integer.", param="partial_images") from None
+    if not 0 <= count <= MAX_PARTIAL_IMAGES:
+        raise bad(f"`partial_images` must be between 0 and {MAX_PARTIAL_IMAGES}.", param="partial_images")
+    return count
+
+
 def parse_prompt(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise bad("`prompt` is required.", param="prompt")
@@ -95,13 +112,14 @@ def parse_prompt(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ImageRequest:
-    """What generations and edits share: model, prompt, n, response_format and stream."""
+    """What generations and edits share: model, prompt, n, response_format, stream, partial_images."""
 
     model: str
     prompt: str
     n: int
     response_format: str
     stream: bool
+    partial_images: int
 
 
 def parse_image_request(body: dict[str, Any], default_model: str) -> ImageRequest:
@@ -109,7 +127,8 @@ def parse_image_request(body: dict[str, Any], default_model: str) -> ImageReques
     if not isinstance(model, str):
         raise bad("`model` must be a string.", "model")
     return ImageRequest(model, parse_prompt(body.get("prompt")), parse_n(body.get("n")),
-                        parse_format(body.get("response_format")), parse_bool(body.get("stream"), "stream"))
+                        parse_format(body.get("response_format")), parse_bool(body.get("stream"), "stream"),
+                        parse_partial_images(body.get("partial_images")))
 
 
 async def read_form(request: web.Request) -> tuple[dict[str, Any], list[tuple[str, Attachment]]]:

@@ -126,15 +126,28 @@ class Reply:
             return "stop_sequence"
         return STOP_REASONS.get(self.answer.renderer.finish_reason, "end_turn")
 
-    def usage(self) -> dict[str, int]:
+    def usage(self) -> dict[str, Any]:
+        """Every field Anthropic's Usage has: no prompt caching, server tools or regions here, so
+        zeros and nulls where they do not apply."""
         usage = self.answer.renderer.usage(self.answer.prompt_tokens)
         return {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"],
-                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+                "output_tokens_details": {
+                    "thinking_tokens": usage["completion_tokens_details"]["reasoning_tokens"]},
+                "server_tool_use": None, "service_tier": "standard", "inference_geo": None}
+
+    def delta_usage(self) -> dict[str, Any]:
+        """message_delta's usage: the final counts (MessageDeltaUsage's fields)."""
+        usage = self.usage()
+        return {name: usage[name] for name in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
+                                               "cache_read_input_tokens", "output_tokens_details",
+                                               "server_tool_use")}
 
     def head(self, content: list[dict[str, Any]], stop_reason: str | None) -> dict[str, Any]:
         return {"id": self.id, "type": "message", "role": "assistant", "model": self.model,
-                "content": content, "stop_reason": stop_reason,
-                "stop_sequence": self.cutter.matched, "usage": self.usage()}
+                "content": content, "stop_reason": stop_reason, "stop_sequence": self.cutter.matched,
+                "stop_details": None, "container": None, "usage": self.usage()}
 
     # -- non-streaming ----------------------------------------------------------
     async def collect(self) -> list[Piece]:
@@ -149,7 +162,7 @@ class Reply:
             elif blocks and blocks[-1]["type"] == kind:
                 blocks[-1][kind] += value
             else:
-                blocks.append({"type": "text", "text": value} if kind == "text"
+                blocks.append(text_block(value) if kind == "text"
                               else {"type": "thinking", "thinking": value, "signature": SIGNATURE})
         return self.head(blocks, self.stop_reason)
 
@@ -160,7 +173,7 @@ class Reply:
         response = await sse.open_stream(request, {"X-Request-Id": request.get(REQUEST_ID, "")})
         blocks = BlockEncoder()
         start = self.head([], None)
-        start["usage"]["output_tokens"] = 0
+        start["usage"].update(output_tokens=0, output_tokens_details={"thinking_tokens": 0})
         out = [event("message_start", {"type": "message_start", "message": start}), PING]
         try:
             if first is not None:
@@ -185,14 +198,15 @@ class Reply:
             out += blocks.close()
             out.append(event("message_delta", {
                 "type": "message_delta", "delta": {"stop_reason": self.stop_reason,
-                                                   "stop_sequence": self.cutter.matched},
-                "usage": {"output_tokens": self.usage()["output_tokens"]}}))
+                                                   "stop_sequence": self.cutter.matched,
+                                                   "stop_details": None, "container": None},
+                "usage": self.delta_usage()}))
             out.append(event("message_stop", {"type": "message_stop"}))
             await response.write(b"".join(out))
         except ConnectionResetError:
             log.info("client left message stream %s", self.id)
         except Exception as exc:  # noqa: BLE001 - after the headers, a failure can only be an error event
-            await write_error_event(response, out, exc, self.id)
+            await write_error_event(response, out, exc, self.id, request.get(REQUEST_ID, ""))
         return response
 
 
@@ -203,9 +217,14 @@ def event(name: str, data: dict[str, Any]) -> bytes:
 PING = event("ping", {"type": "ping"})
 
 
+def text_block(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text, "citations": None}
+
+
 def tool_use_block(call: ToolCall) -> dict[str, Any]:
+    # `caller`: who made the call; always the model itself here (Anthropic's default).
     return {"type": "tool_use", "id": "toolu_" + call.id.removeprefix("call_"), "name": call.name,
-            "input": json.loads(call.arguments)}
+            "input": json.loads(call.arguments), "caller": {"type": "direct"}}
 
 
 class BlockEncoder:
@@ -247,7 +266,7 @@ class BlockEncoder:
             if self.open != kind:
                 out += self.close()
                 self.open = kind
-                out.append(self._start({"type": "text", "text": ""} if kind == "text"
+                out.append(self._start(text_block("") if kind == "text"
                                        else {"type": "thinking", "thinking": "", "signature": ""}))
             out.append(self._delta({"type": "text_delta", "text": value} if kind == "text"
                                    else {"type": "thinking_delta", "thinking": value}))
@@ -255,13 +274,13 @@ class BlockEncoder:
 
 
 async def write_error_event(response: web.StreamResponse, pending: list[bytes], exc: Exception,
-                            message_id: str) -> None:
+                            message_id: str, request_id: str) -> None:
     if isinstance(exc, ApiError):
         status, message = (529 if isinstance(exc, ServiceUnavailable) else exc.status), exc.message
     else:
         log.exception("message stream %s failed", message_id)
         status, message = 500, "internal server error"
     try:
-        await response.write(b"".join(pending) + event("error", anthropic_error(status, message)))
+        await response.write(b"".join(pending) + event("error", anthropic_error(status, message, request_id)))
     except ConnectionResetError:
         pass

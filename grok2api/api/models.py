@@ -21,7 +21,8 @@ from ..keys import API_KEY, CATALOG
 
 # Catalog entries carry no creation date; one fixed date keeps the list stable across restarts.
 CREATED = 1735689600  # 2025-01-01T00:00:00Z
-# Codex catalogue constants: the web app publishes no context size; Grok 4's is at least this.
+# Codex catalogue constants (also Anthropic's max_input_tokens): the web app publishes no context
+# size; Grok 4's is at least this.
 CODEX_CONTEXT_WINDOW = 128_000
 CODEX_INSTRUCTIONS = (
     "You are a coding agent running in Codex, a terminal-based coding assistant, reached through "
@@ -97,9 +98,27 @@ async def list_models(request: web.Request) -> web.Response:
     return web.json_response({"object": "list", "data": [model_object(r) for r in routes_]})
 
 
+def _support(value: bool) -> dict[str, bool]:
+    return {"supported": value}
+
+
 def anthropic_model(route: Any) -> dict[str, Any]:
+    """Anthropic's ModelInfo: what /v1/messages does with this model (images and PDFs go upstream as
+    attachments; thinking when the model thinks; no batches, citations, code execution, effort
+    levels, context editing or validated structured output). No output limit is published: null."""
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(CREATED))
-    return {"type": "model", "id": route.id, "display_name": route.id, "created_at": created}
+    thinks = bool(route.thinks)
+    capabilities = {
+        "batch": _support(False), "citations": _support(False), "code_execution": _support(False),
+        "context_management": {"supported": False, "clear_thinking_20251015": None,
+                               "clear_tool_uses_20250919": None, "compact_20260112": None},
+        "effort": {"supported": False, **{level: _support(False) for level in ("low", "medium", "high", "max")},
+                   "xhigh": None},
+        "image_input": _support(True), "pdf_input": _support(True), "structured_outputs": _support(False),
+        "thinking": {"supported": thinks, "types": {"enabled": _support(thinks), "adaptive": _support(thinks)}},
+    }
+    return {"type": "model", "id": route.id, "display_name": route.id, "created_at": created,
+            "capabilities": capabilities, "max_input_tokens": CODEX_CONTEXT_WINDOW, "max_tokens": None}
 
 
 @routes.get("/v1/models/{model_id:.+}")

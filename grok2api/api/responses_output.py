@@ -119,7 +119,7 @@ class OutputBuilder:
         else:
             item = {"id": new_id("msg"), "type": "message", "role": "assistant", "status": "in_progress",
                     "content": []}
-            part = {"type": "output_text", "text": "", "annotations": []}
+            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
             part_event = {"type": "response.content_part.added", "content_index": 0, "part": part}
         self.output.append(item)
         self._open, self._text = item, ""

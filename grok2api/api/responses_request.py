@@ -107,7 +107,7 @@ def parse_responses_request(raw: Any) -> ResponsesRequest:
         stream=bool(stream), max_output_tokens=max_output, thinking=thinking,
         store=store is not False, previous_response_id=previous or None, json_format=json_format,
         echo={
-            "instructions": instructions, "tools": body.get("tools") or [],
+            "instructions": instructions, "tools": echo_tools(body.get("tools")),
             "tool_choice": body.get("tool_choice") or "auto",
             "parallel_tool_calls": parallel is not False, "previous_response_id": previous or None,
             "metadata": metadata or {}, "temperature": 1.0 if temperature is None else temperature,
@@ -115,6 +115,17 @@ def parse_responses_request(raw: Any) -> ResponsesRequest:
             "reasoning": reasoning, "store": store is not False, "truncation": truncation or "disabled",
             "user": body.get("user"), "prompt_cache_key": body.get("prompt_cache_key"),
         })
+
+
+def echo_tools(tools: Any) -> list[Any]:
+    """The declared tools as OpenAI echoes them: a function always carries `strict` and `parameters`
+    (null when not sent; the arguments are not validated against the schema either way)."""
+    out = []
+    for tool in tools or []:
+        if isinstance(tool, dict) and tool.get("type") == "function":
+            tool = {**tool, "strict": tool.get("strict"), "parameters": tool.get("parameters")}
+        out.append(tool)
+    return out
 
 
 def _reasoning(value: Any) -> tuple[dict[str, Any], bool | None]:

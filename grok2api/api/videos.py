@@ -3,7 +3,11 @@
 Parameters (both shapes; JSON or multipart):
 - `model`: a video model; absent or `sora-*` -> the catalog's video model (`grok-imagine-1.0-video`).
 - `aspect_ratio` 16:9 | 9:16 | 1:1 | 2:3 | 3:2; else derived from `size` (WxH, nearest ratio); default 16:9.
+  A job's `size` is always one of OpenAI's VIDEO_SIZES (the one asked for, else 1280x720 for a
+  landscape or square ratio and 720x1280 for a portrait one); `aspect_ratio` says what Grok made.
 - `seconds` / `video_length`: 6 or 10; OpenAI's 4/8/12 map to the nearest (4 -> 6, 8 and 12 -> 10).
+  A job's `seconds` is the length Grok makes ("6" or "10"): OpenAI's VideoResource types it as any
+  string, and the true length is more useful to a client than the one asked for.
 - `resolution` / `resolution_name`: 480p | 720p; else from `size` (shorter side >= 720 -> 720p); default 480p.
 - `preset`: fun | normal | spicy | custom (default normal).
 - image-to-video: OpenAI `input_reference` (multipart file, or {image_url}), or the seed's `image`
@@ -27,11 +31,11 @@ from ..gateway.jobs import Attachment, VideoJob
 from ..gateway.pump import EventPump
 from ..gateway.video_jobs import VideoJobs, public
 from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, VIDEO_JOBS, WORKER_ID
-from .answer import Answer, idle_timeout, no_client_retry
+from .answer import Answer, call_context, idle_timeout, no_client_retry
 from .attachments import fetch_policy, load_attachments, total_bound
 from .chat import Completion
 from .chat_render import CompletionRenderer, MediaLinks
-from .images import ctx_for, default_model
+from .images import default_model
 from .images_request import parse_bool, parse_prompt, read_form, sniff_image
 from .validate import VIDEOS_FIELDS, AttachmentRef, bad, check_fields, json_object
 
@@ -39,6 +43,7 @@ routes = web.RouteTableDef()
 VIDEO_MODEL = "grok-imagine-1.0-video"
 ASPECTS = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0, "2:3": 2 / 3, "3:2": 3 / 2}
 PRESETS = ("fun", "normal", "spicy", "custom")
+VIDEO_SIZES = ("720x1280", "1280x720", "1024x1792", "1792x1024")  # OpenAI's VideoSize
 POLL_AFTER_MS = "1000"
 
 
@@ -107,6 +112,13 @@ def parse_video(body: dict[str, Any], request: web.Request) -> dict[str, Any]:
             "seconds": seconds, "resolution": resolution, "preset": preset}
 
 
+def openai_size(asked: Any, aspect: str) -> str:
+    """The job's `size` in OpenAI's enum: as asked when it is one, else by the ratio's orientation."""
+    if isinstance(asked, str) and asked.lower() in VIDEO_SIZES:
+        return asked.lower()
+    return "720x1280" if ASPECTS[aspect] < 1 else "1280x720"
+
+
 async def read_body(request: web.Request) -> tuple[dict[str, Any], list[tuple[str, Attachment]]]:
     if request.content_type.startswith("multipart/"):
         return await read_form(request)
@@ -146,7 +158,7 @@ def make_job(request: web.Request, opts: dict[str, Any], image: Attachment | Non
     check_video_model(request, opts["model"])
     return VideoJob(model=opts["model"], prompt=opts["prompt"], aspect_ratio=opts["aspect_ratio"],
                     seconds=opts["seconds"], resolution=opts["resolution"], preset=opts["preset"],
-                    image=image, ctx=ctx_for(request, stream))
+                    image=image, ctx=call_context(request, stream))
 
 
 # -- OpenAI asynchronous shape ------------------------------------------------------
@@ -159,7 +171,7 @@ async def create_video(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     doc = await request.app[VIDEO_JOBS].create(
         {"model": opts["model"], "prompt": opts["prompt"], "seconds": str(opts["seconds"]),
-         "size": body.get("size") or opts["aspect_ratio"], "aspect_ratio": opts["aspect_ratio"],
+         "size": openai_size(body.get("size"), opts["aspect_ratio"]), "aspect_ratio": opts["aspect_ratio"],
          "resolution": opts["resolution"], "preset": opts["preset"],
          "_key": job.ctx.key_id}, lambda: gateway.video(job))
     return web.json_response(public(doc), headers={"openai-poll-after-ms": POLL_AFTER_MS})

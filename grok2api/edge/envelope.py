@@ -27,7 +27,7 @@ def error_response(request: web.Request, status: int, message: str, type_: str,
     path = request.path
     body: dict[str, Any]
     if is_anthropic(path):
-        body = anthropic_error(status, message)
+        body = anthropic_error(status, message, request.get(REQUEST_ID, ""))
     else:
         body = openai_error(message, type_, code, param)
     resp = web.json_response(body, status=status, headers=headers)

@@ -27,7 +27,7 @@ from limits.aio.storage import Storage as LimitsStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from ..errors import ApiError, RateLimited
-from ..keys import API_KEY, CLIENT_IP, LIMITER, LIVE_SETTINGS, RECORDER, REQUEST_ID, STARTED_AT_REQ
+from ..keys import API_KEY, CALL_CONTEXT, CLIENT_IP, LIMITER, LIVE_SETTINGS, RECORDER, REQUEST_ID, STARTED_AT_REQ
 from ..stats.recorder import RequestRecord
 from .body import parse_json
 from .client_ip import client_ip
@@ -145,7 +145,9 @@ async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.S
             await limiter.check_ip(ip, s.rate_limit_per_minute, s.rate_limit_burst)
         return await handler(request)
     except ApiError as exc:
-        if not exc.recorded and request.path.startswith("/v1/"):
+        # A failure of a call the gateway made is in its own record already (CALL_CONTEXT).
+        call = request.get(CALL_CONTEXT)
+        if not exc.recorded and request.path.startswith("/v1/") and (call is None or not call.recorded):
             exc.recorded = True
             await _record_rejection(request, ip, exc)
         raise

@@ -361,5 +361,6 @@ class Gateway:
             outcome.error_kind = "internal"  # a failure of ours, not Grok's
             raise
         finally:
+            ctx.recorded = True
             if self.record is not None:
                 self.record(ctx, route.id, outcome, started)

@@ -61,6 +61,8 @@ class CallContext:
     """Who asked: for the request log, stats and per-key policy."""
 
     request_id: str = ""
+    # Set once the gateway recorded this call (stats, request log), so the edge does not record it again.
+    recorded: bool = False
     key_id: str = ""
     key_name: str = ""
     client_ip: str = ""

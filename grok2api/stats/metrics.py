@@ -5,8 +5,11 @@ Series:
   (every HTTP request, measured by `metrics_middleware`; route = the matched route template);
   grok2api_http_requests_in_flight (livesum over workers).
 - grok2api_requests_total{model,status,kind}, grok2api_request_latency_seconds{model},
-  grok2api_time_to_first_token_seconds{model}, grok2api_upstream_errors_total{kind}
-  (every RequestRecord given to the Recorder: chat/media requests and rejected 401/403/413/429).
+  grok2api_time_to_first_token_seconds{model} (every RequestRecord given to the Recorder: the calls
+  the gateway made and every refused API request, bad JSON or an unknown model included, each once;
+  `model` is a catalog model, "unknown" for any other name a request gave, "-" for none);
+  grok2api_request_errors_total{model,status,kind} (those of them answered with an error);
+  grok2api_upstream_errors_total{kind} (failures of calls that reached grok.com). No `_created` series.
 - grok2api_statsig_total{strategy,path,outcome}: x-statsig-id values by strategy, signed path and what
   grok.com made of them (ok, refused = anti-bot C1, stale = stale page C3, unavailable = no value).
 - grok2api_upstream_calls_total{step,outcome}: every upstream exchange by step (chat_mgw, chat_rest, imagine,
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -41,13 +44,14 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    disable_created_metrics,
     generate_latest,
 )
 from prometheus_client import multiprocess as mp
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..keys import EGRESS, GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ, UPSTREAM_HEALTH
+from ..keys import CATALOG, EGRESS, GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ, UNMETERED, UPSTREAM_HEALTH
 from .recorder import RequestRecord
 
 routes = web.RouteTableDef()
@@ -67,7 +71,13 @@ def multiprocess() -> bool:
 class Metrics:
     """The metric objects of one app (own registry, so several apps can live in one process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, known_model: Callable[[str], bool] = lambda model: True) -> None:
+        # A refused request keeps the model it named in the request log; as a label only catalog
+        # models are kept (any other name is "unknown"), so clients cannot mint series.
+        self.known_model = known_model
+        # No `_created` series: they double the output and Prometheus does not use them for counters
+        # (prometheus_client's switch is process-wide; nothing else here wants them either).
+        disable_created_metrics()
         self.registry = r = CollectorRegistry(auto_describe=True)
         self.http_requests = Counter("grok2api_http_requests", "HTTP requests by route, method and status.",
                                      ["route", "method", "status"], registry=r)
@@ -78,7 +88,9 @@ class Metrics:
                                registry=r, multiprocess_mode="livesum")
         self.requests = Counter("grok2api_requests", "Recorded API requests by model, status and error kind.",
                                 ["model", "status", "kind"], registry=r)
-        self.errors = Counter("grok2api_request_errors", "Recorded API requests that failed, by kind.",
+        self.errors = Counter("grok2api_request_errors",
+                              "Recorded API requests answered with an error (a status of 400 or more, or an "
+                              "error kind), by model, status and error kind.",
                               ["model", "status", "kind"], registry=r)
         self.latency = Histogram("grok2api_request_latency_seconds", "Recorded API request latency.",
                                  ["model"], buckets=LATENCY_BUCKETS, registry=r)
@@ -101,7 +113,7 @@ class Metrics:
                                   buckets=OVERHEAD_BUCKETS, registry=r)
 
     def on_record(self, rec: RequestRecord) -> None:
-        model = rec.model or "-"
+        model = "-" if not rec.model else rec.model if self.known_model(rec.model) else "unknown"
         kind = rec.error_kind or ""
         status = str(rec.status)
         self.requests.labels(model, status, kind).inc()
@@ -111,7 +123,8 @@ class Metrics:
             self.latency.labels(model).observe(rec.latency_ms / 1000)
             if rec.ttft_ms > 0:
                 self.ttft.labels(model).observe(rec.ttft_ms / 1000)
-            if kind and kind not in _NOT_UPSTREAM and rec.status not in (401, 403, 413, 429):
+            # Only calls that reached grok.com (an account was tried): a refusal names a model too.
+            if kind and rec.account and kind not in _NOT_UPSTREAM and rec.status not in (401, 403, 413, 429):
                 self.upstream_errors.labels(kind).inc()
 
 
@@ -181,9 +194,16 @@ def _route(request: web.Request) -> str:
     return resource.canonical
 
 
+def unmetered(request: web.Request) -> bool:
+    return any(UNMETERED in app for app in request.match_info.apps)
+
+
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Counts every request by route and final status (outside the error middleware)."""
+    """Counts every request by route and final status (outside the error middleware), except those
+    of an UNMETERED sub-app."""
+    if unmetered(request):
+        return await handler(request)
     m = request.config_dict[METRICS]
     started = time.perf_counter()
     status = 500
@@ -205,7 +225,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def observe_overhead(request: web.Request, response: web.StreamResponse) -> None:
     """on_response_prepare: the time to response headers as the gateway saw it."""
     started = request.get(STARTED_AT_REQ)
-    if started is not None:
+    if started is not None and not unmetered(request):
         request.config_dict[METRICS].overhead.observe(time.perf_counter() - started)
 
 
@@ -237,7 +257,8 @@ def mark_dead_worker(pid: int) -> None:
 
 def provide(app: web.Application) -> None:
     """Put the metric objects under METRICS, listening to the Recorder under RECORDER when there is one."""
-    app[METRICS] = m = Metrics()
+    catalog = app.get(CATALOG)
+    app[METRICS] = m = Metrics((lambda model: model in catalog) if catalog is not None else (lambda model: True))
     if RECORDER in app:
         app[RECORDER].listeners.append(m.on_record)
     if GROK_CLIENT in app:

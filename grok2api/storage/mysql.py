@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -149,6 +150,11 @@ class MysqlStorage(SqlStorage):
             await c.execute("BEGIN")
             try:
                 yield c
+            except asyncio.CancelledError:
+                # No ROLLBACK on a cancelled task: aiomysql has closed a connection cancelled mid-statement
+                # (a ROLLBACK would turn the cancellation into an InterfaceError), and the pool closes one
+                # released inside a transaction; either way the server rolls the transaction back.
+                raise
             except BaseException:
                 await c.execute("ROLLBACK")
                 raise

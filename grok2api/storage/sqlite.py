@@ -172,10 +172,13 @@ class SqliteStorage(SqlStorage):
     async def _tx(self) -> AsyncIterator[Conn]:
         async with self._write_lock:
             db = self._db()
-            # IMMEDIATE takes the file's write lock up front: no other process can write
-            # between our reads and writes, and no deadlock on upgrading a read lock.
-            await _SqliteConn(db, retry=True).execute("BEGIN IMMEDIATE")
             try:
+                # IMMEDIATE takes the file's write lock up front: no other process can write
+                # between our reads and writes, and no deadlock on upgrading a read lock.
+                # Inside the try: a task cancelled while awaiting BEGIN (a client or an admin
+                # check going away) still has it run on aiosqlite's thread, and the connection
+                # would stay in that transaction, its later writes invisible to every reader.
+                await _SqliteConn(db, retry=True).execute("BEGIN IMMEDIATE")
                 yield _SqliteConn(db, retry=False)
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):  # sqlite may have rolled back already

@@ -20,6 +20,8 @@ class ImageProgress:
     slot: int  # which of the n images
     percent: int
     stage: str = ""  # "preview" | "medium" | "final" (Imagine) or "" (chat)
+    preview: bytes = b""  # the unfinished image, when the upstream sent one (Imagine's preview / medium)
+    mime: str = ""
 
 
 @dataclass(slots=True)

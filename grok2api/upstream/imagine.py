@@ -158,8 +158,11 @@ class ImagineParser:
             slot.final_url = url or slot.final_url
         elif stage == "medium" and not slot.medium_at:
             slot.medium_at = now
-        shown = 100 if stage == "final" else int(min(percent if percent is not None else 50, 99))
-        return [ImageProgress(slot=slot.index, percent=shown, stage=stage)]
+        if stage == "final":
+            return [ImageProgress(slot=slot.index, percent=100, stage=stage)]
+        shown = int(min(percent if percent is not None else 50, 99))
+        preview, mime = decode_blob(blob) if blob else (b"", "")
+        return [ImageProgress(slot=slot.index, percent=shown, stage=stage, preview=preview, mime=mime)]
 
     def _resolve(self, slot: _Slot, *, force: bool = False) -> list[Event]:
         if slot.resolved:

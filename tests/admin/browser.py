@@ -53,7 +53,8 @@ WIDTHS = {1366: 900, 390: 844}
 
 
 @asynccontextmanager
-async def browser_page(base_url: str, *, clipboard: bool = False) -> AsyncIterator[tuple[object, Recorder]]:
+async def browser_page(base_url: str, *, clipboard: bool = False, width: int = 1366,
+                       height: int = 900) -> AsyncIterator[tuple[object, Recorder]]:
     from playwright.async_api import async_playwright
 
     require_browser()
@@ -62,7 +63,7 @@ async def browser_page(base_url: str, *, clipboard: bool = False) -> AsyncIterat
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
-            context = await browser.new_context(base_url=base_url, viewport={"width": 1366, "height": 900},
+            context = await browser.new_context(base_url=base_url, viewport={"width": width, "height": height},
                                                 accept_downloads=True)
             if clipboard:
                 await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url.rstrip("/"))

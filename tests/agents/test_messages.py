@@ -212,7 +212,7 @@ async def test_claude_code_style_request(make_stack: MakeStack) -> None:
             "metadata": {"user_id": "u1"}}) as resp:
         assert resp.status == 200
         body = await resp.json()
-    assert body["content"] == [{"type": "text", "text": "Echo: hi"}]
+    assert body["content"] == [{"type": "text", "text": "Echo: hi", "citations": None}]
 
 
 async def test_system_role_inside_messages_is_tolerated(claude: anthropic.AsyncAnthropic, stack: Stack) -> None:

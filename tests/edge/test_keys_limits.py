@@ -21,7 +21,7 @@ async def test_disabled_expired_and_wrong_model_keys(make_gw: MakeGw) -> None:
     await gw.add_key("sk-limited-0000000000003", allowed_models=["grok-3"])
     resp = await gw.http.post("/v1/chat/completions", json=CHAT, headers=gw.headers("sk-disabled-000000000001"))
     assert resp.status == 401
-    assert await error_of(resp) == {"message": "This API key is disabled.", "type": "authentication_error",
+    assert await error_of(resp) == {"message": "This API key is disabled.", "type": "invalid_request_error",
                                     "param": None, "code": "invalid_api_key"}
     resp = await gw.http.post("/v1/chat/completions", json=CHAT, headers=gw.headers("sk-expired-0000000000002"))
     assert resp.status == 401

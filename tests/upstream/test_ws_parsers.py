@@ -172,7 +172,9 @@ def test_imagine_document_stream() -> None:
     events = []
     for frame in document_frames():
         events += parser.feed(frame, 0.0)
-    assert events[:3] == [ImageProgress(0, 35, "preview"), ImageProgress(0, 80, "medium"),
+    # previews carry their image (forwarded as partial images); the final's bytes come with ImageReady
+    assert events[:3] == [ImageProgress(0, 35, "preview", PNG, "image/png"),
+                          ImageProgress(0, 80, "medium", PNG + bytes(30_000), "image/png"),
                           ImageProgress(0, 100, "final")]
     assert events[3] == ImageReady(slot=0, url=f"{PUBLIC}{IMG}.jpg", data=JPEG, mime="image/jpeg")
     assert events[4] == ImageReady(slot=1, moderated=True)
