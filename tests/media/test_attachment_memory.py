@@ -10,12 +10,9 @@ in one chat message, is sent three times at once: the worker answers 413 and its
 from __future__ import annotations
 
 import asyncio
-import base64
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
