@@ -25,7 +25,20 @@ from .edge import api_auth, health, hygiene, rate_limit
 from .edge.envelope import error_middleware, request_id_middleware
 from .gateway import wiring
 from .gateway.drain import Drain, begin_drain
-from .keys import API_APP, CATALOG, DRAIN, LIVE_SETTINGS, MEDIA, PAGES_APP, STARTED_AT, STORAGE, WATCHER, WORKER_ID
+from .keys import (
+    API_APP,
+    CATALOG,
+    DRAIN,
+    FETCH_BUDGET,
+    LIVE_SETTINGS,
+    MEDIA,
+    PAGES_APP,
+    STARTED_AT,
+    STORAGE,
+    WATCHER,
+    WORKER_ID,
+)
+from .media.budget import ByteBudget
 from .media.cache import MediaCache, media_ctx
 from .periodic import periodic
 from .stats import metrics
@@ -68,6 +81,8 @@ def provide(app: web.Application, settings: Settings) -> None:
     app[DRAIN] = Drain()
     app[CATALOG] = load_catalog(server.data_dir)
     app[MEDIA] = MediaCache(server.data_dir, lambda: live.current)
+    # Read at start: the attachment bytes this worker's fetches may hold at once.
+    app[FETCH_BUDGET] = ByteBudget(settings.security.attachments_memory_mb * 1024 * 1024)
 
 
 def make_app(settings: Settings) -> web.Application:

@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (env SERVER_HOST, default 0.0.0.0)")
     serve.add_argument("--port", type=int, help="port (env SERVER_PORT, default 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (env SERVER_WORKERS, default 1)")
-    serve.add_argument("--demo", action="store_true", help="wire the gateway to a built-in simulated grok.com")
+    serve.add_argument("--demo", action="store_true",
+                       help="wire the gateway to a built-in simulated grok.com (binds 127.0.0.1 unless --host says otherwise)")
     serve.add_argument("--log-format", choices=("text", "json"), default="text")
     serve.add_argument("--worker-child", action="store_true", help=argparse.SUPPRESS)
 
@@ -140,10 +141,19 @@ def with_storage(settings: Settings, fn: Callable[[Storage], Awaitable[int]]) ->
     return asyncio.run(run())
 
 
+def serve_host(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """The bind address: --host, else SERVER_HOST, else the default; `--demo` binds 127.0.0.1 unless one
+    of those says otherwise (its fake grok.com and demo key are for this machine)."""
+    if args.host or environ.get("SERVER_HOST") or not args.demo:
+        return str(args.host) if args.host else None
+    return "127.0.0.1"
+
+
 def cmd_serve(args: argparse.Namespace, argv: list[str]) -> int:
     setup_logging(os.environ.get("LOG_LEVEL", "INFO").upper(), args.log_format)
     from . import server as server_mod
 
+    args.host = serve_host(args, os.environ)
     settings = load_settings(args, host=args.host, port=args.port, workers=args.workers, demo=args.demo)
     if args.worker_child:
         server_mod.serve_one(settings, reuse_port=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from .admin.middleware import authenticate
 from .config import settings as settings_mod
 from .config.settings import Settings
 from .keys import LIVE_SETTINGS, POOL, STORAGE, UNMETERED
@@ -51,7 +54,33 @@ def fake_app(settings: Settings) -> web.Application:
     fake = make_fake(FakeConfig(first_frame_delay=0.2, token_interval=0.03, assets_origin=base,
                                 imagine_origin=base, livekit_url=settings.network.livekit_url, path_prefix=PREFIX))
     fake[UNMETERED] = True  # its requests are the gateway's own upstream calls, not client traffic
+    fake.middlewares.append(control_guard)
     return fake
+
+
+def from_this_machine(request: web.Request) -> bool:
+    """The peer is loopback and no proxy stands in between (a reverse proxy on this host would make
+    every caller loopback, so a forwarded request does not count)."""
+    if any(h in request.headers for h in ("X-Forwarded-For", "X-Real-IP", "Forwarded")):
+        return False
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+@web.middleware
+async def control_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The fake's control API (`_fake/...`: every user's prompts, scenarios that break every chat) only
+    from this machine or with the admin's session or Bearer password; the simulated grok.com itself
+    stays open, since the gateway (and the browser showing its media) calls it."""
+    if request.path.startswith(PREFIX + "/_fake/") and not from_this_machine(request):
+        session, _bearer, _cookie = await authenticate(request, allow_bearer=True)
+        if session is None or session.anonymous:
+            return web.json_response({"error": {"message": "the demo's control API answers only this machine or "
+                                                           "the logged-in admin", "type": "admin_error",
+                                                "code": "admin_auth_required"}}, status=403)
+    return await handler(request)
 
 
 async def demo_ctx(app: web.Application) -> AsyncIterator[None]:

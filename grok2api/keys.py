@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .catalog import Catalog
     from .config.live import ChangeWatcher, LiveSettings
     from .edge.api_auth import KeyAuthenticator
+    from .edge.key_limits import KeyLimits
     from .edge.rate_limit import Limiter
     from .egress.pool import EgressPool
     from .egress.proxies import SeedProxy
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from .gateway.drain import Drain
     from .gateway.jobs import CallContext
     from .gateway.video_jobs import VideoJobs
+    from .media.budget import ByteBudget
     from .media.cache import MediaCache
     from .pool.pool import Pool
     from .pool.refresher import Refresher
@@ -49,6 +51,8 @@ PROXIES: web.AppKey[SeedProxy] = web.AppKey("proxies")
 EGRESS: web.AppKey[EgressPool] = web.AppKey("egress_pool")
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 MEDIA: web.AppKey[MediaCache] = web.AppKey("media")
+# Attachment bytes this worker lets fetches hold at once (security.attachments_memory_mb).
+FETCH_BUDGET: web.AppKey[ByteBudget] = web.AppKey("fetch_budget")
 # Bounds concurrent image and video generations (performance.media_max_concurrent).
 MEDIA_SLOTS: web.AppKey[asyncio.Semaphore] = web.AppKey("media_slots", asyncio.Semaphore)
 VIDEO_JOBS: web.AppKey[VideoJobs] = web.AppKey("video_jobs")
@@ -59,6 +63,7 @@ CAPTURE: web.AppKey[Capture] = web.AppKey("capture")
 
 # -- the request edge, stats and metrics
 API_KEYS: web.AppKey[KeyAuthenticator] = web.AppKey("api_keys")
+KEY_LIMITS: web.AppKey[KeyLimits] = web.AppKey("key_limits")
 LIMITER: web.AppKey[Limiter] = web.AppKey("limiter")
 RECORDER: web.AppKey[Recorder] = web.AppKey("recorder")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

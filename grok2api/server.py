@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 from aiohttp import web
 
 from .app import make_app
 from .config import settings as settings_mod
 from .config.settings import ConfigError, Settings
+from .edge.connections import EdgeSite, connection_cap, raise_fd_limit
 from .storage import make_storage
 from .stats.metrics import mark_dead_worker
 
@@ -29,6 +31,29 @@ KILL_GRACE = 15.0
 
 def drain_timeout(settings: Settings) -> float:
     return settings.server.drain_timeout
+
+
+def handler_options(settings: Settings) -> dict[str, Any]:
+    """What every client connection's handler is built with (one place: runner and site alike)."""
+    return {
+        "access_log": None,
+        # aiohttp's keep-alive timer closes a connection without a complete request head this long
+        # after it opened or answered: slow headers and idle keep-alive alike (edge/connections.py).
+        "keepalive_timeout": settings.security.client_header_timeout_sec,
+    }
+
+
+async def start_site(runner: web.AppRunner, settings: Settings, reuse_port: bool) -> EdgeSite:
+    """Listen on SERVER_HOST:SERVER_PORT with the connection cap derived from the open-file limit."""
+    fd_limit = raise_fd_limit()
+    cap, backlog = connection_cap(settings.security.max_connections, fd_limit)
+    server = settings.server
+    site = EdgeSite(runner, server.host, server.port, cap=cap, handler_options=handler_options(settings),
+                    reuse_port=reuse_port, backlog=backlog)
+    await site.start()
+    log.info("grok2api listening on http://%s:%s (pid %s; at most %d connections, open-file limit %d)",
+             server.host, site.port, os.getpid(), cap, fd_limit)
+    return site
 
 
 async def with_saved_values(settings: Settings) -> Settings:
@@ -50,17 +75,15 @@ async def with_saved_values(settings: Settings) -> Settings:
 
 
 async def _serve_async(settings: Settings, reuse_port: bool) -> None:
-    app = make_app(await with_saved_values(settings))
+    settings = await with_saved_values(settings)
+    app = make_app(settings)
     drain = drain_timeout(settings)
     # On cleanup the runner stops listening, closes idle keep-alive connections, lets in-flight
     # requests (streams included) run up to `drain` seconds, then cancels what is left; the app's
     # cleanup contexts then release reservations and flush stats and logs.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=drain)
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=drain, **handler_options(settings))
     await runner.setup()
-    server = settings.server
-    site = web.TCPSite(runner, server.host, server.port, reuse_port=reuse_port, backlog=1024)
-    await site.start()
-    log.info("grok2api listening on http://%s:%s (pid %s)", server.host, server.port, os.getpid())
+    await start_site(runner, settings, reuse_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

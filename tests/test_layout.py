@@ -33,9 +33,9 @@ RULES: dict[str, tuple[str, ...]] = {
     "gateway": ("pool", "upstream", "egress", "media", "stats", "catalog", "config", "storage.base", "errors",
                 "keys", "periodic"),
     "api": ("gateway", "edge", "media", "config", "storage.base", "upstream.events", "errors", "keys"),
-    "admin": ("access", "pool", "gateway.jobs", "gateway.model_check", "edge.client_ip", "egress.pool", "media", "config",
-              "catalog", "storage.base", "upstream.errors", "upstream.events", "upstream.statsig_chain", "doctor", "errors",
-              "keys"),
+    "admin": ("access", "pool", "gateway.jobs", "gateway.model_check", "edge.client_ip", "edge.body", "egress.pool",
+              "media", "config", "catalog", "storage.base", "upstream.errors", "upstream.events",
+              "upstream.statsig_chain", "doctor", "errors", "keys"),
     "doctor": ("upstream", "catalog", "gateway.model_check"),
     # cross-cutting root modules
     "errors": (),

@@ -2,8 +2,8 @@
 Views parse input, call domain functions (access/, pool/ops.py, config/) and render; they never write
 storage themselves. make_app mounts the sub-apps that provide() builds.
 
-May import: access, pool, gateway.jobs, gateway.model_check, edge.client_ip, egress.pool, media, config, catalog,
-storage.base, upstream.errors, upstream.events, upstream.statsig_chain, doctor, errors, keys.
+May import: access, pool, gateway.jobs, gateway.model_check, edge.client_ip, edge.body, egress.pool, media, config,
+catalog, storage.base, upstream.errors, upstream.events, upstream.statsig_chain, doctor, errors, keys.
 """
 
 from __future__ import annotations

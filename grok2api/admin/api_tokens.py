@@ -7,6 +7,7 @@ import time
 
 from aiohttp import web
 
+from ..edge.body import read_object
 from ..keys import ADMIN_STATE
 from ..pool import ops as pool_ops
 from ..pool.options import PoolConfig
@@ -21,15 +22,7 @@ api_routes = web.RouteTableDef()
 
 
 async def _json(request: web.Request) -> dict[str, object]:
-    if not request.can_read_body:
-        return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        raise AdminInputError("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise AdminInputError("the body must be a JSON object")
-    return body
+    return await read_object(request, empty_ok=True)
 
 
 def _ids_from_body(body: dict[str, object]) -> list[str] | None:

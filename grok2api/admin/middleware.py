@@ -10,6 +10,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from ..config.settings import Settings
+from ..edge.body import read_form
 from ..edge.client_ip import client_ip, is_trusted
 from ..errors import ApiError, RateLimited
 from ..keys import ADMIN_STATE, CLIENT_IP, CSP_CONNECT, CSRF_TOKEN, LIMITER, LIVE_SETTINGS, POOL, REQUEST_ID, SESSION
@@ -108,7 +109,7 @@ async def _csrf_presented(request: web.Request) -> str:
     if header:
         return header
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.post()  # cached by aiohttp: the handler reads the same form
+        form = await read_form(request)  # cached by aiohttp: the handler reads the same form
         value = form.get(CSRF_FIELD, "")
         return value if isinstance(value, str) else ""
     return ""

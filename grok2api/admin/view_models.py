@@ -263,16 +263,24 @@ def key_json(rec: ApiKeyRecord) -> dict[str, Any]:
             "last_used_at": rec.last_used_at, "use_count": rec.use_count}
 
 
+MAX_KEY_LIMIT = 1_000_000_000  # rpm, concurrency, daily quota: far above any real use, inside every engine's integer
+
+
 def _int_field(data: Mapping[str, Any], name: str, label: str) -> int | None:
+    """A whole number from a JSON integer or a form's digits; floats, booleans and `1e309` are refused."""
     raw = data.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise AdminInputError(f"{label} must be a whole number, not {str(raw)[:40]!r}") from None
+    if isinstance(raw, bool) or not isinstance(raw, (int, str)) or (isinstance(raw, str) and not (
+            raw.strip().isdigit() or (raw.strip()[:1] == "-" and raw.strip()[1:].isdigit()))):
+        raise AdminInputError(f"{label} must be a whole number, not {str(raw)[:40]!r}")
+    if isinstance(raw, str) and len(raw.strip()) > 12:
+        raise AdminInputError(f"{label} must be at most {MAX_KEY_LIMIT:,}")
+    value = int(raw)
     if value < 0:
         raise AdminInputError(f"{label} cannot be negative (0 means unlimited)")
+    if value > MAX_KEY_LIMIT:
+        raise AdminInputError(f"{label} must be at most {MAX_KEY_LIMIT:,}")
     return value
 
 

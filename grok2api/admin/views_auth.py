@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ..access import admin_password as adminauth
 from ..config.settings import REFUSED_PASSWORDS
+from ..edge.body import read_object, read_form
 from ..edge.client_ip import client_ip
 from ..keys import ADMIN_STATE, SESSION
 from . import render
@@ -69,7 +70,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/login", name="admin.login_post")
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     next_url = _safe_next(str(form.get("next", "/admin/")))
     if not same_origin(request):
@@ -117,7 +118,7 @@ async def change_password(request: web.Request, current: str, new: str) -> None:
 
 @routes.post("/password", name="admin.password")
 async def password_submit(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     try:
         await change_password(request, str(form.get("current", "")), str(form.get("new", "")))
     except AdminInputError as exc:
@@ -135,12 +136,7 @@ async def password_submit(request: web.Request) -> web.StreamResponse:
 # -- JSON API -------------------------------------------------------------------
 @api_routes.post("/login", name="api.login")
 async def api_login(request: web.Request) -> web.StreamResponse:
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise AdminInputError('send {"username": "...", "password": "..."}')
+    body = await read_object(request)
     try:
         cookie = await login(request, str(body.get("username", "")), str(body.get("password", "")))
     except LoginRefused as exc:
@@ -168,8 +164,6 @@ async def api_logout(request: web.Request) -> web.StreamResponse:
 
 @api_routes.post("/password", name="api.password")
 async def api_password(request: web.Request) -> web.StreamResponse:
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise AdminInputError('send {"current": "...", "new": "..."}')
+    body = await read_object(request)
     await change_password(request, str(body.get("current", "")), str(body.get("new", "")))
     return web.json_response({"status": "success", "note": "every session was logged out"})

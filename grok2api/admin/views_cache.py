@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..edge.body import read_object
 from ..media.cache import KINDS
 from . import render
 from .view_models import AdminInputError, fmt_bytes, fmt_time, optional_service
@@ -97,17 +98,15 @@ async def api_cache_list(request: web.Request) -> web.StreamResponse:
 
 @api_routes.post("/cache/clear", name="api.cache_clear")
 async def api_cache_clear(request: web.Request) -> web.StreamResponse:
-    body = await request.json()
-    kind = _kind(str(body.get("type", "")) if isinstance(body, dict) else "")
+    body = await read_object(request, empty_ok=True)
+    kind = _kind(str(body.get("type", "")))
     deleted = await media_cache(request).clear(kind)
     return web.json_response({"status": "success", "result": {"count": deleted}})
 
 
 @api_routes.post("/cache/item/delete", name="api.cache_item_delete")
 async def api_cache_item_delete(request: web.Request) -> web.StreamResponse:
-    body = await request.json()
-    if not isinstance(body, dict):
-        raise AdminInputError('send {"type": "image"|"video", "name": "..."}')
+    body = await read_object(request)
     kind = _kind(str(body.get("type", "")))
     if not await media_cache(request).delete(kind, str(body.get("name", ""))):
         raise web.HTTPNotFound(text="no such cached file")

@@ -9,6 +9,7 @@ from aiohttp import web
 from ..config.live import save_overrides
 from ..config.settings import applies_after_restart
 from ..config.schema import SECTIONS
+from ..edge.body import read_object, read_form
 from ..keys import LIVE_SETTINGS
 from . import render
 from .config_forms import (
@@ -18,7 +19,7 @@ from .config_forms import (
     prepare_change,
     redacted_config,
 )
-from .view_models import AdminInputError, settings_of, storage_of
+from .view_models import settings_of, storage_of
 
 routes = web.RouteTableDef()
 api_routes = web.RouteTableDef()
@@ -40,7 +41,7 @@ async def config_save(request: web.Request) -> web.StreamResponse:
     name = request.match_info["section"]
     if name not in SECTIONS:
         raise web.HTTPNotFound(text=f"There is no configuration section {name!r}.")
-    form = await request.post()
+    form = await read_form(request)
     s = settings_of(request)
     submitted: dict[str, object] = {}
     for section in config_sections(s, only=name):
@@ -91,10 +92,7 @@ async def api_config(request: web.Request) -> web.StreamResponse:
 @api_routes.post("/config", name="api.config_save")
 async def api_config_save(request: web.Request) -> web.StreamResponse:
     """Merges the given keys; redacted placeholders sent back unchanged keep the secret."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise AdminInputError("the body is not valid JSON") from None
+    body = await read_object(request)
     s = settings_of(request)
     change = prepare_change(s, flatten_config_body(body), from_form=False)
     if change.errors:

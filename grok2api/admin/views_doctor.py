@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ..doctor import Doctor, FixedEgress, Options, Result, budget, own_client, plan
 from ..doctor.plan import DEFAULT_MODES
+from ..edge.body import read_form
 from ..keys import CAPTURE, CATALOG, EGRESS, GROK_CLIENT, PROXIES, WORKER_ID
 from ..pool.model import mask_token
 from . import render
@@ -61,7 +62,7 @@ def _options(request: web.Request, media: bool) -> Options:
 
 @routes.post("/tokens/check", name="admin.tokens_check")
 async def start_check(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     ids = list(dict.fromkeys(str(i) for i in form.getall("ids", [])))
     if not ids:
         raise AdminInputError("no account selected: tick the rows to check")

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..edge.body import read_form, read_object
 from ..egress.pool import EgressError
 from . import render
 from .view_models import AdminInputError, fmt_ago, optional_service, settings_of
@@ -95,7 +96,7 @@ async def _drain(request: web.Request, which: str, on: bool) -> tuple[int, str]:
 
 @routes.post("/egress/{id}/drain", name="admin.egress_drain")
 async def egress_drain(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     _, notice = await _drain(request, request.match_info["id"], str(form.get("on", "1")) == "1")
     return render.fragment(request, "admin/_egress_table.html", await _context(request, notice))
 
@@ -110,12 +111,8 @@ async def api_egress(request: web.Request) -> web.StreamResponse:
 @api_routes.post("/egress/drain", name="api.egress_drain")
 async def api_egress_drain(request: web.Request) -> web.StreamResponse:
     """`{"egress": name or id, "drain": true|false}` → how many accounts moved."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise AdminInputError("the body must be JSON") from None
-    which = body.get("egress") if isinstance(body, dict) else None
-    on = body.get("drain", True) if isinstance(body, dict) else None
+    body = await read_object(request)
+    which, on = body.get("egress"), body.get("drain", True)
     if not isinstance(which, str) or not which or not isinstance(on, bool):
         raise AdminInputError('send {"egress": "<name or id>", "drain": true|false}')
     moved, message = await _drain(request, which, on)

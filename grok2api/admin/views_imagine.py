@@ -15,12 +15,14 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from ..edge.body import read_object, read_form
 from ..edge.client_ip import client_ip
 from ..errors import ApiError
 from ..gateway.jobs import CallContext, ImageJob
 from ..keys import REQUEST_ID
 from ..upstream.events import ImageProgress, ImageReady
 from . import render
+from .middleware import same_origin
 from .sse import sse_response
 from .view_models import AdminInputError, optional_service, settings_of
 
@@ -166,7 +168,11 @@ async def imagine_ws(request: web.Request) -> web.StreamResponse:
 
 @api_routes.get("/imagine/sse", name="api.imagine_sse")
 async def imagine_sse(request: web.Request) -> web.StreamResponse:
-    """The fallback: the same events as SSE `message`s; the client stops by closing the stream."""
+    """The fallback: the same events as SSE `message`s; the client stops by closing the stream.
+    A GET that starts generations: like the WebSocket, refused when a browser says it comes from
+    another origin (an EventSource on someone else's page riding the admin's session)."""
+    if not same_origin(request):
+        raise ApiError("cross-origin request refused", status=403, code="bad_origin")
     prompt, aspect, count = parse_start(dict(request.query))
     stream = await sse_response(request)
     gen = run_imagine(request, prompt, aspect, count)
@@ -214,14 +220,14 @@ async def zip_response(request: web.Request, names: list[str]) -> web.StreamResp
 
 @routes.post("/imagine/zip", name="admin.imagine_zip")
 async def imagine_zip(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     return await zip_response(request, [str(n) for n in form.getall("names", [])])
 
 
 @api_routes.post("/imagine/zip", name="api.imagine_zip")
 async def api_imagine_zip(request: web.Request) -> web.StreamResponse:
-    body = await request.json()
-    names = body.get("names") if isinstance(body, dict) else None
+    body = await read_object(request)
+    names = body.get("names")
     if not isinstance(names, list):
         raise AdminInputError('send {"names": ["<cached image name>", ...]}')
     return await zip_response(request, [str(n) for n in names])

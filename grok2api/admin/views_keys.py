@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from ..access import api_keys as apikeys
+from ..edge.body import read_form, read_object
 from ..keys import CATALOG
 from ..storage.base import Storage
 from . import render
@@ -72,7 +73,7 @@ def _form_data(form: Mapping[str, object]) -> dict[str, object]:
 
 @routes.post("/keys", name="admin.keys_create")
 async def keys_create(request: web.Request) -> web.StreamResponse:
-    new = await create(request, _form_data(await request.post()))
+    new = await create(request, _form_data(await read_form(request)))
     return render.fragment(request, "admin/_key_created.html",
                            {"created": new, "row": key_row(new.record, time.time())},
                            headers={"HX-Trigger": "keys-changed"})
@@ -91,7 +92,7 @@ async def key_row_view(request: web.Request) -> web.StreamResponse:
 @routes.post("/keys/{id}/edit", name="admin.keys_save")
 async def key_save(request: web.Request) -> web.StreamResponse:
     key_id = request.match_info["id"]
-    form = _form_data(await request.post())
+    form = _form_data(await read_form(request))
     form.setdefault("allowed_models", "")
     await update(request, key_id, form)
     return await key_row_view(request)
@@ -112,13 +113,7 @@ async def key_delete(request: web.Request) -> web.StreamResponse:
 
 # -- JSON API --------------------------------------------------------------------
 async def _body(request: web.Request) -> dict[str, object]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise AdminInputError("the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise AdminInputError("the body must be a JSON object")
-    return body
+    return await read_object(request)
 
 
 @api_routes.get("/keys", name="api.keys")

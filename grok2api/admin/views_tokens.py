@@ -9,6 +9,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from ..catalog import TIERS
+from ..edge.body import read_form
 from ..keys import ADMIN_STATE
 from ..pool import ops as pool_ops
 from ..pool.model import Account
@@ -55,7 +56,7 @@ async def tokens_page(request: web.Request) -> web.StreamResponse:
 
 # -- import --------------------------------------------------------------------
 async def _import_text(request: web.Request) -> tuple[str, str]:
-    form = await request.post()
+    form = await read_form(request)
     pool = str(form.get("pool") or "basic")
     parts = [str(form.get("text") or "")]
     upload = form.get("file")
@@ -125,7 +126,7 @@ async def token_row_view(request: web.Request) -> web.StreamResponse:
 @routes.post("/tokens/{id}/edit", name="admin.tokens_save")
 async def token_save(request: web.Request) -> web.StreamResponse:
     aid = request.match_info["id"]
-    form = await request.post()
+    form = await read_form(request)
     note = str(form.get("note", "")).strip()
     if len(note) > 200:
         raise AdminInputError("the note is longer than 200 characters")
@@ -200,7 +201,7 @@ _FILTER_FIELDS = ("pool", "status", "tag", "nsfw", "q")
 async def tokens_batch(request: web.Request) -> web.StreamResponse:
     """First a confirmation saying how many accounts the action touches and which it skips (and why);
     the confirmation posts back with `confirm=1` and the job starts."""
-    form = await request.post()
+    form = await read_form(request)
     action = str(form.get("action", ""))
     plan = await plan_batch(request, action, await _selected_ids(request, form))
     if form.get("confirm") != "1":
@@ -253,7 +254,7 @@ async def batch_cancel(request: web.Request) -> web.StreamResponse:
 @routes.post("/tokens/export", name="admin.tokens_export")
 async def tokens_export(request: web.Request) -> web.StreamResponse:
     """A download (never HTML): the export holds full tokens so it can be imported back."""
-    form = await request.post()
+    form = await read_form(request)
     ids = await _selected_ids(request, form)
     fmt = str(form.get("format", "json"))
     return await export_response(request, ids, fmt)

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from ..edge.body import read_object
 from ..keys import CSP_CONNECT
 from ..pool.model import mask_token
 from ..storage.base import AccountQuery
@@ -90,5 +91,5 @@ async def voice_page(request: web.Request) -> web.StreamResponse:
 
 @api_routes.post("/voice/token", name="api.voice_token")
 async def api_voice_token(request: web.Request) -> web.StreamResponse:
-    body = await request.json() if request.can_read_body else {}
-    return web.json_response(await voice_token(request, *_params(body if isinstance(body, dict) else {})))
+    body = await read_object(request, empty_ok=True)
+    return web.json_response(await voice_token(request, *_params(body)))

@@ -8,36 +8,27 @@ as they arrive (`batches`). Each API surface only encodes pieces into its own wi
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
 from ..config.settings import Settings
 from ..edge.api_auth import check_model_allowed
-from ..errors import ApiError, InvalidRequest, ModelNotFound, UpstreamTimeout
+from ..errors import ApiError, ModelNotFound, UpstreamTimeout
 from ..gateway.drain import Drain
 from ..gateway.jobs import CallContext, ChatJob, Message, VideoOptions
 from ..gateway.pump import END, EventPump
-from ..keys import API_KEY, CALL_CONTEXT, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
+from ..keys import API_KEY, CALL_CONTEXT, CATALOG, CLIENT_IP, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
 from ..upstream.events import Event
-from .attachments import fetch_policy, load_attachments
+from .attachments import fetch_policy, load_attachments, total_bound
 from .chat_render import CompletionRenderer, MediaLinks, Piece
 from .tokens import count_prompt
 from .tools import ToolChoice, ToolSpec, tool_prompt
 from .validate import AttachmentRef
 
 HELD_IDLE = 6 * 3600.0
-
-
-async def read_json(request: web.Request) -> Any:
-    try:
-        return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidRequest(f"The request body is not valid JSON: {exc}", code="invalid_json") from None
 
 
 def no_client_retry(exc: ApiError) -> ApiError:
@@ -84,7 +75,7 @@ def call_context(request: web.Request, stream: bool) -> CallContext:
     key = request.get(API_KEY)
     ctx = request[CALL_CONTEXT] = CallContext(
         request_id=request.get(REQUEST_ID, ""), key_id=key.id if key else "", key_name=key.name if key else "",
-        client_ip=request.remote or "", path=request.path, stream=stream)
+        client_ip=request.get(CLIENT_IP, ""), path=request.path, stream=stream)
     return ctx
 
 
@@ -96,7 +87,7 @@ async def open_answer(request: web.Request, ask: Ask) -> Answer:
     route = request.app[CATALOG].get(ask.model)
     if route is None:
         raise ModelNotFound(f"The model `{ask.model}` does not exist.", param="model")
-    attachments = await load_attachments(ask.attachments, fetch_policy(settings))
+    attachments = await load_attachments(ask.attachments, fetch_policy(request), total_bound(request))
     thinking = settings.chat.thinking if ask.thinking is None else ask.thinking
     tools = [] if ask.tool_choice.mode == "none" else ask.tools
     messages = with_tool_prompt(ask.messages, tools, ask.tool_choice)

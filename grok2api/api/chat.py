@@ -9,10 +9,11 @@ from typing import Any
 
 from aiohttp import web
 
+from ..edge.body import read_json
 from ..errors import ApiError
 from ..keys import LIVE_SETTINGS, REQUEST_ID
 from . import sse
-from .answer import Answer, Ask, no_client_retry, open_answer, read_json
+from .answer import Answer, Ask, no_client_retry, open_answer
 from .chat_render import CONTENT, REASONING, TOOL, Piece
 from .chat_request import parse_chat_request
 from .tools import ToolCall

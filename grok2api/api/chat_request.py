@@ -16,9 +16,11 @@ from typing import Any
 from ..gateway.jobs import Message, VideoOptions
 from .tools import ToolChoice, ToolSpec, call_block, parse_tool_choice, parse_tools
 from .validate import (
+    CHAT_FIELDS,
     AttachmentRef,
     bad,
     check_attachment_count,
+    check_fields,
     file_data_ref,
     image_url_ref,
     json_object,
@@ -110,6 +112,7 @@ def parse_chat_request(raw: Any, default_stream: bool) -> ChatCompletionsRequest
     messages, attachments = parse_messages(body.get("messages"))
     tools = parse_tools(body.get("tools"))
     optional_bool(body, "parallel_tool_calls")
+    check_fields(body, CHAT_FIELDS)  # the fields read above have their own, more precise, messages
     return ChatCompletionsRequest(
         model=model,
         messages=messages,

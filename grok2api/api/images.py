@@ -15,12 +15,13 @@ from typing import Any
 from aiohttp import web
 
 from ..edge.api_auth import check_model_allowed
+from ..edge.body import read_json
 from ..errors import ApiError, InvalidRequest
 from ..gateway.jobs import Attachment, EditJob, ImageJob
 from ..keys import API_KEY, CATALOG, GATEWAY, LIVE_SETTINGS, MEDIA_SLOTS
 from ..upstream.events import Event
-from .answer import call_context, no_client_retry, read_json
-from .attachments import fetch_policy, load_attachments
+from .answer import call_context, no_client_retry
+from .attachments import fetch_policy, load_attachments, total_bound
 from .images_fanout import Producer, plan_rounds
 from .images_render import ImagesRenderer
 from .images_request import (
@@ -33,7 +34,7 @@ from .images_request import (
     read_form,
     sniff_image,
 )
-from .validate import json_object
+from .validate import IMAGES_FIELDS, check_fields, json_object
 
 routes = web.RouteTableDef()
 
@@ -56,6 +57,7 @@ def default_model(request: web.Request, kind: str, preferred: str) -> str:
 @routes.post("/v1/images/generations")
 async def generations(request: web.Request) -> web.StreamResponse:
     body = json_object(await read_json(request))
+    check_fields(body, IMAGES_FIELDS)
     if body.get("image"):  # the seed turns a generation with an image into an edit
         return await _edit(request, body, [])
     settings = request.app[LIVE_SETTINGS].current
@@ -94,17 +96,17 @@ async def edits(request: web.Request) -> web.StreamResponse:
         images = [sniff_image(att, name) for name, att in files if name in ("image", "image[]")]
         return await _edit(request, fields, images)
     body = json_object(await read_json(request))
+    check_fields(body, IMAGES_FIELDS)
     if body.get("mask"):
         raise InvalidRequest("`mask` is not supported by Grok image edits.", param="mask")
     return await _edit(request, body, [])
 
 
 async def _edit(request: web.Request, body: dict[str, Any], images: list[Attachment]) -> web.StreamResponse:
-    settings = request.app[LIVE_SETTINGS].current
     req = parse_image_request(body, default_model(request, "edit", EDIT_MODEL))
     if not images and body.get("image"):
         images = [sniff_image(a, "image") for a in
-                  await load_attachments(image_refs(body["image"]), fetch_policy(settings))]
+                  await load_attachments(image_refs(body["image"]), fetch_policy(request), total_bound(request))]
     if not images:
         raise InvalidRequest("`image` is required.", param="image")
     if len(images) > MAX_EDIT_IMAGES:

@@ -21,6 +21,7 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from ..edge.body import reading
 from ..gateway.jobs import Attachment
 from .validate import AttachmentRef, bad
 
@@ -134,32 +135,34 @@ async def read_form(request: web.Request) -> tuple[dict[str, Any], list[tuple[st
     """Multipart fields and files (files as (field name, Attachment)), size-bounded by client_max_size."""
     fields: dict[str, Any] = {}
     files: list[tuple[str, Attachment]] = []
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue
-        name = part.name or ""
-        if part.filename is not None:
-            data = await part.read(decode=True)
-            mime = (part.headers.get("Content-Type") or "application/octet-stream").split(";")[0].strip()
-            files.append((name, Attachment(data=bytes(data), mime=mime, name=part.filename)))
-        else:
-            fields[name] = await part.text()
+    async with reading(request):  # the body timeout; a truncated body is a 400, not a parser traceback
+        reader = await request.multipart()
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            name = part.name or ""
+            if part.filename is not None:
+                data = await part.read(decode=True)
+                mime = (part.headers.get("Content-Type") or "application/octet-stream").split(";")[0].strip()
+                files.append((name, Attachment(data=bytes(data), mime=mime, name=part.filename)))
+            else:
+                fields[name] = await part.text()
     return fields, files
 
 
 def sniff_image(att: Attachment, param: str) -> Attachment:
     """Trust magic bytes over the part's content type (the SDK guesses it from the filename)."""
-    head = att.data[:12]
+    head = att.head(12)
     mime = ("image/png" if head.startswith(b"\x89PNG") else "image/jpeg" if head.startswith(b"\xff\xd8")
             else "image/webp" if head[:4] == b"RIFF" and head[8:12] == b"WEBP"
             else "image/gif" if head[:4] == b"GIF8" else "")
-    if not att.data:
+    if not att.size:
         raise bad(f"`{param}` is empty.", param=param, code="invalid_attachment")
     if not mime:
         raise bad(f"`{param}` is not a PNG, JPEG, WebP or GIF image.", param=param,
                              code="invalid_attachment")
-    return Attachment(data=att.data, mime=mime, name=att.name or "image")
+    att.mime, att.name = mime, att.name or "image"  # the same object: it owns its temporary file, if any
+    return att
 
 
 def image_refs(value: Any) -> list[AttachmentRef]:

@@ -16,10 +16,12 @@ from typing import Any
 
 from aiohttp import web
 
+from ..edge.api_auth import check_model_allowed
+from ..edge.body import read_json
 from ..errors import ApiError, ServiceUnavailable, anthropic_error
-from ..keys import LIVE_SETTINGS, REQUEST_ID
+from ..keys import API_KEY, LIVE_SETTINGS, REQUEST_ID
 from . import sse
-from .answer import Answer, no_client_retry, open_answer, read_json, with_tool_prompt
+from .answer import Answer, no_client_retry, open_answer, with_tool_prompt
 from .chat_render import CONTENT, REASONING, TOOL, Piece
 from .messages_request import parse_messages_request
 from .tokens import count_prompt
@@ -64,6 +66,7 @@ async def create_message(request: web.Request) -> web.StreamResponse:
 @routes.post("/v1/messages/count_tokens")
 async def count_tokens(request: web.Request) -> web.Response:
     ask = parse_messages_request(await read_json(request), count_only=True).ask
+    check_model_allowed(request.get(API_KEY), ask.model)  # the key's allow-list holds here too
     messages = with_tool_prompt(ask.messages, ask.tools, ask.tool_choice)
     return web.json_response({"input_tokens": count_prompt(messages, len(ask.attachments))})
 

@@ -31,7 +31,7 @@ from ..gateway.jobs import Message
 from .answer import Ask
 from .jsonformat import json_format_prompt
 from .tools import call_block, parse_tool_choice, parse_tools
-from .validate import AttachmentRef, bad, integer, json_object, model_name, optional_number
+from .validate import MESSAGES_FIELDS, AttachmentRef, bad, check_fields, integer, json_object, model_name, optional_number
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 EFFORTS = ("low", "medium", "high", "xhigh", "max")
@@ -89,6 +89,7 @@ def parse_messages_request(raw: Any, *, count_only: bool = False) -> MessagesReq
               thinking=thinking, max_tokens=max_tokens, tools=tools,
               tool_choice=parse_tool_choice(body.get("tool_choice"), tools), think_tags=False,
               show_reasoning=thinking is True)
+    check_fields(body, MESSAGES_FIELDS)  # after the checks above, whose wording is Anthropic's
     return MessagesRequest(ask=ask, stop_sequences=stops)
 
 

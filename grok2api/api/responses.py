@@ -14,12 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
+from ..edge.body import read_json
 from ..errors import ApiError, InvalidRequest, NotFound
 from ..gateway.jobs import Message
 from ..keys import API_KEY, LIVE_SETTINGS, REQUEST_ID, STORAGE
 from . import responses_store as store
 from . import sse
-from .answer import Answer, Ask, no_client_retry, open_answer, read_json
+from .answer import Answer, Ask, no_client_retry, open_answer
 from .chat_render import Piece
 from .jsonformat import json_format_prompt
 from .responses_output import Event, OutputBuilder, error_object

@@ -28,9 +28,11 @@ from typing import Any
 from ..gateway.jobs import Message
 from .tools import ToolChoice, ToolSpec, call_block, custom_call_block, parse_tool_choice, parse_tools
 from .validate import (
+    RESPONSES_FIELDS,
     AttachmentRef,
     bad,
     check_attachment_count,
+    check_fields,
     file_data_ref,
     image_url_ref,
     json_object,
@@ -98,6 +100,7 @@ def parse_responses_request(raw: Any) -> ResponsesRequest:
     tools = parse_tools(body.get("tools"), responses=True)
     reasoning, thinking = _reasoning(body.get("reasoning"))
     text, json_format = _text_config(body.get("text"))
+    check_fields(body, RESPONSES_FIELDS)  # the fields read above have their own, more precise, messages
     return ResponsesRequest(
         model=model, input=items, instructions=instructions,
         tools=tools, tool_choice=parse_tool_choice(body.get("tool_choice"), tools),

@@ -1,8 +1,15 @@
 """Shared reading of client bodies: typed field readers, content parts and attachment references.
 
-Every reader returns a plain value or raises InvalidRequest (400) whose message names the path in
-backticks and whose `param` is that path (the Anthropic envelope has no `param`; the message still
-says where). Absent (None) optional fields read as None; nothing here does I/O.
+The body itself is read and checked once by edge/body.py (size, time, UTF-8, JSON, depth, numbers,
+lone surrogates); what is here checks fields. Every reader returns a plain value or raises
+InvalidRequest (400) whose message names the path in backticks and whose `param` is that path (the
+Anthropic envelope has no `param`; the message still says where). Absent (None) optional fields
+read as None; nothing here does I/O.
+
+The rule for fields a surface knows but Grok's web app cannot honour (`seed`, `stop`, `logit_bias`,
+`user`, `response_format`, ...): each surface lists them with their JSON kinds (`*_FIELDS`);
+`check_fields` refuses a present, non-null value of another kind with a 400 naming the field, and
+they are then ignored, never passed on. Fields a surface does not list are ignored unread.
 """
 
 from __future__ import annotations
@@ -96,6 +103,95 @@ def optional_str(body: dict[str, Any], name: str) -> str | None:
 def string_or_empty(value: Any) -> str:
     """A free-text field clients fill loosely (a file name, a display name): "" unless a string."""
     return value if isinstance(value, str) else ""
+
+
+# -- the documented fields of each surface ------------------------------------------------------
+_KINDS: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float),
+                                       "boolean": (bool,), "object": (dict,), "array": (list,)}
+Fields = Mapping[str, tuple[str, ...]]
+
+# POST /v1/chat/completions (OpenAI's list, plus the seed's `thinking` and `video_config`).
+CHAT_FIELDS: Fields = {
+    "model": ("string",), "messages": ("array",), "stream": ("boolean",), "stream_options": ("object",),
+    "temperature": ("number",), "top_p": ("number",), "n": ("integer",), "seed": ("integer",),
+    "stop": ("string", "array"), "max_tokens": ("integer",), "max_completion_tokens": ("integer",),
+    "presence_penalty": ("number",), "frequency_penalty": ("number",), "logit_bias": ("object",),
+    "logprobs": ("boolean",), "top_logprobs": ("integer",), "user": ("string",), "metadata": ("object",),
+    "store": ("boolean",), "response_format": ("object",), "service_tier": ("string",),
+    "reasoning_effort": ("string",), "modalities": ("array",), "audio": ("object",), "prediction": ("object",),
+    "tools": ("array",), "tool_choice": ("string", "object"), "parallel_tool_calls": ("boolean",),
+    "functions": ("array",), "function_call": ("string", "object"), "verbosity": ("string",),
+    "web_search_options": ("object",), "prompt_cache_key": ("string",), "safety_identifier": ("string",),
+    "thinking": ("string", "boolean", "object"), "video_config": ("object",),
+}
+# POST /v1/responses.
+RESPONSES_FIELDS: Fields = {
+    "model": ("string",), "input": ("string", "array"), "instructions": ("string",), "stream": ("boolean",),
+    "stream_options": ("object",), "tools": ("array",), "tool_choice": ("string", "object"),
+    "parallel_tool_calls": ("boolean",), "max_output_tokens": ("integer",), "max_tool_calls": ("integer",),
+    "temperature": ("number",), "top_p": ("number",), "top_logprobs": ("integer",), "reasoning": ("object",),
+    "text": ("object",), "metadata": ("object",), "store": ("boolean",), "previous_response_id": ("string",),
+    "user": ("string",), "truncation": ("string",), "include": ("array",), "service_tier": ("string",),
+    "prompt_cache_key": ("string",), "safety_identifier": ("string",), "background": ("boolean",),
+    "conversation": ("string", "object"), "prompt": ("object",),
+}
+# POST /v1/messages and /v1/messages/count_tokens.
+MESSAGES_FIELDS: Fields = {
+    "model": ("string",), "messages": ("array",), "max_tokens": ("integer",), "system": ("string", "array"),
+    "metadata": ("object",), "stop_sequences": ("array",), "stream": ("boolean",), "temperature": ("number",),
+    "top_p": ("number",), "top_k": ("integer",), "tools": ("array",), "tool_choice": ("object",),
+    "thinking": ("object",), "service_tier": ("string",), "container": ("string", "object"),
+    "mcp_servers": ("array",), "context_management": ("object",), "output_config": ("object",),
+}
+# POST /v1/images/generations and /v1/images/edits (JSON).
+IMAGES_FIELDS: Fields = {
+    "model": ("string",), "prompt": ("string",), "n": ("integer",), "size": ("string",), "quality": ("string",),
+    "response_format": ("string",), "style": ("string",), "user": ("string",), "background": ("string",),
+    "moderation": ("string",), "output_format": ("string",), "output_compression": ("integer",),
+    "stream": ("boolean",), "partial_images": ("integer",), "aspect_ratio": ("string",),
+    "image": ("string", "array", "object"), "mask": ("string", "object"), "input_fidelity": ("string",),
+}
+# POST /v1/videos and /v1/videos/generations.
+VIDEOS_FIELDS: Fields = {
+    "model": ("string",), "prompt": ("string",), "seconds": ("string", "integer"), "size": ("string",),
+    "aspect_ratio": ("string",), "video_length": ("integer", "string"), "resolution": ("string",),
+    "resolution_name": ("string",), "preset": ("string",), "input_reference": ("string", "object"),
+    "image": ("string", "object"), "image_url": ("string", "object"), "stream": ("boolean",), "user": ("string",),
+}
+
+
+def _kind_ok(value: Any, kinds: tuple[str, ...]) -> bool:
+    if isinstance(value, bool):
+        return "boolean" in kinds
+    return any(isinstance(value, _KINDS[k]) for k in kinds)
+
+
+def _kinds_text(kinds: tuple[str, ...]) -> str:
+    words = [f"an {k}" if k[0] in "aeiou" else f"a {k}" for k in kinds]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def check_fields(body: dict[str, Any], fields: Fields) -> None:
+    """Each listed field, when present and not null, is of one of its JSON kinds (else a 400 naming
+    it); `stop`/`stop_sequences` hold strings, `logit_bias` numbers, `metadata` strings."""
+    for name, kinds in fields.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if not _kind_ok(value, kinds):
+            raise bad(f"`{name}` must be {_kinds_text(kinds)}.", name)
+        if name in ("stop", "stop_sequences") and isinstance(value, list):
+            for i, item in enumerate(value):
+                if not isinstance(item, str):
+                    raise bad(f"`{name}[{i}]` must be a string.", f"{name}[{i}]")
+        elif name == "logit_bias":
+            for key, item in value.items():
+                if isinstance(item, bool) or not isinstance(item, (int, float)):
+                    raise bad(f"`logit_bias.{key}` must be a number.", f"logit_bias.{key}")
+        elif name == "metadata" and fields is not MESSAGES_FIELDS:
+            for key, item in value.items():
+                if not isinstance(item, str):
+                    raise bad(f"`metadata.{key}` must be a string.", f"metadata.{key}")
 
 
 # -- content parts ----------------------------------------------------------------------------

@@ -25,18 +25,19 @@ from typing import Any
 from aiohttp import web
 
 from ..edge.api_auth import check_model_allowed
+from ..edge.body import read_json
 from ..errors import ApiError, InvalidRequest, NotFound
 from ..gateway.jobs import Attachment, VideoJob
 from ..gateway.pump import EventPump
 from ..gateway.video_jobs import VideoJobs, public
 from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, VIDEO_JOBS, WORKER_ID
-from .answer import Answer, call_context, idle_timeout, no_client_retry, read_json
-from .attachments import fetch_policy, load_attachments
+from .answer import Answer, call_context, idle_timeout, no_client_retry
+from .attachments import fetch_policy, load_attachments, total_bound
 from .chat import Completion
 from .chat_render import CompletionRenderer, MediaLinks
 from .images import default_model
 from .images_request import parse_bool, parse_prompt, read_form, sniff_image
-from .validate import AttachmentRef, bad, json_object
+from .validate import VIDEOS_FIELDS, AttachmentRef, bad, check_fields, json_object
 
 routes = web.RouteTableDef()
 VIDEO_MODEL = "grok-imagine-1.0-video"
@@ -121,7 +122,9 @@ def openai_size(asked: Any, aspect: str) -> str:
 async def read_body(request: web.Request) -> tuple[dict[str, Any], list[tuple[str, Attachment]]]:
     if request.content_type.startswith("multipart/"):
         return await read_form(request)
-    return json_object(await read_json(request)), []
+    body = json_object(await read_json(request))
+    check_fields(body, VIDEOS_FIELDS)
+    return body, []
 
 
 async def input_image(request: web.Request, body: dict[str, Any],
@@ -137,17 +140,22 @@ async def input_image(request: web.Request, body: dict[str, Any],
         return None
     if not isinstance(ref, str):
         raise bad("`image` must be a URL or data URL.", "image")
-    settings = request.app[LIVE_SETTINGS].current
-    loaded = await load_attachments([AttachmentRef(param="image", url=ref, kind="image")], fetch_policy(settings))
+    loaded = await load_attachments([AttachmentRef(param="image", url=ref, kind="image")], fetch_policy(request),
+                                    total_bound(request))
     return sniff_image(loaded[0], "image")
 
 
-def make_job(request: web.Request, opts: dict[str, Any], image: Attachment | None, stream: bool) -> VideoJob:
-    check_model_allowed(request.get(API_KEY), opts["model"])
+def check_video_model(request: web.Request, model: str) -> None:
+    """The key may use the model and it is a video model: checked before any input image is fetched."""
+    check_model_allowed(request.get(API_KEY), model)
     try:
-        request.app[GATEWAY].route(opts["model"], ("video",))
+        request.app[GATEWAY].route(model, ("video",))
     except ApiError as exc:
         raise no_client_retry(exc) from None
+
+
+def make_job(request: web.Request, opts: dict[str, Any], image: Attachment | None, stream: bool) -> VideoJob:
+    check_video_model(request, opts["model"])
     return VideoJob(model=opts["model"], prompt=opts["prompt"], aspect_ratio=opts["aspect_ratio"],
                     seconds=opts["seconds"], resolution=opts["resolution"], preset=opts["preset"],
                     image=image, ctx=call_context(request, stream))
@@ -158,6 +166,7 @@ def make_job(request: web.Request, opts: dict[str, Any], image: Attachment | Non
 async def create_video(request: web.Request) -> web.Response:
     body, files = await read_body(request)
     opts = parse_video(body, request)
+    check_video_model(request, opts["model"])  # before the input image is fetched
     job = make_job(request, opts, await input_image(request, body, files), False)
     gateway = request.app[GATEWAY]
     doc = await request.app[VIDEO_JOBS].create(
@@ -211,6 +220,7 @@ async def video_generations(request: web.Request) -> web.StreamResponse:
     body, files = await read_body(request)
     opts = parse_video(body, request)
     stream = parse_bool(body.get("stream"), "stream")
+    check_video_model(request, opts["model"])  # before the input image is fetched
     job = make_job(request, opts, await input_image(request, body, files), stream)
     if request.app[CATALOG].get(opts["model"]) is None:  # route() above already refused it
         raise InvalidRequest("unknown model", param="model")

@@ -59,6 +59,9 @@ class SecuritySection:
     cors_allow_origins: list[str] = opt(origins=True)
     max_body_size_mb: int = opt(min=0, max=4096, restart=True)
     fetch_max_size_mb: int = opt(min=1, max=4096)
+    attachments_max_total_mb: int = opt(min=1, max=4096)
+    attachments_memory_mb: int = opt(min=1, max=65536)
+    attachments_spool_mb: int = opt(min=0, max=4096)
     allow_private_fetch: bool = opt()
     rate_limit_enabled: bool = opt()
     rate_limit_per_minute: int = opt(min=1, max=1_000_000)
@@ -66,6 +69,9 @@ class SecuritySection:
     rate_limit_exempt_paths: list[str] = opt()
     admin_rate_limit_per_minute: int = opt(min=0, max=1_000_000)
     trusted_proxy_ips: list[str] = opt()
+    client_header_timeout_sec: float = opt(min=1, max=3600)
+    client_body_timeout_sec: float = opt(min=1, max=3600)
+    max_connections: int = opt(min=0, max=10_000_000)
 
 
 @dataclass(frozen=True, slots=True)

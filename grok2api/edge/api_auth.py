@@ -11,9 +11,10 @@ from aiohttp.typedefs import Handler
 
 from ..access.api_keys import hash_key, same_secret
 from ..errors import AuthenticationFailed, PermissionDenied
-from ..keys import API_KEY, API_KEYS, LIMITER, LIVE_SETTINGS, STORAGE
+from ..keys import API_KEY, API_KEYS, KEY_LIMITS, LIVE_SETTINGS, STORAGE
 from ..periodic import periodic
 from ..storage.base import TOPIC_KEYS, ApiKeyRecord, Storage, StorageError
+from .key_limits import KeyLimits
 
 log = logging.getLogger(__name__)
 
@@ -145,15 +146,13 @@ async def api_key_middleware(request: web.Request, handler: Handler) -> web.Stre
     s = request.config_dict[LIVE_SETTINGS].current
     record = request[API_KEY] = await request.config_dict[API_KEYS].authenticate(
         presented_key(request), s.app.api_key, s.security.allow_anonymous_api)
-    limiter = request.app.get(LIMITER)
     if record is None or record is GLOBAL_KEY:
         return await handler(request)
     request.config_dict[API_KEYS].note_use(record)
-    if limiter is None:
-        return await handler(request)
+    limits = request.config_dict[KEY_LIMITS]
     # Per-key limits (429 rate_limit_error): requests per minute, daily quota, then concurrency.
-    await limiter.check_key(record)
-    async with limiter.slot(record):
+    await limits.check(record)
+    async with limits.slot(record):
         return await handler(request)
 
 
@@ -170,5 +169,6 @@ async def key_uses_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def provide(app: web.Application) -> None:
-    """Put the key authenticator under API_KEYS (no I/O; needs STORAGE)."""
+    """Put the key authenticator and the per-key limits under API_KEYS, KEY_LIMITS (no I/O; needs STORAGE)."""
     app[API_KEYS] = KeyAuthenticator(app[STORAGE])
+    app[KEY_LIMITS] = KeyLimits(app[STORAGE])

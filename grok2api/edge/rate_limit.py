@@ -1,4 +1,4 @@
-"""Rate limits: per client IP, per API key (requests per minute, concurrency, daily quota).
+"""The per-client-IP rate limits (per-key limits live in storage: edge/key_limits.py).
 
 Built on the `limits` library. One worker uses its async in-memory storage; with
 SERVER_STORAGE_TYPE=redis every worker and host shares the counters in Redis, so the limits
@@ -8,55 +8,33 @@ Token bucket → moving window. `limits` has no token bucket; a moving window of
 W = B·60/R seconds is its equivalent for our purpose: never more than B (the burst) in any W
 seconds, and R per minute in the long run. W is rounded to whole seconds (limits' smallest
 granularity), raising B to R·W/60 when needed, so the effective burst is at least R/60.
-
-Concurrency: an in-flight set per key. In memory a counter; on Redis a sorted set of leases
-(acquire = one Lua script: drop leases older than LEASE_TTL_SEC, check the count, add), so a
-crashed worker's leases expire instead of blocking the key forever.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
-import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from limits import (
-    RateLimitItem,
-    RateLimitItemPerDay,
-    RateLimitItemPerMinute,
-    RateLimitItemPerSecond,
-)
+from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.storage import Storage as LimitsStorage
-from limits.aio.strategies import FixedWindowRateLimiter, MovingWindowRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from ..errors import ApiError, RateLimited
 from ..keys import API_KEY, CALL_CONTEXT, CLIENT_IP, LIMITER, LIVE_SETTINGS, RECORDER, REQUEST_ID, STARTED_AT_REQ
 from ..stats.recorder import RequestRecord
-from ..storage.base import ApiKeyRecord
+from .body import parse_json
 from .client_ip import client_ip
 
 log = logging.getLogger(__name__)
 
 REDIS_PREFIX = "grok2api:limits"
-LEASE_TTL_SEC = 1800.0  # a lease older than this is considered leaked (crashed worker)
-
-_ACQUIRE = """
-local key, now, ttl, max, lease = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - ttl)
-if redis.call('ZCARD', key) >= max then return 0 end
-redis.call('ZADD', key, now, lease)
-redis.call('PEXPIRE', key, math.ceil(ttl * 1000))
-return 1
-"""
 
 
 # ---------------------------------------------------------------- limiter
@@ -71,7 +49,7 @@ def bucket_item(per_minute: int, burst: int) -> RateLimitItem:
 
 
 class Limiter:
-    """Every limit of the gateway over one `limits` storage (memory, or Redis shared by all)."""
+    """The per-IP limits over one `limits` storage (memory, or Redis shared by all)."""
 
     def __init__(self, storage_type: str = "memory", storage_url: str = "", *, exempt: tuple[str, ...] = ()) -> None:
         self.shared = storage_type == "redis"
@@ -79,24 +57,18 @@ class Limiter:
         # limit of their own (the admin) and the demo's mounted fake (the gateway's own upstream calls).
         self.exempt = exempt
         self._url = storage_url
-        self._redis: Any = None
-        self._acquire: Any = None
         self._pool: Any = None
         self.storage: LimitsStorage
         if self.shared:
             # An optional storage driver, like storage's: a SQLite deployment never pays its import.
-            from redis.asyncio import ConnectionPool, Redis
+            from redis.asyncio import ConnectionPool
 
             self._pool = ConnectionPool.from_url(storage_url, max_connections=64)
             self.storage = RedisStorage(_async_uri(storage_url), implementation="redispy",
                                         key_prefix=REDIS_PREFIX, connection_pool=self._pool)
-            self._redis = Redis(connection_pool=self._pool)
-            self._acquire = self._redis.register_script(_ACQUIRE)
         else:
             self.storage = MemoryStorage()
         self.window = MovingWindowRateLimiter(self.storage)
-        self.fixed = FixedWindowRateLimiter(self.storage)
-        self._inflight: dict[str, int] = {}
         self._last_warning = 0.0
 
     async def close(self) -> None:
@@ -105,11 +77,7 @@ class Limiter:
 
     async def reset(self) -> None:
         """Forget every counter (tests)."""
-        self._inflight.clear()
         await self.storage.reset()
-        if self._redis is not None:
-            async for key in self._redis.scan_iter(match=f"{REDIS_PREFIX}:inflight:*"):
-                await self._redis.delete(key)
 
     async def _hit(self, limiter: Any, item: RateLimitItem, *ids: str) -> float | None:
         """None when allowed, else the seconds until a request would be.
@@ -140,68 +108,6 @@ class Limiter:
         if wait is not None:
             raise RateLimited(f"Rate limit reached for your IP address ({per_minute} requests per minute). "
                               f"Please retry after {math.ceil(wait)} seconds.", retry_after=wait)
-
-    async def check_key(self, key: ApiKeyRecord) -> None:
-        """Requests per minute and the daily quota of one API key (raises RateLimited)."""
-        if key.rpm > 0:
-            wait = await self._hit(self.window, RateLimitItemPerMinute(key.rpm), "key", key.id)
-            if wait is not None:
-                raise RateLimited(f"Rate limit reached for API key `{key.name}`: {key.rpm} requests per minute. "
-                                  f"Please retry after {math.ceil(wait)} seconds.", retry_after=wait)
-        if key.daily_quota > 0:
-            now = datetime.now(UTC)
-            day = now.strftime("%Y-%m-%d")
-            try:
-                within = await self.fixed.hit(RateLimitItemPerDay(key.daily_quota), "quota", key.id, day)
-            except Exception as exc:  # noqa: BLE001 - fail open, as in _hit
-                self._storage_failed(exc)
-                within = True
-            if not within:
-                midnight = (now.replace(hour=0, minute=0, second=0, microsecond=0).timestamp() + 86400)
-                raise RateLimited(f"Daily request quota of API key `{key.name}` ({key.daily_quota}) is used up; "
-                                  "it resets at 00:00 UTC.", retry_after=midnight - now.timestamp(),
-                                  code="daily_quota_exceeded")
-
-    @contextlib.asynccontextmanager
-    async def slot(self, key: ApiKeyRecord) -> AsyncIterator[None]:
-        """Hold one of the key's `max_concurrent` slots for the duration of the request."""
-        limit = key.max_concurrent
-        if limit <= 0:
-            yield
-            return
-        name = f"{REDIS_PREFIX}:inflight:{key.id}"
-        if self._acquire is not None:
-            lease = secrets.token_hex(8)
-            try:
-                got = await self._acquire(keys=[name], args=[time.time(), LEASE_TTL_SEC, limit, lease])
-            except Exception as exc:  # noqa: BLE001 - fail open, as in _hit
-                self._storage_failed(exc)
-                got = 1
-            if not got:
-                raise _too_many(key)
-            try:
-                yield
-            finally:
-                with contextlib.suppress(Exception):
-                    await self._redis.zrem(name, lease)
-            return
-        if self._inflight.get(name, 0) >= limit:
-            raise _too_many(key)
-        self._inflight[name] = self._inflight.get(name, 0) + 1
-        try:
-            yield
-        finally:
-            left = self._inflight[name] - 1
-            if left:
-                self._inflight[name] = left
-            else:
-                self._inflight.pop(name, None)
-
-
-def _too_many(key: ApiKeyRecord) -> RateLimited:
-    return RateLimited(f"Too many concurrent requests for API key `{key.name}` "
-                       f"(at most {key.max_concurrent} at a time).", retry_after=1.0,
-                       code="concurrency_limit_exceeded")
 
 
 def _async_uri(url: str) -> str:
@@ -252,9 +158,9 @@ async def _requested_model(request: web.Request, status: int) -> str:
     if (status in _BODY_UNREAD_STATUSES or request.content_type != "application/json"
             or (request.content_length or 0) > _MODEL_PEEK_BYTES):
         return ""
-    try:
-        body = json.loads(await request.read())  # the handler's read is cached: no second read
-    except (ValueError, UnicodeDecodeError, web.HTTPException, ConnectionError):
+    try:  # the handler's read is cached: no second read; the checked parse (a hostile body is refused)
+        body = parse_json(await request.read())
+    except (ApiError, web.HTTPException, ConnectionError):
         return ""
     model = body.get("model") if isinstance(body, dict) else None
     return model[:100] if isinstance(model, str) else ""

@@ -15,9 +15,10 @@ from ..pool.pool import NoAccountAvailable
 from ..storage.base import account_id_for
 from ..upstream.chat import ChatRequest, flatten_messages
 from ..upstream.errors import ErrorKind, UpstreamError
-from ..upstream.events import Event, ImageReady, VideoReady
+from ..upstream.events import Dispatched, Event, ImageReady, VideoReady
 from .jobs import Attachment, CallContext, ChatJob, EditJob, ImageJob, VideoJob, VideoOptions
 from .retry import backoff_delay, should_retry
+from .spend import counted
 
 if TYPE_CHECKING:
     from ..catalog import Catalog, ModelRoute
@@ -99,7 +100,8 @@ class Gateway:
 
     def __init__(self, *, catalog: Catalog, pool: Pool, client: GrokClient, media: MediaStore,
                  settings: Callable[[], Settings], record: RecordHook | None = None,
-                 rng: random.Random | None = None, egresses: Egresses | None = None) -> None:
+                 rng: random.Random | None = None, egresses: Egresses | None = None,
+                 shutting_down: Callable[[], bool] = lambda: False) -> None:
         self.catalog = catalog
         self.pool = pool
         self.client = client
@@ -108,6 +110,7 @@ class Gateway:
         self.record = record
         self.rng = rng or random.Random()
         self.egresses = egresses
+        self.shutting_down = shutting_down  # SIGTERM's drain has begun: cut requests are the server's doing
 
     async def egress_for(self, account: Account) -> str | None:
         """The proxy every call for this account leaves through (None: the client's default)."""
@@ -159,7 +162,7 @@ class Gateway:
     async def _upload_all(self, token: str, proxy: str | None, files: list[Attachment],
                           for_imagine: bool = False) -> list[Any]:
         return list(await asyncio.gather(*(
-            self.client.upload(token, f.data, f.mime, f.name, for_imagine=for_imagine, proxy=proxy) for f in files)))
+            self.client.upload(token, f.source, f.mime, f.name, for_imagine=for_imagine, proxy=proxy) for f in files)))
 
     async def _chat_call(self, lease: Lease, proxy: str | None, route: ModelRoute,
                          job: ChatJob) -> AsyncIterator[Event]:
@@ -245,6 +248,15 @@ class Gateway:
         return event
 
     # -- the failover loop ---------------------------------------------------
+    async def _finish_failed(self, lease: Lease, err: UpstreamError | None, *, dispatched: bool,
+                             output: bool) -> None:
+        """A failed or abandoned call: its unit stays spent when grok.com counted the request,
+        and goes back to the account when the request never reached grok.com or was refused."""
+        if counted(err, dispatched=dispatched, output=output):
+            lease.spend()
+        else:
+            await lease.release()
+
     async def _run(self, route: ModelRoute, ctx: CallContext, call: AccountCall,
                    prefer_higher_tier: bool = False, hold: bool = False) -> AsyncIterator[Event]:
         """Events of the first account that succeeds. With `hold`, events are kept until the call
@@ -284,14 +296,18 @@ class Gateway:
                 outcome.account_id = lease.account.id
                 tried.add(lease.account.id)
                 yielded = False
+                dispatched = False  # the counted request has gone to grok.com: its unit is spent
+                output = False  # grok.com started answering
                 held: list[Event] | None = [] if hold else None
-                first = True
                 try:
                     proxy = await self.egress_for(lease.account)
                     async for event in call(lease, proxy):
+                        if isinstance(event, Dispatched):
+                            dispatched = True
+                            continue
                         event = await self._cache_media(event, lease.account.token, proxy)
-                        if first:
-                            first = False
+                        if not output:
+                            output = True
                             outcome.first_event_at = time.monotonic()
                         if held is not None:
                             held.append(event)
@@ -302,7 +318,7 @@ class Gateway:
                         yielded = True
                         yield event
                 except UpstreamError as err:
-                    await lease.release()
+                    await self._finish_failed(lease, err, dispatched=dispatched, output=output)
                     await self.pool.report_failure(lease, err)
                     last_error = err
                     outcome.error_kind = err.kind.value
@@ -326,8 +342,9 @@ class Gateway:
                         await asyncio.sleep(min(delay, max(0.0, s.retry.retry_budget - elapsed)))
                     continue
                 except BaseException:
-                    # Client went away (GeneratorExit/CancelledError) or a bug: the quota was not spent.
-                    await lease.release()
+                    # The client went away, the server is shutting down (GeneratorExit/CancelledError)
+                    # or a bug of ours: a request already sent was counted by grok.com all the same.
+                    await self._finish_failed(lease, None, dispatched=dispatched, output=output)
                     raise
                 await lease.settle()
                 await self.pool.report_success(lease)
@@ -337,7 +354,8 @@ class Gateway:
             exc.recorded = True  # error_kind was set where it was raised; the record below logs it
             raise
         except (GeneratorExit, asyncio.CancelledError):
-            outcome.error_kind = "cancelled"  # the client went away: not a success in the stats
+            # Not a success in the stats: the client went away, or shutdown cut the request.
+            outcome.error_kind = "server_shutdown" if self.shutting_down() else "cancelled"
             raise
         except BaseException:
             outcome.error_kind = "internal"  # a failure of ours, not Grok's

@@ -19,6 +19,11 @@ class Drain:
     def __init__(self) -> None:
         self.deadline = float("inf")
 
+    @property
+    def active(self) -> bool:
+        """Shutdown has begun: requests cut from here on are the server's doing, not the client's."""
+        return self.deadline != float("inf")
+
     def begin(self, timeout: float) -> None:
         self.deadline = time.monotonic() + max(0.0, timeout - self.MARGIN)
 

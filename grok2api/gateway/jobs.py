@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Attachment:
-    """A file the client sent (already fetched and size-checked); uploaded to the chosen account."""
+    """A file the client sent (already fetched and size-checked); uploaded to the chosen account.
 
-    data: bytes
+    A large one lives in a temporary file (`path`) instead of memory; the file is deleted when the
+    attachment is dropped (the request or job that held it ended), so nothing lingers."""
+
+    data: bytes  # b"" when the bytes are in `path`
     mime: str
     name: str
+    path: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.path is not None:
+            weakref.finalize(self, _unlink, str(self.path))
+
+    @property
+    def source(self) -> bytes | Path:
+        """What an upload sends: the bytes, or the file that holds them."""
+        return self.path if self.path is not None else self.data
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path is not None else len(self.data)
+
+    def head(self, n: int) -> bytes:
+        """The first n bytes (magic numbers)."""
+        if self.path is None:
+            return self.data[:n]
+        with self.path.open("rb") as fh:
+            return fh.read(n)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from ..keys import (
     API_KEYS,
     CAPTURE,
     CATALOG,
+    DRAIN,
     EGRESS,
     GATEWAY,
     GROK_CLIENT,
@@ -38,6 +39,7 @@ from ..pool.ops import mask_token
 from ..pool.options import PoolConfig
 from ..pool.pool import Pool
 from ..pool.refresher import Refresher, limits_reader
+from ..stats.journal import Journal, orphans
 from ..stats.recorder import Recorder, RequestRecord
 from ..stats.upstream_health import UpstreamHealth
 from ..storage.base import TOPIC_ACCOUNTS, TOPIC_KEYS, StorageError
@@ -55,8 +57,8 @@ PRUNE_EVERY_SEC = 60.0
 
 # HTTP status a client saw for each failure kind (the gateway raises the matching ApiError).
 _STATUS_FOR_KIND = {"": 200, "no_account": 503, "rate_limited": 503, "timeout": 504, "moderated": 400,
-                    "bad_request": 400, "cancelled": 499, "internal": 500, "anti_bot": 503, "stale_page": 503,
-                    "transient": 503, "model_unavailable": 503}
+                    "bad_request": 400, "cancelled": 499, "server_shutdown": 503, "internal": 500,
+                    "anti_bot": 503, "stale_page": 503, "transient": 503, "model_unavailable": 503}
 
 
 def statsig_strategies(s: Settings) -> tuple[str, ...]:
@@ -152,7 +154,8 @@ def provide(app: web.Application) -> None:
     app[CAPTURE] = capture = Capture(capture_options(lambda: live.current))
     client.transport.taps += [HealthTap(health), capture]
     app[GATEWAY] = Gateway(catalog=app[CATALOG], pool=pool, client=client, media=app[MEDIA],
-                           settings=lambda: live.current, record=_record_hook(app), egresses=egresses)
+                           settings=lambda: live.current, record=_record_hook(app), egresses=egresses,
+                           shutting_down=lambda: app[DRAIN].active)
 
     async def no_reader(token: str, bucket: str) -> None:  # replaced by services_ctx once the client runs
         return None
@@ -198,6 +201,13 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         apply_upstream(app, s)
 
     live.listeners.append(follow)
+    if live.current.stats.enabled:
+        # Durable first: records wait for the batched write in a journal; dead workers' are recorded anew.
+        journal_dir = live.current.server.data_dir / "journal"
+        recovered = orphans(journal_dir)
+        recorder.journal = Journal(journal_dir, app[WORKER_ID])
+        for entry in recovered:
+            recorder.record(entry, replayed=True)
     await client.start()
     await pool.load()
     egresses.sync_bindings((a.id, a.egress) for a in pool.accounts())
@@ -241,9 +251,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def prune_once(app: web.Application) -> None:
-    """Retention of stats, the request log and documents; only the worker holding the lock does it."""
+    """Retention of stats, the request log, documents and limit windows; only the worker holding the lock does it."""
     storage = app[STORAGE]
     s = app[LIVE_SETTINGS].current.stats
     if await storage.acquire_lock("stats-prune", app[WORKER_ID], 2 * PRUNE_EVERY_SEC):
         await app[RECORDER].prune(s.hourly_retention, s.daily_retention, s.log_max_entries)
         await storage.doc_prune()
+        await storage.prune_limits()

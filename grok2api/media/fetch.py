@@ -5,25 +5,35 @@ private, link-local, multicast, reserved or otherwise not global (IPv4 and IPv6,
 6to4 and Teredo unwrapped) unless private fetches are allowed, and connects to exactly the
 addresses it checked (the resolver that checks is the one the connector uses; Host and SNI stay
 the URL's name). Redirects are followed by hand, at most MAX_REDIRECTS, each hop checked again.
-Bodies are streamed and cut off at the size bound.
+Bodies are streamed and cut off at the size bound: a declared Content-Length over it is refused
+before anything is read, one request's attachments together stay under their total (`Tally`), and
+past `spool_bytes` a body goes to a temporary file instead of memory, 64 KB at a time. While a fetch
+runs it holds its expected size of the worker's ByteBudget.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import ipaddress
 import mimetypes
+import os
 import posixpath
 import socket
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote
 
 import aiohttp
 from aiohttp.abc import ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
+
+from .budget import ByteBudget
 
 MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
@@ -39,11 +49,31 @@ class FetchRefused(FetchError):
     """The SSRF guard refused the target."""
 
 
+class FetchTooLarge(FetchError):
+    """Over a size bound (one file's, or the request's total): the client's 413."""
+
+
+class Tally:
+    """The bytes one request's attachments have taken so far, against their total bound."""
+
+    def __init__(self, max_total: int) -> None:
+        self.max_total = max_total
+        self.taken = 0
+
+    def take(self, n: int) -> None:
+        self.taken += n
+        if self.taken > self.max_total:
+            raise FetchTooLarge(f"the attachments of this request are larger than the "
+                                f"{self.max_total // (1024 * 1024)} MB limit in all")
+
+
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    data: bytes
+    data: bytes  # b"" when the body was spooled to `path`
     mime: str
     name: str
+    path: Path | None = None  # a temporary file holding a large body; its owner deletes it
+    size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +84,10 @@ class FetchPolicy:
     connect_timeout: float = 10.0
     # Tests may widen the guard for their own server; production uses the default.
     address_ok: Callable[[IPAddress], bool] | None = None
+    spool_bytes: int = 1024 * 1024  # a body past this goes to a file in spool_dir
+    spool_dir: Path | None = None  # None: the system's temporary directory
+    budget: ByteBudget | None = None
+    budget_wait: float = 60.0
 
     def allows(self, ip: IPAddress) -> bool:
         if self.allow_private:
@@ -108,7 +142,7 @@ class GuardedResolver(ThreadedResolver):
         return results
 
 
-def decode_data_url(url: str, max_bytes: int) -> Fetched:
+def decode_data_url(url: str, max_bytes: int, tally: Tally | None = None) -> Fetched:
     """Decode `data:[<mime>][;base64],<payload>` with a size bound checked before decoding."""
     header, sep, payload = url[5:].partition(",")
     if not sep:
@@ -119,7 +153,7 @@ def decode_data_url(url: str, max_bytes: int) -> Fetched:
     if is_base64:
         payload = "".join(payload.split())
         if len(payload) * 3 // 4 > max_bytes:
-            raise FetchError(f"data: URL is larger than the {max_bytes // (1024 * 1024)} MB limit")
+            raise FetchTooLarge(f"data: URL is larger than the {max_bytes // (1024 * 1024)} MB limit")
         try:
             data = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
         except (binascii.Error, ValueError):
@@ -127,7 +161,9 @@ def decode_data_url(url: str, max_bytes: int) -> Fetched:
     else:
         data = unquote(payload).encode()
     if len(data) > max_bytes:
-        raise FetchError(f"data: URL is larger than the {max_bytes // (1024 * 1024)} MB limit")
+        raise FetchTooLarge(f"data: URL is larger than the {max_bytes // (1024 * 1024)} MB limit")
+    if tally is not None:
+        tally.take(len(data))
     ext = mimetypes.guess_extension(mime) or ".bin"
     return Fetched(data=data, mime=mime, name="upload" + ext)
 
@@ -139,8 +175,43 @@ def _name_for(url: URL, mime: str) -> str:
     return name[:128]
 
 
-async def fetch_url(url: str, policy: FetchPolicy) -> Fetched:
-    """GET an http(s) URL through the guard; raises FetchError/FetchRefused."""
+async def _receive(resp: aiohttp.ClientResponse, policy: FetchPolicy,
+                   tally: Tally | None) -> tuple[bytes, Path | None, int]:
+    """The body in memory, or in a temporary file once past `spool_bytes`: (data, path, size)."""
+    buf = bytearray()
+    spool: BinaryIO | None = None
+    spool_path: Path | None = None
+    size = 0
+    try:
+        async for chunk in resp.content.iter_chunked(_CHUNK):
+            size += len(chunk)
+            if size > policy.max_bytes:
+                raise FetchTooLarge(_too_large(policy.max_bytes))
+            if tally is not None:
+                tally.take(len(chunk))
+            if spool is not None:
+                spool.write(chunk)
+                continue
+            buf += chunk
+            if len(buf) > policy.spool_bytes:
+                fd, name = tempfile.mkstemp(prefix="attach-", dir=policy.spool_dir)
+                spool, spool_path = os.fdopen(fd, "wb"), Path(name)
+                spool.write(buf)
+                buf = bytearray()  # the memory goes back at once, not when the request ends
+        if spool is None or spool_path is None:
+            return bytes(buf), None, size
+        spool.close()
+        return b"", spool_path, size
+    except BaseException:
+        if spool is not None:
+            spool.close()
+        if spool_path is not None:
+            spool_path.unlink(missing_ok=True)
+        raise
+
+
+async def fetch_url(url: str, policy: FetchPolicy, tally: Tally | None = None) -> Fetched:
+    """GET an http(s) URL through the guard; raises FetchError/FetchRefused/FetchTooLarge."""
     resolver = GuardedResolver(policy)
     connector = aiohttp.TCPConnector(resolver=resolver, use_dns_cache=False, force_close=True)
     timeout = aiohttp.ClientTimeout(total=policy.timeout, sock_connect=policy.connect_timeout)
@@ -162,14 +233,15 @@ async def fetch_url(url: str, policy: FetchPolicy) -> Fetched:
                         raise FetchError(f"fetching {current.host} answered HTTP {resp.status}")
                     declared = resp.content_length
                     if declared is not None and declared > policy.max_bytes:
-                        raise FetchError(_too_large(policy.max_bytes))
-                    body = bytearray()
-                    async for chunk in resp.content.iter_chunked(_CHUNK):
-                        body += chunk
-                        if len(body) > policy.max_bytes:
-                            raise FetchError(_too_large(policy.max_bytes))
+                        raise FetchTooLarge(_too_large(policy.max_bytes))
+                    if tally is not None and declared is not None:
+                        tally.take(declared)  # the whole declared size at once: an early 413
                     mime = resp.content_type or "application/octet-stream"
-                    return Fetched(data=bytes(body), mime=mime, name=_name_for(current, mime))
+                    hold = policy.budget.hold(declared or policy.max_bytes, policy.budget_wait) \
+                        if policy.budget is not None else contextlib.nullcontext()
+                    async with hold:
+                        data, path, size = await _receive(resp, policy, None if declared is not None else tally)
+                    return Fetched(data=data, mime=mime, name=_name_for(current, mime), path=path, size=size)
             except aiohttp.ClientError as exc:
                 if resolver.refused is not None:
                     raise resolver.refused from None

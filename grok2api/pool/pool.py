@@ -48,7 +48,7 @@ class Lease:
     cost: int
     remaining: int  # units left in the bucket right after this reservation
     _pool: Pool = field(repr=False)
-    state: str = "reserved"  # reserved | settled | released
+    state: str = "reserved"  # reserved | settled | spent | released
 
     async def settle(self) -> bool:
         """The request succeeded: the units are spent. False when already settled or released."""
@@ -59,8 +59,18 @@ class Lease:
         await self._pool._settled(self)
         return True
 
+    def spend(self) -> bool:
+        """The request failed or was abandoned after grok.com counted it: the units stay taken (no
+        storage write: the reservation already took them), nothing is recorded as served."""
+        if self.state != "reserved":
+            return False
+        self.state = "spent"
+        self._pool.reserved -= 1
+        return True
+
     async def release(self) -> bool:
-        """The request failed or was abandoned: give the units back. False when already done."""
+        """The request never reached grok.com (or was refused uncounted): give the units back.
+        False when already done."""
         if self.state != "reserved":
             return False
         self.state = "released"

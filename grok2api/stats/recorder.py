@@ -6,8 +6,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from ..storage.base import LogEntry, StatsDelta, Storage
+from .journal import Journal
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,15 @@ class Recorder:
         self._logs: list[LogEntry] = []
         self._flush_lock = asyncio.Lock()
         self.recorded = 0
+        # Set at start (stats_ctx): every record is in this file before it waits for the flush.
+        self.journal: Journal | None = None
+        self._written: list[Path] = []  # journal files whose records a failed flush put back
         # Called with every record, even when stats are disabled (metrics); must not raise or block.
         self.listeners: list[Callable[[RequestRecord], None]] = []
 
-    def record(self, r: RequestRecord) -> None:
-        for listener in self.listeners:
+    def record(self, r: RequestRecord, *, replayed: bool = False) -> None:
+        """`replayed`: an entry recovered from a dead worker's journal (its metrics were counted then)."""
+        for listener in () if replayed else self.listeners:
             try:
                 listener(r)
             except Exception:
@@ -48,6 +54,11 @@ class Recorder:
         if not self.enabled():
             return
         self.recorded += 1
+        if self.journal is not None:
+            try:
+                self.journal.append(r)
+            except OSError as exc:  # a full disk must not fail the request
+                log.warning("request-log journal not written: %s", exc)
         for period, size in (("hour", HOUR), ("day", DAY)):
             start = int(r.ts // size * size)
             d = StatsDelta(period, start, r.model, r.key_name, r.status, r.error_kind, 0, 0.0, 0.0)
@@ -67,11 +78,16 @@ class Recorder:
             self._deltas, self._logs = {}, []
             if not deltas and not logs:
                 return 0
+            if self.journal is not None:
+                self._written.append(self.journal.rotate())
             try:
                 if deltas:
                     await self.storage.add_stats(deltas)
                 if logs:
                     await self.storage.append_logs(logs)
+                for path in self._written:  # in storage now: the journal may forget them
+                    path.unlink(missing_ok=True)
+                self._written.clear()
             except Exception:
                 # Put them back, merged with anything recorded meanwhile, for the next attempt.
                 for d in deltas:
@@ -96,4 +112,9 @@ class Recorder:
         try:
             await self.flush()
         except Exception as exc:
-            log.error("stats flush at shutdown failed; %d log entries not written: %s", len(self._logs), exc)
+            log.error("stats flush at shutdown failed; %d log entries kept in the journal for the next start: %s",
+                      len(self._logs), exc)
+            return
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None

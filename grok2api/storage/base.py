@@ -8,7 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 
 # Bump together with a migration in every backend. A database whose stored schema
 # version is higher than this is refused at open (StorageSchemaError).
-SCHEMA_VERSION = 2  # 2: accounts.egress
+SCHEMA_VERSION = 3  # 2: accounts.egress; 3: per-key limit counters and slots
 
 ACCOUNT_STATUSES = ("active", "cooling", "invalid", "disabled")
 
@@ -303,6 +303,23 @@ class Storage(Protocol):
         """Free the lock only if `owner` holds it."""
 
     async def lock_owner(self, name: str) -> str | None: ...
+
+    # -- limits (per-key rpm, daily quota, concurrency: one count for every worker and host) ------
+    async def hit_counter(self, name: str, limit: int, expires_at: float) -> bool:
+        """Atomically add one to counter `name` if it is below `limit`; False (and no change) when
+        it is at the limit. The counter is forgotten after `expires_at` (unix seconds): a window is
+        named by putting its start in `name`."""
+
+    async def take_slot(self, name: str, lease: str, limit: int, expires_at: float) -> float | None:
+        """Atomically hold one of `limit` slots of `name` as `lease` until `expires_at` or drop_slot.
+        None when taken; else the seconds until the first held slot frees. Slots past their expiry
+        are free (a crashed worker's, or a moving window's old hits)."""
+
+    async def drop_slot(self, name: str, lease: str) -> None:
+        """Give a slot back before its expiry."""
+
+    async def prune_limits(self) -> int:
+        """Delete expired counters and slots (engines without native expiry)."""
 
     # -- documents (video jobs, stored responses, batch state) -------------
     async def doc_put(self, namespace: str, key: str, value: dict[str, Any], ttl_sec: float = 0.0) -> None:

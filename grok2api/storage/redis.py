@@ -46,6 +46,8 @@ from .base import (
 #   logs                          zset     "{seq}|{json}" scored by ts; logs:seq its counter
 #   lock:{name}                   string   owner, expiring natively (PX)
 #   doc:{namespace}:{key}         string   JSON document, PX when it has a ttl
+#   limit:{name}                  string   a limit's counter, expiring natively (PEXPIREAT)
+#   slots:{name}                  zset     a limit's held slots, lease scored by its expiry
 #   tmp:filter                    zset     scratch of FILTER_IDS, never outlives the script
 #
 # Pool, status and tag filters are set intersections, paged inside Redis. `search`
@@ -141,6 +143,8 @@ class _Scripts:
         self.append_logs = r.register_script(lua.APPEND_LOGS)
         self.lock_acquire = r.register_script(lua.LOCK_ACQUIRE)
         self.lock_release = r.register_script(lua.LOCK_RELEASE)
+        self.hit_counter = r.register_script(lua.HIT_COUNTER)
+        self.take_slot = r.register_script(lua.TAKE_SLOT)
 
 
 class RedisStorage:
@@ -229,6 +233,7 @@ class RedisStorage:
                     for aid in ids[start : start + _CHUNK]:
                         pipe.hsetnx(f"{PREFIX}acct:{aid}", "egress", "")
                     await pipe.execute()
+        # 3: per-key limits live in new key families (limit:, slots:): nothing to rewrite.
 
     async def close(self) -> None:
         if self._redis is not None:
@@ -519,6 +524,25 @@ class RedisStorage:
     async def lock_owner(self, name: str) -> str | None:
         owner: str | None = await self._r.get(f"{PREFIX}lock:{name}")
         return owner
+
+    # -- limits ------------------------------------------------------------
+    @_guarded
+    async def hit_counter(self, name: str, limit: int, expires_at: float) -> bool:
+        at_ms = max(1, int(expires_at * 1000))
+        return bool(await self._lua.hit_counter(keys=[f"{PREFIX}limit:{name}"], args=[int(limit), at_ms]))
+
+    @_guarded
+    async def take_slot(self, name: str, lease: str, limit: int, expires_at: float) -> float | None:
+        wait = int(await self._lua.take_slot(keys=[f"{PREFIX}slots:{name}"],
+                                             args=[lease, int(limit), repr(float(expires_at)), repr(time.time())]))
+        return None if wait < 0 else wait / 1000
+
+    @_guarded
+    async def drop_slot(self, name: str, lease: str) -> None:
+        await self._r.zrem(f"{PREFIX}slots:{name}", lease)
+
+    async def prune_limits(self) -> int:
+        return 0  # Redis expires counters and slot sets itself; take_slot drops expired slots
 
     # -- documents ---------------------------------------------------------
     @_guarded

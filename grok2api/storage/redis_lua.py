@@ -219,3 +219,27 @@ LOCK_RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+
+# KEYS: counter. ARGV: limit, expires_at (unix ms). Returns 1 when counted, 0 at the limit.
+HIT_COUNTER = """
+local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+if n >= tonumber(ARGV[1]) then return 0 end
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return 1
+"""
+
+# KEYS: slot zset (lease scored by its expiry). ARGV: lease, limit, expires_at, now (unix seconds).
+# Returns -1 when taken, else the milliseconds until the first held slot frees.
+TAKE_SLOT = """
+local now = tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(0, math.floor((tonumber(first[2]) - now) * 1000))
+end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], math.ceil(tonumber(last[2]) * 1000))
+return -1
+"""

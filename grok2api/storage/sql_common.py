@@ -412,6 +412,55 @@ class SqlStorage(ABC):
             rows = await c.fetch("SELECT owner FROM locks WHERE name = ? AND expires_at > ?", [name, time.time()])
         return str(rows[0][0]) if rows else None
 
+    # -- limits ------------------------------------------------------------
+    # Expiry uses the caller's wall clock, as locks do: every host's clock is assumed in step (NTP).
+    async def hit_counter(self, name: str, limit: int, expires_at: float) -> bool:
+        now = time.time()
+        # The conditional UPDATE takes the row lock, so concurrent hits never pass the limit
+        # together; an expired counter starts again at 1.
+        bump = ("UPDATE limit_counters SET value = CASE WHEN expires_at <= ? THEN 1 ELSE value + 1 END, "
+                "expires_at = ? WHERE name = ? AND (value < ? OR expires_at <= ?)")
+        args = [now, float(expires_at), name, int(limit), now]
+        async with self._conn() as c:
+            if await c.execute(bump, args):
+                return True
+            if limit < 1:
+                return False
+            try:  # no counter yet; of racing inserts one wins and the others count on its row
+                await c.execute("INSERT INTO limit_counters (name, value, expires_at) VALUES (?, 1, ?)",
+                                [name, float(expires_at)])
+                return True
+            except DuplicateKeyError:
+                return await c.execute(bump, args) > 0
+
+    async def take_slot(self, name: str, lease: str, limit: int, expires_at: float) -> float | None:
+        now = time.time()
+        mutex = self.dialect.upsert("limit_counters", ["name"], {"expires_at": "set"})
+        async with self._tx() as c:
+            # The name's row in limit_counters serialises every take of that name (its row lock is
+            # held to commit), so count-then-insert is atomic on every engine.
+            await self._insert(c, "limit_counters", ("name", "value", "expires_at"), [(name, 0, float(expires_at))],
+                               mutex)
+            await c.fetch(f"SELECT value FROM limit_counters WHERE name = ?{self.dialect.for_update}", [name])
+            await c.execute("DELETE FROM limit_slots WHERE name = ? AND expires_at <= ?", [name, now])
+            held, first = (await c.fetch("SELECT COUNT(*), MIN(expires_at) FROM limit_slots WHERE name = ?",
+                                         [name]))[0]
+            if int(held) >= int(limit):
+                return max(0.0, float(first) - now)
+            await c.execute("INSERT INTO limit_slots (name, lease, expires_at) VALUES (?, ?, ?)",
+                            [name, lease, float(expires_at)])
+        return None
+
+    async def drop_slot(self, name: str, lease: str) -> None:
+        async with self._conn() as c:
+            await c.execute("DELETE FROM limit_slots WHERE name = ? AND lease = ?", [name, lease])
+
+    async def prune_limits(self) -> int:
+        now = time.time()
+        async with self._conn() as c:
+            gone = await c.execute("DELETE FROM limit_slots WHERE expires_at <= ?", [now])
+            return gone + await c.execute("DELETE FROM limit_counters WHERE expires_at <= ?", [now])
+
     # -- documents ---------------------------------------------------------
     async def doc_put(self, namespace: str, key: str, value: dict[str, Any], ttl_sec: float = 0.0) -> None:
         expires = time.time() + ttl_sec if ttl_sec > 0 else 0.0

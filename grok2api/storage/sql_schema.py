@@ -96,9 +96,12 @@ MARIADB = replace(
 )
 MYSQL8 = replace(MARIADB, name="mysql", upsert_style="alias")
 
-# Schema version 1: (table, columns as (name, kind), primary key, indexes as (name, columns)).
+# A table: (name, columns as (name, kind), primary key, indexes as (name, columns)).
 # String keys are sized for MySQL's index limit (3072 bytes = 768 utf8mb4 characters per key).
-_V1: list[tuple[str, list[tuple[str, str]], tuple[str, ...], list[tuple[str, tuple[str, ...]]]]] = [
+Table = tuple[str, list[tuple[str, str]], tuple[str, ...], list[tuple[str, tuple[str, ...]]]]
+
+# Schema version 1.
+_V1: list[Table] = [
     ("schema_version", [("version", "int")], ("version",), []),
     (
         "accounts",
@@ -151,12 +154,19 @@ _V1: list[tuple[str, list[tuple[str, str]], tuple[str, ...], list[tuple[str, tup
         [("ix_docs_expires", ("expires_at",))],
     ),
 ]
-TABLES = tuple(t[0] for t in _V1)
+# Schema version 3: per-key limits shared by every worker and host (counters of a window, held slots).
+_V3: list[Table] = [
+    ("limit_counters", [("name", "key255"), ("value", "int"), ("expires_at", "real")], ("name",),
+     [("ix_limit_counters_expires", ("expires_at",))]),
+    ("limit_slots", [("name", "key191"), ("lease", "key64"), ("expires_at", "real")], ("name", "lease"),
+     [("ix_limit_slots_expires", ("expires_at",))]),
+]
+TABLES = tuple(t[0] for t in _V1 + _V3)
 
 
-def _schema_v1(d: Dialect) -> list[str]:
+def _create(tables: list[Table], d: Dialect) -> list[str]:
     out: list[str] = []
-    for table, columns, pk, indexes in _V1:
+    for table, columns, pk, indexes in tables:
         parts = [f"{name} {d.autoid}" if kind == "autoid" else f"{name} {d.column(kind)} NOT NULL" for name, kind in columns]
         if pk:
             parts.append(f"PRIMARY KEY ({', '.join(pk)})")
@@ -174,7 +184,11 @@ def _schema_v2(d: Dialect) -> list[str]:
 
 
 # version -> statements that bring a database from version-1 to version.
-MIGRATIONS: dict[int, Callable[[Dialect], list[str]]] = {1: _schema_v1, 2: _schema_v2}
+MIGRATIONS: dict[int, Callable[[Dialect], list[str]]] = {
+    1: lambda d: _create(_V1, d),
+    2: _schema_v2,
+    3: lambda d: _create(_V3, d),
+}
 
 _ENCODE: dict[str, Callable[[Any], Any]] = {
     "str": str,

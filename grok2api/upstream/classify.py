@@ -47,6 +47,10 @@ _MAX_MESSAGE = 300
 # early / HTTP/2 stream reset, which the predecessors treated as "upstream closed unexpectedly".
 _CURL_TIMEOUT = frozenset({28})
 _CURL_UPSTREAM_CLOSED = frozenset({18, 92})
+# Failures before the request left: proxy/host resolution (5, 6), connect (7), proxy handshake (97),
+# TLS handshake and certificate (35, 60). grok.com never saw these calls.
+_CURL_BEFORE_SEND = frozenset({5, 6, 7, 35, 60, 97})
+_CONNECT_TIMEOUT = ("connection timed out", "connection timeout", "resolving timed out")
 _UPGRADE_REFUSED = re.compile(r"Refused WebSocket upgrade: (\d{3})")
 
 # PY-A's gRPC -> HTTP mapping (§10.1), so gRPC answers share one classifier with REST.
@@ -270,8 +274,9 @@ def classify_exception(exc: BaseException) -> UpstreamError:
     except (TypeError, ValueError):
         code = 0
     text = str(exc).split(" See https://curl.se", 1)[0][:_MAX_MESSAGE] or type(exc).__name__
-    if code in _CURL_TIMEOUT or "timed out" in text.lower() or type(exc).__name__.endswith("Timeout"):
-        return UpstreamError(ErrorKind.TIMEOUT, text)
+    low = text.lower()
+    if code in _CURL_TIMEOUT or "timed out" in low or type(exc).__name__.endswith("Timeout"):
+        return UpstreamError(ErrorKind.TIMEOUT, text, before_send=any(m in low for m in _CONNECT_TIMEOUT))
     if code in _CURL_UPSTREAM_CLOSED:
         return UpstreamError(ErrorKind.UPSTREAM, f"upstream closed the connection unexpectedly: {text}")
-    return UpstreamError(ErrorKind.NETWORK, text)
+    return UpstreamError(ErrorKind.NETWORK, text, before_send=code in _CURL_BEFORE_SEND)

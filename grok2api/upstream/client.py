@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 from . import account, assets, limits, mgw, modes, rest_chat, uploads
 from . import imagine as imagine_ws
@@ -222,7 +223,7 @@ class GrokClient:
         return await media.upscale(self.transport, token, video_url_or_id, proxy=proxy)
 
     # -- files -------------------------------------------------------------
-    async def upload(self, token: str, data: bytes, mime: str, filename: str, *, for_imagine: bool = False,
+    async def upload(self, token: str, data: bytes | Path, mime: str, filename: str, *, for_imagine: bool = False,
                      proxy: str | None = None) -> UploadedFile:
         return await uploads.upload(self.transport, token, data, mime, filename, for_imagine=for_imagine, proxy=proxy)
 

@@ -34,6 +34,7 @@ class UpstreamError(Exception):
         status: int = 0,
         retry_after: float = 0.0,
         remaining: int | None = None,
+        before_send: bool = False,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -43,6 +44,9 @@ class UpstreamError(Exception):
         self.retry_after = retry_after
         # Quota left as reported in a 429 body, when the upstream said.
         self.remaining = remaining
+        # The call failed before any byte of the request left (name resolution, connect, TLS, proxy):
+        # grok.com cannot have counted it.
+        self.before_send = before_send
 
     def __repr__(self) -> str:
         return f"UpstreamError({self.kind.value}, status={self.status}, {self.message!r})"

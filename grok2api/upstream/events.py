@@ -58,10 +58,18 @@ class Usage:
 
 
 @dataclass(slots=True)
+class Dispatched:
+    """The request grok.com counts against the account's quota is about to leave (the REST POST, the
+    mgw `response.create`, the Imagine request). From here on the unit is spent whatever happens next;
+    the gateway consumes this marker and never shows it to a client."""
+
+
+@dataclass(slots=True)
 class Done:
     """The upstream finished normally. `meta` carries ids such as conversationId/responseId."""
 
     meta: dict[str, str] = field(default_factory=dict)
 
 
-Event = TextDelta | ReasoningDelta | ImageProgress | ImageReady | VideoProgress | VideoReady | Usage | Done
+Event = (TextDelta | ReasoningDelta | ImageProgress | ImageReady | VideoProgress | VideoReady | Usage | Done
+         | Dispatched)

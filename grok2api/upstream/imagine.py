@@ -13,7 +13,7 @@ from typing import Any
 
 from .classify import classify_inband
 from .errors import ErrorKind, UpstreamError
-from .events import Done, Event, ImageProgress, ImageReady
+from .events import Dispatched, Done, Event, ImageProgress, ImageReady
 from .headers import ws_headers
 from .options import UpstreamConfig
 from .transport import Call, Transport
@@ -210,6 +210,7 @@ async def imagine(transport: Transport, token: str, prompt: str, *, n: int = 1, 
                                    ws_headers(config, config.grok_url)) as ws:
         now_ms = int(time.time() * 1000)
         await ws.send(build_reset(now_ms))
+        yield Dispatched()  # the socket is open: the next frame is the counted request
         await ws.send(build_request(prompt, n=n, aspect_ratio=aspect_ratio, nsfw=nsfw, pro=pro,
                                     request_id=request_id, now_ms=now_ms + 1))
         started = clock()

@@ -10,7 +10,7 @@ from typing import Any
 from .chat import ChatRequest
 from .classify import classify_inband
 from .errors import ErrorKind, UpstreamError
-from .events import Done, Event, ReasoningDelta, TextDelta
+from .events import Dispatched, Done, Event, ReasoningDelta, TextDelta
 from .frames import card_data, card_image, tool_line
 from .headers import rest_headers, ws_headers
 from .options import UpstreamConfig
@@ -252,6 +252,7 @@ async def _turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest) -> Asy
             yield event
         if parser.ready and not sent:
             sent = True
+            yield Dispatched()  # the session is open: the next frames are the counted request
             await ws.send(build_item_create(parser.session_id, request, _ms()))
             await ws.send(build_response_create(parser.session_id, _ms()))
             idle_until = clock() + config.first_byte_timeout

@@ -8,7 +8,17 @@ from typing import Any
 from .chat import ChatRequest
 from .classify import classify_inband
 from .errors import ErrorKind, UpstreamError
-from .events import Done, Event, ImageProgress, ImageReady, ReasoningDelta, TextDelta, VideoProgress, VideoReady
+from .events import (
+    Dispatched,
+    Done,
+    Event,
+    ImageProgress,
+    ImageReady,
+    ReasoningDelta,
+    TextDelta,
+    VideoProgress,
+    VideoReady,
+)
 from .frames import asset_url, card_data, card_image, decode_line, is_partial_image, mime_of, render_cards, tool_line
 from .headers import rest_headers
 from .options import UpstreamConfig
@@ -246,6 +256,7 @@ class RestStreamParser:
 async def run_stream(transport: Transport, call: Call, url: str, headers: dict[str, str], body: dict[str, Any],
                      parser: RestStreamParser, timeout: float | None = None) -> AsyncIterator[Event]:
     """POST a conversations/new-style body and yield the parser's events until the stream ends."""
+    yield Dispatched()
     async with transport.stream("POST", url, call, headers, json_body=body, timeout=timeout) as lines:
         async for line in lines:
             for frame in decode_line(line):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from curl_cffi import CurlMime
@@ -61,14 +62,18 @@ def build_v1_body(data: bytes, mime: str, filename: str) -> dict[str, str]:
     return {"fileName": filename, "fileMimeType": mime, "content": base64.b64encode(data).decode()}
 
 
-async def upload_v2(transport: Transport, token: str, data: bytes, mime: str, filename: str, *,
+async def upload_v2(transport: Transport, token: str, data: bytes | Path, mime: str, filename: str, *,
                     for_imagine: bool = False, proxy: str | None = None) -> UploadedFile:
-    """multipart upload; no request id and no statsig on this endpoint (§8.2)."""
+    """multipart upload; no request id and no statsig on this endpoint (§8.2). A file is sent from
+    disk by curl itself (never read into memory)."""
     config = transport.config
     referer = config.grok_url + ("/imagine" if for_imagine else "/")
     headers = rest_headers(config, origin=config.grok_url, referer=referer, content_type="", with_request_id=False)
     mime_parts = CurlMime()
-    mime_parts.addpart(name="file", content_type=mime, filename=filename, data=data)
+    if isinstance(data, Path):
+        mime_parts.addpart(name="file", content_type=mime, filename=filename, local_path=data)
+    else:
+        mime_parts.addpart(name="file", content_type=mime, filename=filename, data=data)
     if for_imagine:
         mime_parts.addpart(name="file_source", data=IMAGINE_SOURCE.encode())
     try:
@@ -79,17 +84,19 @@ async def upload_v2(transport: Transport, token: str, data: bytes, mime: str, fi
     return parse_v2(result.json(), config.assets_url, mime, filename)
 
 
-async def upload_v1(transport: Transport, token: str, data: bytes, mime: str, filename: str, *,
+async def upload_v1(transport: Transport, token: str, data: bytes | Path, mime: str, filename: str, *,
                     proxy: str | None = None) -> UploadedFile:
     """base64 JSON upload (PY-A/PY-B)."""
     config = transport.config
+    if isinstance(data, Path):
+        data = data.read_bytes()  # the older endpoint takes base64 in JSON: no way around memory here
     headers = rest_headers(config, origin=config.grok_url, referer=config.grok_url + "/")
     result = await transport.request("POST", config.grok_url + V1_PATH, Call(token, proxy, statsig_path=V1_PATH),
                                      headers, json_body=build_v1_body(data, mime, filename))
     return parse_v1(result.json(), config.assets_url, mime, filename)
 
 
-async def upload(transport: Transport, token: str, data: bytes, mime: str, filename: str, *,
+async def upload(transport: Transport, token: str, data: bytes | Path, mime: str, filename: str, *,
                  for_imagine: bool = False, proxy: str | None = None) -> UploadedFile:
     """v2 first; v1 only when v2 does not exist on this upstream."""
     try:

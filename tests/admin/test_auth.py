@@ -39,7 +39,16 @@ async def test_session_cookie_flags(client: TestClient[Any, Any]) -> None:
     assert cookie["samesite"] == "Strict"
     assert not cookie["secure"]  # plain http in the test
     assert int(cookie["max-age"]) > 0
-    # Behind an https reverse proxy (the test peer 127.0.0.1 is a trusted proxy by default):
+    # No proxy is trusted by default: a client's own X-Forwarded-Proto is ignored.
+    resp = await client.post("/admin/login", data={"username": "admin", "password": PASSWORD},
+                             headers={"X-Forwarded-Proto": "https"}, allow_redirects=False)
+    assert not resp.cookies[COOKIE]["secure"]
+
+
+async def test_session_cookie_is_secure_behind_a_trusted_https_proxy(
+        aiohttp_client: ClientFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GROK2API_SECURITY_TRUSTED_PROXY_IPS", '["127.0.0.1", "::1"]')
+    client = await aiohttp_client(make_admin_app(tmp_path))
     resp = await client.post("/admin/login", data={"username": "admin", "password": PASSWORD},
                              headers={"X-Forwarded-Proto": "https"}, allow_redirects=False)
     assert resp.cookies[COOKIE]["secure"] is True

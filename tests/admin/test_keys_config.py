@@ -233,3 +233,20 @@ async def test_keys_sharing_a_name_from_before_show_their_id(logged_in: tuple[Cl
     rows = parse(await (await client.get("/admin/keys")).text()).select("#keys-table tbody tr")
     names = sorted(text(r.select("td")[0]) for r in rows)
     assert names == ["shared (id aaaa1111)", "shared (id bbbb2222)"]
+
+
+async def test_hostile_json_bodies_on_the_admin_api_are_400s(client: Client) -> None:
+    """Issue 18 point 4: `rpm: 1e309`, floats, absurd limits and empty or malformed bodies were 500s."""
+    for raw in (b'{"name": "k", "rpm": 1e309}', b'{"name": "k", "rpm": 1.5}', b'{"name": "k", "rpm": true}',
+                b'{"name": "k", "daily_quota": 1000000000000}', b'{"name": "k", "max_concurrent": "1e3"}'):
+        resp = await client.post("/api/v1/admin/keys", data=raw, headers={**BEARER, "Content-Type": "application/json"})
+        assert resp.status == 400, (raw, await resp.text())
+        assert (await resp.json())["error"]["type"] == "admin_error"
+    for path in ("/api/v1/admin/keys", "/api/v1/admin/config", "/api/v1/admin/cache/item/delete",
+                 "/api/v1/admin/imagine/zip", "/api/v1/admin/password", "/api/v1/admin/login"):
+        for raw in (b"", b"{", b"[1, 2]", b"\xff\xfe", b'"text"'):
+            resp = await client.post(path, data=raw, headers={**BEARER, "Content-Type": "application/json"})
+            assert resp.status == 400, (path, raw, resp.status, await resp.text())
+    ok = await client.post("/api/v1/admin/keys", json={"name": "fine", "rpm": 60, "daily_quota": "100"},
+                           headers=BEARER)
+    assert ok.status == 201 and (await ok.json())["rpm"] == 60

@@ -128,9 +128,18 @@ async def test_ip_limit_429_and_exempt_paths(make_gw: MakeGw) -> None:
     assert (await gw.http.get("/v1/models", headers=gw.headers())).status == 429
 
 
+async def test_forwarded_for_is_ignored_by_default(make_gw: MakeGw) -> None:
+    """Issue 18 point 6: nothing on the host may pose as another address unless the operator trusts it."""
+    gw = await make_gw(env={"GROK2API_SECURITY_RATE_LIMIT_PER_MINUTE": "60", "GROK2API_SECURITY_RATE_LIMIT_BURST": "2"})
+    got = [(await gw.http.get("/v1/models", headers=gw.headers(
+        **{"X-Forwarded-For": f"203.0.113.{i}", "X-Real-IP": f"198.51.100.{i}"}))).status for i in range(3)]
+    assert got == [200, 200, 429]  # one client, the peer 127.0.0.1, however it names itself
+
+
 async def test_forwarded_for_believed_only_from_trusted_proxy(make_gw: MakeGw) -> None:
-    env = {"GROK2API_SECURITY_RATE_LIMIT_PER_MINUTE": "60", "GROK2API_SECURITY_RATE_LIMIT_BURST": "2"}
-    gw = await make_gw(env=env)  # the test client connects from 127.0.0.1, trusted by default
+    env = {"GROK2API_SECURITY_RATE_LIMIT_PER_MINUTE": "60", "GROK2API_SECURITY_RATE_LIMIT_BURST": "2",
+           "GROK2API_SECURITY_TRUSTED_PROXY_IPS": '["127.0.0.1", "::1"]'}
+    gw = await make_gw(env=env)  # the test client connects from 127.0.0.1: a trusted proxy here
 
     async def statuses(xff: str) -> list[int]:
         return [(await gw.http.get("/v1/models", headers=gw.headers(**{"X-Forwarded-For": xff}))).status

@@ -9,7 +9,9 @@ import textwrap
 from pathlib import Path
 
 from grok2api.edge.client_ip import is_trusted
+from grok2api.edge.key_limits import KeyLimits
 from grok2api.edge.rate_limit import Limiter, bucket_item
+from grok2api.storage import make_storage
 from grok2api.storage.base import ApiKeyRecord
 
 
@@ -28,13 +30,15 @@ def test_trusted_proxies_accept_addresses_and_networks() -> None:
     assert not is_trusted("11.0.0.1", trusted) and not is_trusted("", trusted) and not is_trusted("x", trusted)
 
 
-async def test_limits_fail_open_when_redis_is_down() -> None:
+async def test_limits_fail_open_when_their_storage_is_down() -> None:
     limiter = Limiter("redis", "redis://127.0.0.1:1/0")
+    down = make_storage("redis", "redis://127.0.0.1:1/0", Path("."))  # never opened: every call fails
+    key_limits = KeyLimits(down)
     key = ApiKeyRecord(id="k", name="k", key_hash="", prefix="", rpm=1, daily_quota=1, max_concurrent=1)
     for _ in range(3):
         await limiter.check_ip("203.0.113.1", 60, 1)
-        await limiter.check_key(key)
-        async with limiter.slot(key):
+        await key_limits.check(key)
+        async with key_limits.slot(key):
             pass
     await limiter.close()
 
@@ -71,3 +75,47 @@ def test_metrics_aggregate_over_worker_processes(tmp_path: Path) -> None:
               for f in text_string_to_metric_families(out) for s in f.samples}
     assert values[("grok2api_requests_total", (("kind", ""), ("model", "grok-4"), ("status", "200")))] == 12
     assert values[("grok2api_time_to_first_token_seconds_count", (("model", "grok-4"),))] == 12
+
+
+def test_client_ip_is_always_a_valid_address() -> None:
+    """Only valid IPs become the client address; a malformed forwarded hop falls back to the peer."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from grok2api.edge.client_ip import client_ip, valid_ip
+
+    assert valid_ip("203.0.113.7:5678") == "203.0.113.7" and valid_ip("[2001:DB8::1]:443") == "2001:db8::1"
+    assert valid_ip("<script>") == "" and valid_ip("1.2.3.4 extra") == "" and valid_ip("") == ""
+
+    def ip(headers: dict[str, str], trusted: list[str]) -> str:
+        request = make_mocked_request("GET", "/v1/models", headers=headers,
+                                      transport=_Transport(("127.0.0.1", 40000)))
+        return client_ip(request, trusted)
+
+    trusted = ["127.0.0.1"]
+    assert ip({"X-Forwarded-For": "203.0.113.7"}, []) == "127.0.0.1"  # nobody is trusted by default
+    assert ip({"X-Forwarded-For": "203.0.113.7"}, trusted) == "203.0.113.7"
+    assert ip({"X-Forwarded-For": "203.0.113.7:1234, 127.0.0.1"}, trusted) == "203.0.113.7"
+    assert ip({"X-Forwarded-For": "evil'); DROP TABLE--"}, trusted) == "127.0.0.1"
+    assert ip({"X-Forwarded-For": "1.1.1.1, not-an-ip"}, trusted) == "127.0.0.1"
+    assert ip({"X-Real-IP": "<b>x</b>"}, trusted) == "127.0.0.1"
+    assert ip({"X-Real-IP": "198.51.100.1"}, trusted) == "198.51.100.1"
+
+
+class _Transport:
+    """The peer address a mocked request reports."""
+
+    def __init__(self, peer: tuple[str, int]) -> None:
+        self.peer = peer
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return self.peer if name == "peername" else default
+
+
+def test_connection_cap_stays_inside_the_open_file_limit() -> None:
+    from grok2api.edge.connections import connection_cap
+
+    assert connection_cap(0, 256) == (96, 32)  # a quarter held back, half of the rest (upstream too)
+    assert connection_cap(0, 1024) == (384, 128)
+    assert connection_cap(0, 1 << 20) == (((1 << 20) - 2048) // 2, 1024)
+    assert connection_cap(50, 1024) == (50, 128)  # a configured cap below the ceiling wins
+    assert connection_cap(10_000, 1024) == (384, 128)  # never above what the descriptors allow

@@ -129,3 +129,59 @@ async def test_stream_longer_than_drain_is_ended_and_the_server_exits(fake_url: 
     finally:
         async with aiohttp.ClientSession() as http:
             await http.patch(fake_url + "/_fake/config", json={"token_interval": 0.0})
+
+
+async def _first_content(http: aiohttp.ClientSession, port: int) -> aiohttp.ClientResponse:
+    body = {"model": "grok-4", "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+    resp = await http.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body,
+                           headers={"Authorization": f"Bearer {KEY}"})
+    assert resp.status == 200
+    async for raw in resp.content:
+        if b'"content"' in raw and b'"content":""' not in raw.replace(b" ", b""):
+            return resp
+    raise AssertionError("the stream ended before any content")
+
+
+@pytest.mark.timeout(120)
+async def test_streams_cut_by_shutdown_stay_spent_and_are_logged_as_503(fake_url: str,  # noqa: F811
+                                                                          tmp_path: Path) -> None:
+    """Issue 18 points 1 and 8: 8 streams in flight when SIGTERM's drain runs out. grok.com counted
+    all 8, so the gateway's quota agrees with it; the request log says 503 server_shutdown, not 499."""
+    token = "super-drain-spent"
+    async with aiohttp.ClientSession() as http, \
+            http.patch(fake_url + "/_fake/config", json={"token_interval": 0.3}) as r:
+        assert r.status == 200
+    try:
+        proc, port, log_path = await start_gateway(tmp_path, fake_url, drain=1.0, token=token)
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+                streams = await asyncio.gather(*(_first_content(http, port) for _ in range(8)))
+                proc.send_signal(signal.SIGTERM)
+                for resp in streams:  # each ends with the shutdown error event, then [DONE]
+                    text = (await resp.read()).decode()
+                    assert "server_shutting_down" in text and text.rstrip().endswith("[DONE]"), text[-300:]
+            assert proc.wait(timeout=20) == 0, log_path.read_text()[-3000:]
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    finally:
+        async with aiohttp.ClientSession() as http:
+            await http.patch(fake_url + "/_fake/config", json={"token_interval": 0.0})
+    async with aiohttp.ClientSession() as http:
+        async with http.get(fake_url + "/_fake/requests", params={"token": token, "limit": "2000"}) as r:
+            calls = [c for c in (await r.json())["requests"] if c["path"].startswith("/ws/mgw")]
+        async with http.get(fake_url + "/_fake/accounts", params={"token": token}) as r:
+            fake_fast = (await r.json())["quotas"]["fast"]
+    assert len(calls) == 8
+    storage = await Backend("sqlite", "", tmp_path).open()
+    try:
+        acc = await storage.get_account(account_id_for(token))
+        assert acc is not None
+        # The gateway's view and grok.com's count agree: 8 spent on both sides.
+        assert acc.quota["fast"].remaining == 100 - 8
+        assert fake_fast["total"] - fake_fast["remaining"] == 8
+        from grok2api.storage.base import LogQuery
+        logs, _ = await storage.query_logs(LogQuery(limit=50))
+    finally:
+        await storage.close()
+    assert sorted((e.status, e.error_kind) for e in logs) == [(503, "server_shutdown")] * 8, logs

@@ -74,8 +74,25 @@ class Backend:
         finally:
             con.close()
 
+    async def drop_tables(self, tables: tuple[str, ...]) -> None:
+        """Drop tables behind the storage's back (an older schema); Redis has none."""
+        sql = f"DROP TABLE IF EXISTS {', '.join(tables)}"
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.data_dir / "grok2api.db") as db:
+                for table in tables:
+                    db.execute(f"DROP TABLE IF EXISTS {table}")
+        elif self.kind == "pgsql":
+            import asyncpg
+
+            con = await asyncpg.connect(self.url)
+            await con.execute(sql)
+            await con.close()
+        elif self.kind == "mysql":
+            await self._mysql(sql)
+
     async def back_to_schema_1(self, account_ids: list[str]) -> None:
-        """Turn the database into what grok2api of schema 1 left: no accounts.egress, version 1."""
+        """Turn the database into what grok2api of schema 1 left: no accounts.egress, no limit tables, version 1."""
+        await self.drop_tables(("limit_counters", "limit_slots"))
         if self.kind == "sqlite":
             with sqlite3.connect(self.data_dir / "grok2api.db") as db:
                 db.execute("ALTER TABLE accounts DROP COLUMN egress")

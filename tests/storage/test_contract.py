@@ -61,6 +61,21 @@ async def test_newer_schema_is_refused(backend: Backend, storage: Storage) -> No
     await same.close()
 
 
+async def test_a_version_2_database_is_migrated_to_the_limits_tables(backend: Backend, storage: Storage) -> None:
+    await storage.upsert_accounts([acct(1)])
+    await storage.close()
+    await backend.drop_tables(("limit_counters", "limit_slots"))  # what version 2 had
+    await backend.write_schema_version(2)
+    migrated = await backend.open()
+    try:
+        assert await migrated.get_account(acct(1).id) is not None  # the data stays
+        assert await migrated.hit_counter("after-migration", 1, time.time() + 60) is True
+        assert await migrated.take_slot("after-migration-slots", "a", 1, time.time() + 60) is None
+    finally:
+        await migrated.close()
+    assert await backend.schema_version() == SCHEMA_VERSION
+
+
 # -- accounts -----------------------------------------------------------------
 async def test_account_round_trips_every_field(storage: Storage) -> None:
     rec = acct(
@@ -126,8 +141,8 @@ async def test_a_schema_1_database_is_migrated(backend: Backend, storage: Storag
     await backend.back_to_schema_1([acct(1).id, acct(2).id])
     assert await backend.schema_version() == 1
     migrated = await backend.open()
-    assert await backend.schema_version() == SCHEMA_VERSION == 2
     try:
+        assert await backend.schema_version() == SCHEMA_VERSION
         got = await migrated.get_account(acct(1).id)
         assert got is not None and (got.note, got.egress, got.quota["fast"]) == ("from schema 1", "", Quota(3, 30))
         assert await migrated.update_account(acct(2).id, egress="http://10.0.0.2:3128")
@@ -480,6 +495,56 @@ async def test_one_winner_among_racing_acquirers(storage: Storage) -> None:
     results = await asyncio.gather(*(storage.acquire_lock("race", f"w{i}", 10) for i in range(10)))
     assert results.count(True) == 1
     assert await storage.lock_owner("race") == f"w{results.index(True)}"
+
+
+# -- limits -------------------------------------------------------------------
+async def test_counters_count_up_to_their_limit_per_name(storage: Storage) -> None:
+    later = time.time() + 60
+    assert [await storage.hit_counter("day:k1:2026-01-01", 3, later) for _ in range(5)] == [True] * 3 + [False] * 2
+    assert await storage.hit_counter("day:k2:2026-01-01", 1, later) is True  # names are independent
+    assert await storage.hit_counter("day:k2:2026-01-01", 1, later) is False
+    assert await storage.hit_counter("day:k1:2026-01-02", 3, later) is True  # a new window, a new name
+    assert await storage.hit_counter("day:k1:2026-01-01", 4, later) is True  # a raised limit counts on
+    assert await storage.hit_counter("day:k1:2026-01-01", 4, later) is False
+
+
+async def test_expired_counters_and_slots_start_again_and_prune_keeps_live_ones(storage: Storage) -> None:
+    past, later = time.time() - 1, time.time() + 60
+    assert await storage.hit_counter("gone", 1, past) is True
+    assert await storage.hit_counter("gone", 1, past) is True  # the window was over: counting restarts
+    assert await storage.take_slot("slots", "a", 1, past) is None
+    assert await storage.take_slot("slots", "b", 1, later) is None  # a's slot had expired
+    assert await storage.hit_counter("live", 1, later) is True
+    await storage.prune_limits()
+    assert await storage.hit_counter("live", 1, later) is False  # pruning never forgets a live window
+    wait = await storage.take_slot("slots", "c", 1, later)
+    assert wait is not None and 55 < wait <= 60  # b still holds the only slot, until its expiry
+
+
+async def test_slots_are_held_until_dropped(storage: Storage) -> None:
+    later = time.time() + 60
+    assert await storage.take_slot("conc:k", "a", 2, later) is None
+    assert await storage.take_slot("conc:k", "b", 2, later) is None
+    assert await storage.take_slot("conc:k", "c", 2, later) is not None
+    assert await storage.take_slot("conc:other", "c", 1, later) is None  # names are independent
+    await storage.drop_slot("conc:k", "a")
+    await storage.drop_slot("conc:k", "nobody")  # unknown leases are ignored
+    assert await storage.take_slot("conc:k", "c", 2, later) is None
+    assert await storage.take_slot("conc:k", "d", 2, later) is not None
+
+
+async def test_racing_workers_never_pass_a_limit(backend: Backend, storage: Storage) -> None:
+    """Two storages on one database (two workers), hits and takes in parallel: exactly the limit."""
+    other = await backend.open()
+    try:
+        later = time.time() + 60
+        hits = await asyncio.gather(*(s.hit_counter("race:day", 10, later) for s in (storage, other) * 20))
+        assert hits.count(True) == 10
+        takes = await asyncio.gather(*(s.take_slot("race:conc", f"l{i}", 5, later)
+                                       for i, s in enumerate((storage, other) * 12)))
+        assert sum(t is None for t in takes) == 5
+    finally:
+        await other.close()
 
 
 # -- documents ----------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -14,6 +15,7 @@ import pytest
 from grok2api.upstream import ChatRequest, GrokClient
 from grok2api.upstream.errors import ErrorKind, UpstreamError
 from grok2api.upstream.events import (
+    Dispatched,
     Done,
     ImageProgress,
     ImageReady,
@@ -41,6 +43,33 @@ def reasoning_of(events: list[Any]) -> str:
 
 
 # -- chat ----------------------------------------------------------------------
+def _one_marker_before_output(events: list[Any]) -> None:
+    """Exactly one Dispatched per counted request, and it comes before anything grok.com answered."""
+    marks = [i for i, e in enumerate(events) if isinstance(e, Dispatched)]
+    assert marks and marks[0] == 0, events[:3]
+
+
+@pytest.mark.parametrize("transport", ["ws", "rest"])
+async def test_every_counted_request_is_marked_before_it_leaves(client: GrokClient, transport: str) -> None:
+    chat = await collect(client.chat(BASIC, ChatRequest(message="mark me", mode="fast", mode_id="fast",
+                                                        transport=transport)))
+    _one_marker_before_output(chat)
+    assert sum(isinstance(e, Dispatched) for e in chat) == 1
+    _one_marker_before_output(await collect(client.imagine(BASIC, "a marked fox", n=1)))
+    _one_marker_before_output(await collect(client.video(SUPER, "marked rain", seconds=1)))
+
+
+async def test_a_refused_connection_never_left(make_client: Callable[..., GrokClient]) -> None:
+    """Nothing listens on the port: the error says the request never left (grok.com cannot count it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: connecting is refused
+    dead = make_client(grok_url=f"http://127.0.0.1:{port}")
+    with pytest.raises(UpstreamError) as info:
+        await collect(dead.chat(BASIC, ChatRequest(message="x", mode="fast", transport="rest")))
+    assert info.value.kind is ErrorKind.NETWORK and info.value.before_send
+
+
 @pytest.mark.parametrize("transport", ["ws", "rest"])
 async def test_chat_without_thinking(client: GrokClient, transport: str) -> None:
     events = await collect(client.chat(BASIC, ChatRequest(message="hello world", mode="fast", mode_id="fast",
@@ -57,7 +86,8 @@ async def test_chat_with_thinking(client: GrokClient, transport: str) -> None:
     assert reasoning_of(events)  # expert mode thinks
     assert text_of(events) == "Echo: why is the sky blue"
     first_text = next(i for i, e in enumerate(events) if isinstance(e, TextDelta))
-    assert all(isinstance(e, ReasoningDelta) for e in events[:first_text])
+    assert isinstance(events[0], Dispatched)
+    assert all(isinstance(e, ReasoningDelta) for e in events[1:first_text])
 
 
 @pytest.mark.parametrize("transport", ["ws", "rest"])
