@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -159,56 +159,20 @@ async def _media_stream(transport: Transport, token: str, body: dict[str, Any], 
         yield event
 
 
-async def edit_image(transport: Transport, token: str, prompt: str, images: Sequence[UploadedFile], *, n: int = 1,
-                     aspect_ratio: str = "", proxy: str | None = None) -> AsyncIterator[Event]:
-    """Edit uploaded images; one upstream call per round until n images came back (G4 gives one per call)."""
-    if not images:
-        raise UpstreamError(ErrorKind.BAD_REQUEST, "image edit needs at least one input image")
-    config = transport.config
+BodyFor = Callable[[int], Awaitable[dict[str, Any]]]  # images still missing -> the next round's body
+
+
+async def _image_rounds(transport: Transport, token: str, body_for: BodyFor, n: int, proxy: str | None,
+                        what: str) -> AsyncIterator[Event]:
+    """Upstream rounds until n images came back (a round may give fewer than asked), slots renumbered
+    0..n-1 across rounds; a round that gives nothing ends it (another would not do better)."""
     n = max(1, n)
     delivered, rounds, meta = 0, 0, {}
     while delivered < n and rounds < n:
         rounds += 1
-        if config.legacy_media:
-            urls = [f.url for f in images]
-            post_id = await create_post(transport, token, {"mediaType": "MEDIA_POST_TYPE_IMAGE", "mediaUrl": urls[0]},
-                                        proxy)
-            body = build_legacy_edit_body(prompt, urls, post_id, config)
-        else:
-            body = build_edit_body(prompt, [f.file_id for f in images], aspect_ratio)
         got = 0
-        async for event in _media_stream(transport, token, body, proxy, config.timeout):
-            # Renumber slots across rounds so the caller sees 0..n-1.
-            if isinstance(event, ImageReady):
-                if delivered + got >= n:
-                    continue
-                event = replace(event, slot=delivered + got)
-                got += 1
-            elif isinstance(event, ImageProgress):
-                event = replace(event, slot=delivered + event.slot)
-            elif isinstance(event, Done):
-                meta = event.meta
-                continue
-            yield event
-        if not got:
-            break  # the upstream produced nothing this round; another round would not either
-        delivered += got
-    if not delivered:
-        raise UpstreamError(ErrorKind.UPSTREAM, "image edit finished without an image")
-    yield Done(meta=meta)
-
-
-async def quality_images(transport: Transport, token: str, prompt: str, *, n: int = 1, aspect_ratio: str = "1:1",
-                         proxy: str | None = None) -> AsyncIterator[Event]:
-    """Quality images through REST textToImage (C12); rounds of up to 4 until n came back."""
-    config = transport.config
-    n = max(1, n)
-    delivered, rounds, meta = 0, 0, {}
-    while delivered < n and rounds < n:
-        rounds += 1
-        body = build_quality_image_body(prompt, n - delivered, aspect_ratio)
-        got = 0
-        async for event in _media_stream(transport, token, body, proxy, config.timeout):
+        async for event in _media_stream(transport, token, await body_for(n - delivered), proxy,
+                                         transport.config.timeout):
             if isinstance(event, ImageReady):
                 if delivered + got >= n:
                     continue
@@ -224,8 +188,37 @@ async def quality_images(transport: Transport, token: str, prompt: str, *, n: in
             break
         delivered += got
     if not delivered:
-        raise UpstreamError(ErrorKind.UPSTREAM, "quality image generation finished without an image")
+        raise UpstreamError(ErrorKind.UPSTREAM, f"{what} finished without an image")
     yield Done(meta=meta)
+
+
+async def edit_image(transport: Transport, token: str, prompt: str, images: Sequence[UploadedFile], *, n: int = 1,
+                     aspect_ratio: str = "", proxy: str | None = None) -> AsyncIterator[Event]:
+    """Edit uploaded images; one upstream call per round until n images came back (G4 gives one per call)."""
+    if not images:
+        raise UpstreamError(ErrorKind.BAD_REQUEST, "image edit needs at least one input image")
+    config = transport.config
+
+    async def body_for(_missing: int) -> dict[str, Any]:
+        if not config.legacy_media:
+            return build_edit_body(prompt, [f.file_id for f in images], aspect_ratio)
+        urls = [f.url for f in images]
+        post_id = await create_post(transport, token, {"mediaType": "MEDIA_POST_TYPE_IMAGE", "mediaUrl": urls[0]},
+                                    proxy)
+        return build_legacy_edit_body(prompt, urls, post_id, config)
+
+    async for event in _image_rounds(transport, token, body_for, n, proxy, "image edit"):
+        yield event
+
+
+async def quality_images(transport: Transport, token: str, prompt: str, *, n: int = 1, aspect_ratio: str = "1:1",
+                         proxy: str | None = None) -> AsyncIterator[Event]:
+    """Quality images through REST textToImage (C12); rounds of up to 4 until n came back."""
+    async def body_for(missing: int) -> dict[str, Any]:
+        return build_quality_image_body(prompt, missing, aspect_ratio)
+
+    async for event in _image_rounds(transport, token, body_for, n, proxy, "quality image generation"):
+        yield event
 
 
 async def video(transport: Transport, token: str, prompt: str, *, aspect_ratio: str = "16:9", seconds: int = 6,
