@@ -18,7 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.benchmarks.run import Rig, throughput
+from tests.benchmarks.measure import throughput
+from tests.benchmarks.rig import Rig
 
 
 def summarise(raw: Path, top: int) -> str:
@@ -69,7 +70,7 @@ def main() -> None:
             recorder.wait()
         finally:
             rig.stop()
-        print(f"{load['rps']:.0f} completions/s, {load['cpu_ms_per_req'] * 1000:.0f} µs CPU each "
+        print(f"{load['rps']:.0f} completions/s, {load['cpu_us']:.0f} µs CPU each "
               f"({args.transport}, {'stream' if args.stream else 'non-stream'})")
         print(summarise(raw, args.top))
 
