@@ -84,7 +84,8 @@ async def chunk_cpu(rig: Rig, concurrency: int, seconds: float, interval: float)
     rig.set_fake(first_frame_delay=0.0, token_interval=interval)
     try:
         short = await throughput(rig, concurrency, seconds, True)
-        long = await throughput(rig, concurrency, seconds, True, LONG_PROMPT)
+        # At least two long replies per client, or the window holds too few completions to average.
+        long = await throughput(rig, concurrency, max(seconds, 2 * interval * LONG_TOKENS), True, LONG_PROMPT)
     finally:
         rig.set_fake(first_frame_delay=0.0, token_interval=0.0)
     return {"chunk_us": (long["cpu_us"] - short["cpu_us"]) / (LONG_TOKENS - SHORT_TOKENS),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import platform
 import statistics
 import sys
@@ -28,7 +29,9 @@ from tests.benchmarks.rig import CPUS, KEEP_SERVING, KEEP_SOCKET_ENV, ROOT, Rig,
 
 CONCURRENCY = 32
 PACED_STREAMS = 200
-CHUNK_INTERVAL = 0.01  # seconds between tokens when measuring CPU per chunk
+# CPU per chunk: tokens 10 ms apart on 8 streams, 800 a second, few enough that the gateway keeps up and sends
+# each token as its own event (one that falls behind merges them, and a merged token costs less).
+CHUNK_INTERVAL, CHUNK_CONCURRENCY = 0.01, 8
 TRANSPORTS = (("ws", "mgw WebSocket"), ("rest", "REST"))
 
 
@@ -92,7 +95,7 @@ def speed_rows(t: str) -> list[Row]:
         Row(f"gateway CPU per completion, c={CONCURRENCY}, non-stream / stream ({t})", (f"{t}.ns.cpu_us",
             f"{t}.st.cpu_us"), "{} / {} µs", "≤ 750 / ≤ 800 µs", 0),
         Row(f"gateway CPU per streamed chunk: 200- vs 20-token replies, tokens {CHUNK_INTERVAL * 1000:.0f} ms "
-            f"apart, c={CONCURRENCY}, per extra token (SSE events per 200-token reply) ({t})",
+            f"apart, c={CHUNK_CONCURRENCY}, per extra token (SSE events per 200-token reply) ({t})",
             (f"{t}.chunk.chunk_us", f"{t}.chunk.events_long"), "{} µs ({})", "≤ 20 µs", 1),
         Row(f"{PACED_STREAMS} paced streams at once: added first content, p50 / p99 (direct p50) ({t})",
             (f"{t}.paced.added_p50_ms", f"{t}.paced.added_p99_ms", f"{t}.paced.direct_p50_ms"),
@@ -158,7 +161,7 @@ def speed(rig: Rig, plan: Plan) -> dict[str, dict[str, float]]:
     out = {"lat": asyncio.run(latency(rig, plan.samples)),
            "ns": asyncio.run(throughput(rig, CONCURRENCY, plan.seconds, False)),
            "st": asyncio.run(throughput(rig, CONCURRENCY, plan.seconds, True))}
-    out["chunk"] = asyncio.run(chunk_cpu(rig, CONCURRENCY, plan.seconds, CHUNK_INTERVAL))
+    out["chunk"] = asyncio.run(chunk_cpu(rig, CHUNK_CONCURRENCY, plan.seconds, CHUNK_INTERVAL))
     out["paced"] = asyncio.run(paced(rig, PACED_STREAMS, plan.paced_interval, plan.paced_delay))
     return out
 
@@ -244,6 +247,7 @@ def main() -> None:
                     "frames (0.05)")
     ap.add_argument("--paced-delay", type=float, default=0.0, help="paced streams: seconds before the fake's "
                     "first frame (0)")
+    ap.add_argument("--seconds", type=float, help="each throughput window (default 10; focus 5; quick 2)")
     ap.add_argument("--no-reuse", action="store_true", help="skip the mgw socket reuse figures")
     ap.add_argument("--out", default=str(ROOT / "bench-results" / "latest.md"))
     args = ap.parse_args()
@@ -254,10 +258,12 @@ def main() -> None:
     streams = [(t, min(want, cap), want) for t, _ in TRANSPORTS]
     if not (args.quick or args.focus):
         streams = [(t, min(1000, cap), 1000) for t, _ in TRANSPORTS] + streams
-    plan = Plan(samples=50 if args.quick else 300, seconds=2.0 if args.quick else 10.0,
+    window = args.seconds or (2.0 if args.quick else 5.0 if args.focus else 10.0)
+    plan = Plan(samples=50 if args.quick else 300, seconds=window,
                 paced_interval=args.paced_interval, paced_delay=args.paced_delay, streams=streams,
-                memory_interval=1.0 if args.quick and want <= 1000 else 5.0, reuse=not args.no_reuse,
-                extras=not args.focus, build=not args.quick, backends=extras.BACKENDS[:1] if args.quick else extras.BACKENDS)
+                memory_interval=0.5 if args.quick and want <= 1000 else 5.0, reuse=not args.no_reuse,
+                extras=not args.focus, build=not args.quick,
+                backends=extras.BACKENDS[:1] if args.quick else extras.BACKENDS)
     trees = [Tree.at(p) for p in (args.tree or [ROOT])]
     results = [Results() for _ in trees]
     rows = [r for t, _ in TRANSPORTS for r in speed_rows(t)]
@@ -285,8 +291,13 @@ def main() -> None:
             + ("; selection, acquire and the executable are this checkout's, measured once" if plan.extras and
                [t.path for t in trees] != [ROOT] else ""))
     text = head + "\n\n" + table(rows, trees, results) + "\n"
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    # Every sample beside the table, for comparisons the table does not make.
+    out.with_suffix(".json").write_text(json.dumps({"head": head, "trees": [
+        {"label": t.label, "path": str(t.path), "values": r.values, "notes": r.notes}
+        for t, r in zip(trees, results)]}, indent=1, ensure_ascii=False))
     print(text)
 
 
