@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Awaitable, Callable
 
 import aiohttp
 
@@ -92,18 +93,25 @@ async def chunk_cpu(rig: Rig, concurrency: int, seconds: float, interval: float)
             "events_long": long["events"]}
 
 
-async def paced(rig: Rig, streams: int, interval: float, delay: float = 0.0) -> dict[str, float]:
-    """`streams` streamed chats opened at once while the fake paces frames `interval` apart (after `delay`): time to
-    the first content through the gateway minus the same through fakegrok directly (its own batch of `streams`).
-    Each side's own percentile is subtracted, so p99 can come out below p50."""
+async def paced(rig: Rig, streams: int, interval: float, delay: float = 0.0, ramp: float = 0.0) -> dict[str, float]:
+    """`streams` streamed chats opened at once (or evenly over `ramp` seconds) while the fake paces frames
+    `interval` apart (after `delay`): time to the first content through the gateway minus the same through
+    fakegrok directly (its own batch of `streams`). Each side's own percentile is subtracted, so p99 can come out
+    below p50."""
+    async def later(i: int, call: Callable[[], Awaitable[Timing]]) -> Timing:
+        if ramp:
+            await asyncio.sleep(i * ramp / streams)
+        return await call()
+
     rig.set_fake(first_frame_delay=delay, token_interval=interval)
     try:
         async with _session() as http:
             await one_gateway(http, rig.gw, True)  # warm: the client's first connection and the gateway's imports
-            gw = await asyncio.gather(*(one_gateway(http, rig.gw, True, content=True) for _ in range(streams)))
+            gw = await asyncio.gather(*(later(i, lambda: one_gateway(http, rig.gw, True, content=True))
+                                        for i in range(streams)))
         async with _session() as http:
             await direct(rig, http)
-            dr = await asyncio.gather(*(direct(rig, http, content=True) for _ in range(streams)))
+            dr = await asyncio.gather(*(later(i, lambda: direct(rig, http, content=True)) for i in range(streams)))
     finally:
         rig.set_fake(first_frame_delay=0.0, token_interval=0.0)
     g = [t.first_content for t in gw]

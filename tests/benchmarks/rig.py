@@ -79,10 +79,13 @@ class Tree:
         return subprocess.run([self.python, *args], env={**env, **self.env}, cwd=self.path, capture_output=True,
                               text=True, timeout=120)
 
-    def knows_setting(self, env_name: str, env: dict[str, str]) -> bool:
-        """`grok2api config check` warns about an environment name that names no key of this tree's schema."""
+    def lacks_setting(self, env_name: str, env: dict[str, str]) -> str:
+        """Why the tree cannot take `env_name=true`, "" when it can: `grok2api config check` warns about an
+        environment name that names no key of the tree's schema, and fails on a value the key refuses."""
         done = self.run(["-m", "grok2api", "config", "check"], {**env, env_name: "true"})
-        return done.returncode == 0 and env_name not in done.stderr
+        if done.returncode:
+            return f"n/a (config check failed: {done.stderr.strip().splitlines()[-1:]})"
+        return "n/a (setting not present)" if env_name in done.stderr else ""
 
 
 def raise_fd_limit() -> int:

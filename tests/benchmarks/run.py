@@ -59,6 +59,23 @@ class Row:
     signed: int = 0  # how many leading values carry their sign (added times that can be negative)
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What one invocation measures, and how much."""
+
+    samples: int  # c=1 calls of each kind
+    seconds: float  # each throughput window
+    paced_interval: float
+    paced_delay: float
+    paced_ramp: float
+    streams: list[tuple[str, int, int]]  # memory runs: transport, stream count, count wanted before the fd cap
+    memory_interval: float
+    reuse: bool
+    extras: bool
+    build: bool  # build the executable when it is missing
+    backends: tuple[tuple[str, str], ...]
+
+
 def number(values: list[float], digits: int, signed: bool = False) -> str:
     """One sample as is; several as the median with min–max."""
     def f(v: float) -> str:
@@ -76,7 +93,10 @@ def cell(res: Results, row: Row) -> str:
                                  for i, k in enumerate(row.keys)))
 
 
-def speed_rows(t: str) -> list[Row]:
+def speed_rows(t: str, plan: Plan) -> list[Row]:
+    opened = f"opened over {plan.paced_ramp:g} s" if plan.paced_ramp else "opened at once"
+    pacing = (f"frames {plan.paced_interval * 1000:g} ms apart"
+              + (f" after {plan.paced_delay:g} s" if plan.paced_delay else ""))
     return [
         Row(f"added first byte, non-stream, c=1, p50 / p99 ({t})", (f"{t}.lat.nonstream_ttfb_p50_added_ms",
             f"{t}.lat.nonstream_ttfb_p99_added_ms"), "{} / {} ms", "≤ 0.8 / ≤ 1.5 ms"),
@@ -97,7 +117,7 @@ def speed_rows(t: str) -> list[Row]:
         Row(f"gateway CPU per streamed chunk: 200- vs 20-token replies, tokens {CHUNK_INTERVAL * 1000:.0f} ms "
             f"apart, c={CHUNK_CONCURRENCY}, per extra token (SSE events per 200-token reply) ({t})",
             (f"{t}.chunk.chunk_us", f"{t}.chunk.events_long"), "{} µs ({})", "≤ 20 µs", 1),
-        Row(f"{PACED_STREAMS} paced streams at once: added first content, p50 / p99 (direct p50) ({t})",
+        Row(f"{PACED_STREAMS} paced streams {opened}, {pacing}: added first content, p50 / p99 (direct p50) ({t})",
             (f"{t}.paced.added_p50_ms", f"{t}.paced.added_p99_ms", f"{t}.paced.direct_p50_ms"),
             "{} / {} ms ({} ms)", "≤ +3 / ≤ +10 ms", 1, signed=2),
     ]
@@ -125,22 +145,6 @@ def memory_row(transport: str, count: int, wanted: int) -> Row:
                                           f"{key}.open_per_s"), "{} KB / {} / {} / {}", "≤ 40 KB", 1)
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What one invocation measures, and how much."""
-
-    samples: int  # c=1 calls of each kind
-    seconds: float  # each throughput window
-    paced_interval: float
-    paced_delay: float
-    streams: list[tuple[str, int, int]]  # memory runs: transport, stream count, count wanted before the fd cap
-    memory_interval: float
-    reuse: bool
-    extras: bool
-    build: bool  # build the executable when it is missing
-    backends: tuple[tuple[str, str], ...]
-
-
 def timed(name: str, work: Callable[[], Any]) -> Any:
     t0 = time.perf_counter()
     try:
@@ -162,7 +166,7 @@ def speed(rig: Rig, plan: Plan) -> dict[str, dict[str, float]]:
            "ns": asyncio.run(throughput(rig, CONCURRENCY, plan.seconds, False)),
            "st": asyncio.run(throughput(rig, CONCURRENCY, plan.seconds, True))}
     out["chunk"] = asyncio.run(chunk_cpu(rig, CHUNK_CONCURRENCY, plan.seconds, CHUNK_INTERVAL))
-    out["paced"] = asyncio.run(paced(rig, PACED_STREAMS, plan.paced_interval, plan.paced_delay))
+    out["paced"] = asyncio.run(paced(rig, PACED_STREAMS, plan.paced_interval, plan.paced_delay, plan.paced_ramp))
     return out
 
 
@@ -174,7 +178,7 @@ def reuse(rig: Rig, plan: Plan) -> dict[str, dict[str, float]] | str:
             "st": asyncio.run(throughput(rig, CONCURRENCY, plan.seconds, True))}
 
 
-def measure_tree(tree: Tree, res: Results, plan: Plan, tmp: Path, run_no: int, reuse_known: bool) -> None:
+def measure_tree(tree: Tree, res: Results, plan: Plan, tmp: Path, run_no: int, no_reuse: str) -> None:
     """One repeat of every rig figure for one tree."""
     name = f"{tree.path.name}-{run_no}"
     for transport, _ in TRANSPORTS:
@@ -183,7 +187,7 @@ def measure_tree(tree: Tree, res: Results, plan: Plan, tmp: Path, run_no: int, r
         for part, figures in got.items():
             res.add(f"{transport}.{part}", figures)
     if plan.reuse:
-        if reuse_known:
+        if not no_reuse:
             got = timed(f"{name} reuse", lambda: with_rig(
                 Rig(tmp / f"{name}-reuse", "ws", tree, {KEEP_SOCKET_ENV: "true"}), lambda rig: reuse(rig, plan)))
             if isinstance(got, str):
@@ -192,7 +196,7 @@ def measure_tree(tree: Tree, res: Results, plan: Plan, tmp: Path, run_no: int, r
                 for part, figures in got.items():
                     res.add(f"reuse.{part}", figures)
         else:
-            res.notes["reuse"] = "n/a (setting not present)"
+            res.notes["reuse"] = no_reuse
     for transport, count, _ in plan.streams:
         got = timed(f"{name} {count} streams {transport}", lambda: with_rig(
             Rig(tmp / f"{name}-streams-{transport}-{count}", transport, tree),
@@ -247,6 +251,8 @@ def main() -> None:
                     "frames (0.05)")
     ap.add_argument("--paced-delay", type=float, default=0.0, help="paced streams: seconds before the fake's "
                     "first frame (0)")
+    ap.add_argument("--paced-ramp", type=float, default=0.0, help="paced streams: open them evenly over this many "
+                    "seconds instead of at once (0)")
     ap.add_argument("--seconds", type=float, help="each throughput window (default 10; focus 5; quick 2)")
     ap.add_argument("--no-reuse", action="store_true", help="skip the mgw socket reuse figures")
     ap.add_argument("--out", default=str(ROOT / "bench-results" / "latest.md"))
@@ -260,21 +266,23 @@ def main() -> None:
         streams = [(t, min(1000, cap), 1000) for t, _ in TRANSPORTS] + streams
     window = args.seconds or (2.0 if args.quick else 5.0 if args.focus else 10.0)
     plan = Plan(samples=50 if args.quick else 300, seconds=window,
-                paced_interval=args.paced_interval, paced_delay=args.paced_delay, streams=streams,
+                paced_interval=args.paced_interval, paced_delay=args.paced_delay,
+                paced_ramp=args.paced_ramp, streams=streams,
                 memory_interval=0.5 if args.quick and want <= 1000 else 5.0, reuse=not args.no_reuse,
                 extras=not args.focus, build=not args.quick,
                 backends=extras.BACKENDS[:1] if args.quick else extras.BACKENDS)
     trees = [Tree.at(p) for p in (args.tree or [ROOT])]
     results = [Results() for _ in trees]
-    rows = [r for t, _ in TRANSPORTS for r in speed_rows(t)]
+    rows = [r for t, _ in TRANSPORTS for r in speed_rows(t, plan)]
     rows += reuse_rows() if plan.reuse else []
     rows += [memory_row(t, n, w) for t, n, w in plan.streams]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        known = [plan.reuse and t.knows_setting(KEEP_SOCKET_ENV, Rig(tmp / "check", "ws", t).env()) for t in trees]
+        lacks = [t.lacks_setting(KEEP_SOCKET_ENV, Rig(tmp / "check", "ws", t).env()) if plan.reuse else ""
+                 for t in trees]
         for run_no in range(1, args.repeat + 1):
-            for tree, res, reuse_known in zip(trees, results, known):
-                measure_tree(tree, res, plan, tmp, run_no, reuse_known)
+            for tree, res, no_reuse in zip(trees, results, lacks):
+                measure_tree(tree, res, plan, tmp, run_no, no_reuse)
         if plan.extras:
             # Measured once, in this checkout's column (the first when it is not among the trees).
             home = next((i for i, t in enumerate(trees) if t.path == ROOT), 0)
