@@ -35,11 +35,15 @@ async def latency(rig: Rig, n: int) -> dict[str, float]:
         for label, stream in (("nonstream", False), ("stream", True)):
             gw: list[Timing] = []
             dr: list[Timing] = []
+            if rig.transport == "ws":
+                rig.clear_records()
             c0 = thread_cpu_seconds(rig.gw_pid)
             for _ in range(n):
                 gw.append(await one_gateway(http, rig.gw, stream))
                 dr.append(await direct(rig, http))
             cpu = thread_cpu_seconds(rig.gw_pid) - c0
+            if rig.transport == "ws":  # 1 without socket reuse; near 0 when the gateway keeps its socket
+                out[f"{label}_sockets_per_chat"] = rig.gateway_handshakes() / n
             for p in (50, 99):
                 out[f"{label}_ttfb_p{p}_added_ms"] = (pct([t.ttfb for t in gw], p) - pct([t.ttfb for t in dr], p)) * 1e3
                 out[f"{label}_total_p{p}_added_ms"] = (pct([t.total for t in gw], p)

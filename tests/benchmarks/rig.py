@@ -151,11 +151,12 @@ class Rig:
     account. `extra_env` adds gateway settings, e.g. the mgw socket reuse switch."""
 
     def __init__(self, tmp: Path, transport: str = "ws", tree: Tree | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, records: int = 10) -> None:
         self.tmp = tmp
         self.transport = transport
         self.tree = tree or Tree.at(ROOT)
         self.extra_env = extra_env or {}
+        self.records = records  # requests the fake keeps: enough to count a phase's mgw handshakes
         self.uid = ""
         self.fake_port, self.gw_port = free_port(), free_port()
         self.fake = f"http://127.0.0.1:{self.fake_port}"
@@ -182,7 +183,7 @@ class Rig:
     def start(self) -> None:
         self.tmp.mkdir(parents=True, exist_ok=True)
         fake_cmd = [sys.executable, "-c", "from grok2api.fakegrok import FakeConfig, run; "
-                    f"run('127.0.0.1', {self.fake_port}, FakeConfig(record_limit=10))"]
+                    f"run('127.0.0.1', {self.fake_port}, FakeConfig(record_limit={self.records}))"]
         fake_env = {k: v for k, v in self.env().items() if k != "PYTHONPATH"}
         # stderr dropped: cancelled streams make fakegrok log every write to a closed socket.
         self.procs.append(subprocess.Popen(pinned(fake_cmd, 1), env=fake_env, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -208,6 +209,17 @@ class Rig:
         req = urllib.request.Request(self.fake + path, json.dumps(body).encode(),
                                      {"Content-Type": "application/json"}, method=method)
         return json.loads(urllib.request.urlopen(req, timeout=5).read())
+
+    def clear_records(self) -> None:
+        urllib.request.urlopen(urllib.request.Request(self.fake + "/_fake/requests", method="DELETE"),
+                               timeout=5).read()
+
+    def gateway_handshakes(self) -> int:
+        """mgw WebSocket handshakes the gateway made since clear_records (the load generator's own direct
+        calls, aiohttp's User-Agent, are not counted)."""
+        with urllib.request.urlopen(self.fake + "/_fake/requests?path=/ws/mgw", timeout=30) as resp:
+            records = json.loads(resp.read())["requests"]
+        return sum("aiohttp" not in r["headers"].get("user-agent", "") for r in records)
 
     def set_fake(self, **config: Any) -> None:
         self.post_fake("/_fake/config", config, method="PATCH")

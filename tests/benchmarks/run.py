@@ -108,6 +108,9 @@ def speed_rows(t: str, plan: Plan) -> list[Row]:
             "{} ms", "(baseline)"),
         Row(f"gateway CPU per completion, c=1, non-stream / stream ({t})", (f"{t}.lat.nonstream_c1_cpu_us",
             f"{t}.lat.stream_c1_cpu_us"), "{} / {} µs", "", 0),
+        *([Row(f"mgw sockets opened per completion, c=1, non-stream / stream ({t})", (
+            f"{t}.lat.nonstream_sockets_per_chat", f"{t}.lat.stream_sockets_per_chat"), "{} / {}")]
+          if t == "ws" else []),
         Row(f"completions/s, c={CONCURRENCY}, non-stream / stream ({t})", (f"{t}.ns.rps", f"{t}.st.rps"),
             "{} / {}", "≥ 1,300 / ≥ 1,200", 0),
         Row(f"p99 total at c={CONCURRENCY}, non-stream / stream ({t})", (f"{t}.ns.p99_ms", f"{t}.st.p99_ms"),
@@ -130,6 +133,8 @@ def reuse_rows() -> list[Row]:
             "reuse.lat.stream_ttfb_p50_added_ms"), "{} / {} ms"),
         Row(f"added first byte, non-stream / stream, c=1, p99 ({t})", ("reuse.lat.nonstream_ttfb_p99_added_ms",
             "reuse.lat.stream_ttfb_p99_added_ms"), "{} / {} ms"),
+        Row(f"mgw sockets opened per completion, c=1, non-stream / stream ({t})", (
+            "reuse.lat.nonstream_sockets_per_chat", "reuse.lat.stream_sockets_per_chat"), "{} / {}"),
         Row(f"gateway CPU per completion, c=1, non-stream / stream ({t})", ("reuse.lat.nonstream_c1_cpu_us",
             "reuse.lat.stream_c1_cpu_us"), "{} / {} µs", "", 0),
         Row(f"gateway CPU per completion, c={CONCURRENCY}, non-stream / stream ({t})", ("reuse.ns.cpu_us",
@@ -181,15 +186,17 @@ def reuse(rig: Rig, plan: Plan) -> dict[str, dict[str, float]] | str:
 def measure_tree(tree: Tree, res: Results, plan: Plan, tmp: Path, run_no: int, no_reuse: str) -> None:
     """One repeat of every rig figure for one tree."""
     name = f"{tree.path.name}-{run_no}"
+    records = 2 * plan.samples + 100  # the c=1 phase's handshakes, the gateway's and the direct client's
     for transport, _ in TRANSPORTS:
         got = timed(f"{name} speed {transport}", lambda: with_rig(
-            Rig(tmp / f"{name}-speed-{transport}", transport, tree), lambda rig: speed(rig, plan)))
+            Rig(tmp / f"{name}-speed-{transport}", transport, tree, records=records), lambda rig: speed(rig, plan)))
         for part, figures in got.items():
             res.add(f"{transport}.{part}", figures)
     if plan.reuse:
         if not no_reuse:
             got = timed(f"{name} reuse", lambda: with_rig(
-                Rig(tmp / f"{name}-reuse", "ws", tree, {KEEP_SOCKET_ENV: "true"}), lambda rig: reuse(rig, plan)))
+                Rig(tmp / f"{name}-reuse", "ws", tree, {KEEP_SOCKET_ENV: "true"}, records),
+                lambda rig: reuse(rig, plan)))
             if isinstance(got, str):
                 res.notes["reuse"] = got
             else:
