@@ -55,7 +55,7 @@ class Row:
     keys: tuple[str, ...]
     template: str
     goal: str = ""
-    digits: int = 2
+    digits: int | tuple[int, ...] = 2  # decimals, for all values or one by one
     signed: int = 0  # how many leading values carry their sign (added times that can be negative)
 
 
@@ -89,8 +89,8 @@ def cell(res: Results, row: Row) -> str:
     for key in row.keys:
         if key not in res.values:
             return res.notes.get(key.split(".")[0], res.notes.get(key, "not measured"))
-    return row.template.format(*(number(res.values[k], row.digits, i < row.signed)
-                                 for i, k in enumerate(row.keys)))
+    digits = row.digits if isinstance(row.digits, tuple) else (row.digits,) * len(row.keys)
+    return row.template.format(*(number(res.values[k], digits[i], i < row.signed) for i, k in enumerate(row.keys)))
 
 
 def speed_rows(t: str, plan: Plan) -> list[Row]:
@@ -147,7 +147,7 @@ def memory_row(transport: str, count: int, wanted: int) -> Row:
     key = f"mem-{transport}-{count}"
     return Row(f"memory per open stream, {count:,} opened at once ({transport}{note}): KB / streams open / "
                "RSS MB / opened per s", (f"{key}.kb_per_stream", f"{key}.streams", f"{key}.rss_mb",
-                                          f"{key}.open_per_s"), "{} KB / {} / {} / {}", "≤ 40 KB", 1)
+                                          f"{key}.open_per_s"), "{} KB / {} / {} / {}", "≤ 40 KB", (1, 0, 0, 0))
 
 
 def timed(name: str, work: Callable[[], Any]) -> Any:
@@ -183,9 +183,8 @@ def reuse(rig: Rig, plan: Plan) -> dict[str, dict[str, float]] | str:
             "st": asyncio.run(throughput(rig, CONCURRENCY, plan.seconds, True))}
 
 
-def measure_tree(tree: Tree, res: Results, plan: Plan, tmp: Path, run_no: int, no_reuse: str) -> None:
-    """One repeat of every rig figure for one tree."""
-    name = f"{tree.path.name}-{run_no}"
+def measure_tree(tree: Tree, res: Results, plan: Plan, tmp: Path, name: str, no_reuse: str) -> None:
+    """One repeat of every rig figure for one tree; `name` tells the runs' data folders apart."""
     records = 2 * plan.samples + 100  # the c=1 phase's handshakes, the gateway's and the direct client's
     for transport, _ in TRANSPORTS:
         got = timed(f"{name} speed {transport}", lambda: with_rig(
@@ -264,13 +263,14 @@ def main() -> None:
     ap.add_argument("--no-reuse", action="store_true", help="skip the mgw socket reuse figures")
     ap.add_argument("--out", default=str(ROOT / "bench-results" / "latest.md"))
     args = ap.parse_args()
+    if args.repeat < 1:
+        ap.error("--repeat must be at least 1")
     started = time.perf_counter()
     fd_limit = raise_fd_limit()
     cap = (fd_limit - 500) // 2  # each stream holds a client and an upstream socket in the gateway
     want = args.streams or (200 if args.quick else 10_000)
-    streams = [(t, min(want, cap), want) for t, _ in TRANSPORTS]
-    if not (args.quick or args.focus):
-        streams = [(t, min(1000, cap), 1000) for t, _ in TRANSPORTS] + streams
+    counts = [want] if args.quick or args.focus or want == 1000 else [1000, want]
+    streams = [(t, min(n, cap), n) for n in counts for t, _ in TRANSPORTS]
     window = args.seconds or (2.0 if args.quick else 5.0 if args.focus else 10.0)
     plan = Plan(samples=50 if args.quick else 300, seconds=window,
                 paced_interval=args.paced_interval, paced_delay=args.paced_delay,
@@ -288,8 +288,8 @@ def main() -> None:
         lacks = [t.lacks_setting(KEEP_SOCKET_ENV, Rig(tmp / "check", "ws", t).env()) if plan.reuse else ""
                  for t in trees]
         for run_no in range(1, args.repeat + 1):
-            for tree, res, no_reuse in zip(trees, results, lacks):
-                measure_tree(tree, res, plan, tmp, run_no, no_reuse)
+            for i, (tree, res, no_reuse) in enumerate(zip(trees, results, lacks)):
+                measure_tree(tree, res, plan, tmp, f"{i}-{tree.path.name}-{run_no}", no_reuse)
         if plan.extras:
             # Measured once, in this checkout's column (the first when it is not among the trees).
             home = next((i for i, t in enumerate(trees) if t.path == ROOT), 0)
