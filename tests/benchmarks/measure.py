@@ -8,7 +8,7 @@ from typing import Awaitable, Callable
 
 import aiohttp
 
-from tests.benchmarks.clients import PROMPT, Timing, direct, one_gateway
+from tests.benchmarks.clients import PROMPT, Timing, chat_body, direct, one_gateway
 from tests.benchmarks.rig import KEY, Rig, cpu_seconds, rss_bytes, thread_cpu_seconds
 
 SHORT_TOKENS, LONG_TOKENS = 20, 200  # PROMPT's reply, and the long one whose extra tokens give the CPU per chunk
@@ -20,9 +20,8 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def _session(total: float | None = None) -> aiohttp.ClientSession:
-    timeout = aiohttp.ClientTimeout(total=total) if total else aiohttp.ClientTimeout(total=300)
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout)
+def _session(total: float = 300) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=total))
 
 
 async def latency(rig: Rig, n: int) -> dict[str, float]:
@@ -137,9 +136,8 @@ async def open_streams(rig: Rig, n: int, interval: float = 5.0) -> dict[str, flo
     async with _session(600) as http:
         async def hold() -> None:
             nonlocal opened
-            async with http.post(rig.gw + "/v1/chat/completions", json={
-                    "model": "grok-4", "stream": True, "messages": [{"role": "user", "content": PROMPT}]},
-                    headers={"Authorization": f"Bearer {KEY}"}) as resp:
+            async with http.post(rig.gw + "/v1/chat/completions", json=chat_body(True),
+                                 headers={"Authorization": f"Bearer {KEY}"}) as resp:
                 await resp.content.readline()
                 opened += 1
                 async for _ in resp.content.iter_any():
