@@ -362,6 +362,9 @@ class Transport:
                 recleared = True
                 continue
             raise await self._failed(err, proxy)
+        # The stream may stay open for minutes: what only served to send it is let go now (the body
+        # bytes stay with curl, which owns them until the transfer ends).
+        del sent, headers, json_body, data
         error: BaseException | None = None
         try:
             yield self._lines(st, ex)
