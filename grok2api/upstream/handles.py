@@ -21,16 +21,22 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from typing import cast
 
-from curl_cffi import AsyncCurl, Curl, CurlError, CurlMime, CurlOpt
+from curl_cffi import AsyncCurl, Curl, CurlECode, CurlError, CurlInfo, CurlMime, CurlOpt, CurlWsFlag
 from curl_cffi.curl import DEFAULT_CACERT
-from curl_cffi.requests import AsyncSession, AsyncWebSocket, Response
 from curl_cffi.requests.utils import requote_uri
 
 # What AsyncSession's request(accept_encoding=...) defaults to; the gateway's calls name their own.
 DEFAULT_ACCEPT_ENCODING = "gzip, deflate, br"
 _BUFFER = 16384  # libcurl's receive/upload buffers per handle (its defaults are 16 KB and 64 KB)
+# curl_cffi reads WebSocket frames through a 128 KB buffer per socket; ours are small (a larger one
+# arrives in pieces that are joined), so 16 KB as for the REST buffers.
 _WS_RECV_BUFFER = 16384
+# The largest frame curl_cffi's AsyncWebSocket hands to libcurl: a longer message goes out as
+# continuation frames of this size, and so it does here (the frames a server sees stay the same).
+_WS_MAX_FRAME = 65536
+_WS_DATA = int(CurlWsFlag.TEXT | CurlWsFlag.BINARY | CurlWsFlag.CONT)
 _WRITE_ERROR = 0xFFFFFFFF  # CURL_WRITEFUNC_ERROR: stops the transfer from inside the write callback
 # Characters requote_uri leaves alone: a URL made of them only is sent as it is, without the re-parse.
 _PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
@@ -170,7 +176,7 @@ class Egress:
         self._acurl: AsyncCurl | None = None
         self._slots: asyncio.Semaphore | None = None
         self._streams: set[Stream] = set()
-        self._ws_session: AsyncSession[Response] | None = None
+        self._sockets: set[WsChannel] = set()
         self.closed = False
 
     @property
@@ -255,23 +261,13 @@ class Egress:
         st._lines = _Sink()
         return st
 
-    def _ws_owner(self) -> AsyncSession[Response]:
-        # AsyncWebSocket reports to a session (its live set, its loop); its handles come from here.
-        if self._ws_session is None:
-            self._ws_session = AsyncSession(max_clients=self.max_clients, discard_cookies=True)
-        return self._ws_session
-
     async def ws_connect(self, url: str, headers: Mapping[str, str], *, timeout: float,
                          on_header: Callable[[bytes], int], max_message_size: int,
-                         profile: str | None = None) -> AsyncWebSocket:
-        """An upgraded WebSocket on a copy of the template: the options AsyncSession.ws_connect would
-        set, the handshake on a worker thread as there (libcurl's connect-only upgrade cannot run on
-        the multi: removing the finished transfer drops its connection)."""
-        owner = self._ws_owner()
+                         profile: str | None = None) -> WsChannel:
+        """An upgraded WebSocket on a copy of the template, with the options AsyncSession.ws_connect
+        would set. The handshake runs on a worker thread as there: libcurl's connect-only upgrade
+        cannot run on the multi (removing the finished transfer drops its connection)."""
         curl = self.handle(profile)
-        # curl_cffi reads each frame through a 128 KB buffer per socket; our frames are small and a
-        # larger one arrives in pieces that curl_cffi joins, so 16 KB as for the REST buffers.
-        curl._WS_RECV_BUFFER_SIZE = _WS_RECV_BUFFER
         try:
             prepare(curl, "GET", url, headers, None, None, timeout, False, DEFAULT_ACCEPT_ENCODING)
             curl.setopt(CurlOpt.WRITEDATA, _Sink())  # a refused upgrade's body is not read here
@@ -281,30 +277,23 @@ class Egress:
         except BaseException:
             curl.close()
             raise
-        ws = AsyncWebSocket(owner, curl, max_message_size=max_message_size)
-        loop = asyncio.get_running_loop()
-        perform = loop.run_in_executor(None, curl.perform)
+        perform = asyncio.get_running_loop().run_in_executor(None, curl.perform)
         try:
             await asyncio.shield(perform)
+            if self.closed:
+                raise CurlError("egress handles are closed")
         except BaseException:
             if perform.done():
                 curl.close()
             else:  # the worker still owns the handle: close it once the handshake returns
                 perform.add_done_callback(lambda _: curl.close())
             raise
-        owner._websockets.add(ws)
-        try:
-            ws._start_io_tasks()
-        except BaseException:
-            ws.terminate()
-            raise
-        return ws
+        return WsChannel(self, curl, max_message_size)
 
     async def close(self) -> None:
         self.closed = True
-        if self._ws_session is not None:
-            sess, self._ws_session = self._ws_session, None
-            await sess.close()  # closes its live WebSockets
+        for ws in list(self._sockets):
+            ws.close()
         for st in list(self._streams):
             st.abort()
         for tpl in self._templates.values():
@@ -407,3 +396,144 @@ class Stream:
         self._release()
         self._wake()
 
+
+
+class WsChannel:
+    """An upgraded WebSocket without tasks or queues of its own: a reader callback on the socket
+    drains libcurl's frames into complete messages and wakes the one reader; sends go straight to
+    libcurl (waiting for the socket only when it is full). libcurl answers pings itself."""
+
+    __slots__ = ("_egress", "_curl", "_fd", "_loop", "_messages", "_parts", "_size", "_max", "_waiter",
+                 "_error", "closed", "__weakref__")
+
+    def __init__(self, egress: Egress, curl: Curl, max_message_size: int) -> None:
+        self._egress = egress
+        self._curl: Curl | None = curl
+        curl._WS_RECV_BUFFER_SIZE = _WS_RECV_BUFFER  # read by Curl.ws_recv on its first call
+        self._fd = cast(int, curl.getinfo(CurlInfo.ACTIVESOCKET))
+        self._loop = asyncio.get_running_loop()
+        self._messages: list[bytes] = []
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._max = max_message_size
+        self._waiter: asyncio.Future[None] | None = None
+        self._error: BaseException | None = None
+        self.closed = False  # no more messages will come (the peer closed, or we did)
+        egress._sockets.add(self)
+        self._loop.add_reader(self._fd, self._readable)
+        self._readable()  # frames that came with the upgrade answer already sit in libcurl
+
+    def _readable(self) -> None:
+        curl = self._curl
+        while curl is not None and not self.closed:
+            try:
+                chunk, frame = curl.ws_recv()
+            except CurlError as exc:
+                if exc.code == CurlECode.AGAIN:
+                    return
+                # An EOF without a close frame ends the socket as a close would; anything else is an error.
+                self._end(None if exc.code == CurlECode.GOT_NOTHING else exc)
+                return
+            flags = frame.flags
+            if flags & CurlWsFlag.CLOSE:
+                with contextlib.suppress(CurlError):
+                    curl.ws_close(_close_code(chunk))  # the close handshake's answer, as autoclose sends
+                self._end(None)
+                return
+            if not flags & _WS_DATA:
+                continue  # ping (libcurl has answered it) or pong
+            self._size += len(chunk)
+            if self._size > self._max:
+                # Told to the peer as curl_cffi's AsyncWebSocket tells it: close 1009 with this reason.
+                reason = f"Message too large: {self._size} bytes (limit {self._max} bytes)."
+                with contextlib.suppress(CurlError):
+                    curl.ws_close(1009, reason.encode())
+                self._end(CurlError(f"WebSocket message over {self._max} bytes", CurlECode.TOO_LARGE))
+                return
+            self._parts.append(chunk)
+            if not (flags & CurlWsFlag.CONT or frame.bytesleft):
+                parts, self._parts, self._size = self._parts, [], 0
+                self._messages.append(parts[0] if len(parts) == 1 else b"".join(parts))
+                self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _end(self, error: BaseException | None) -> None:
+        self._error = self._error or error
+        self.closed = True
+        self._release()
+        self._wake()
+
+    def _release(self) -> None:
+        curl, self._curl = self._curl, None
+        if curl is not None:
+            self._loop.remove_reader(self._fd)
+            curl.close()
+            self._egress._sockets.discard(self)
+
+    async def recv(self, timeout: float) -> bytes | None:
+        """The next complete message; None once closed. TimeoutError after `timeout` seconds
+        without one; the transport's CurlError when the socket failed."""
+        while not self._messages:
+            if self.closed:
+                if self._error is not None:
+                    raise self._error
+                return None
+            self._waiter = self._loop.create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._waiter
+            finally:
+                self._waiter = None
+        return self._messages.pop(0)
+
+    async def send(self, payload: bytes, flags: int = CurlWsFlag.TEXT) -> None:
+        """One message, in frames of at most 64 KB; waits for the socket only when libcurl says AGAIN
+        (it then expects the rest of the same frame, which is what is sent again)."""
+        total, offset, end = len(payload), 0, 0
+        view = memoryview(payload)
+        while offset < total or total == 0:
+            curl = self._curl
+            if curl is None:
+                raise self._error or CurlError("WebSocket is closed", CurlECode.SEND_ERROR)
+            if offset == end:
+                end = min(total, offset + _WS_MAX_FRAME)
+                frame_flags = flags | CurlWsFlag.CONT if end < total else flags
+            try:
+                sent = curl.ws_send(view[offset:end], frame_flags)
+            except CurlError as exc:
+                if exc.code != CurlECode.AGAIN:
+                    self._end(exc)
+                    raise
+                sent = 0
+            if total == 0:
+                return
+            offset += sent
+            if sent == 0 and offset < total:
+                await self._writable()
+
+    async def _writable(self) -> None:
+        ready = self._loop.create_future()
+        self._loop.add_writer(self._fd, ready.set_result, None)
+        try:
+            await ready
+        finally:
+            self._loop.remove_writer(self._fd)
+
+    def close(self, code: int = 1000) -> None:
+        """Say goodbye (a close frame, best effort) and let the socket go."""
+        curl = self._curl
+        if curl is not None and not self.closed:
+            with contextlib.suppress(CurlError):
+                curl.ws_close(code)
+        self.closed = True
+        self._release()
+        self._wake()
+
+
+def _close_code(payload: bytes) -> int:
+    """The code to answer a peer's close frame with: its own, or 1000 when it sent none."""
+    return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000

@@ -35,13 +35,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from curl_cffi import CurlError, CurlMime
-from curl_cffi.requests import AsyncWebSocket, BrowserTypeLiteral, HttpMethod
-from curl_cffi.requests.websockets import WebSocketClosed, WebSocketError
+from curl_cffi.requests import BrowserTypeLiteral, HttpMethod
 
 from .classify import classify, classify_exception, upgrade_refused_status
 from .errors import ErrorKind, UpstreamError
 from .exchange import Exchange, Tap, wants_frames
-from .handles import Egress, Head, Stream
+from .handles import Egress, Head, Stream, WsChannel
 from .headers import ACCEPT_ENCODING, client_hints, cookie_header, high_entropy_hints, normalize_token
 from .identity import Clearance, EgressHooks, EgressIdentity
 from .options import UpstreamConfig
@@ -518,7 +517,7 @@ def _parse_headers(lines: list[bytes]) -> dict[str, str]:
 class WsConn:
     """A JSON-text WebSocket with classified failures; `recv` returns None once the peer closed."""
 
-    def __init__(self, ws: AsyncWebSocket, idle_timeout: float, exchange: Exchange | None = None) -> None:
+    def __init__(self, ws: WsChannel, idle_timeout: float, exchange: Exchange | None = None) -> None:
         self._ws = ws
         self.idle_timeout = idle_timeout
         self.closed = False
@@ -528,11 +527,11 @@ class WsConn:
         text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
         if self._exchange is not None:
             self._exchange.add_frame("send", text)
-        try:
-            await self._ws.send_str(text)
-        except WebSocketClosed:
+        if self._ws.closed:
             self.closed = True
-            raise UpstreamError(ErrorKind.UPSTREAM, "grok.com closed the WebSocket") from None
+            raise UpstreamError(ErrorKind.UPSTREAM, "grok.com closed the WebSocket")
+        try:
+            await self._ws.send(text.encode())
         except (CurlError, OSError) as exc:
             raise classify_exception(exc) from None
 
@@ -542,21 +541,20 @@ class WsConn:
             if self.closed:
                 return None
             try:
-                text = await self._ws.recv_str(timeout=timeout or self.idle_timeout)
-            except WebSocketClosed:
+                data = await self._ws.recv(timeout or self.idle_timeout)
+            except TimeoutError:
+                raise UpstreamError(ErrorKind.TIMEOUT, "grok.com WebSocket went idle") from None
+            except (CurlError, OSError) as exc:
+                self.closed = True
+                raise classify_exception(exc) from None
+            if data is None:
                 self.closed = True
                 if self._exchange is not None:
                     self._exchange.closed_by = "server"
                 return None
-            except WebSocketError as exc:
-                if "timed out" in str(exc).lower() or type(exc).__name__.endswith("Timeout"):
-                    raise UpstreamError(ErrorKind.TIMEOUT, "grok.com WebSocket went idle") from None
-                self.closed = True
-                raise classify_exception(exc) from None
-            except (CurlError, OSError) as exc:
-                self.closed = True
-                raise classify_exception(exc) from None
-            except (TypeError, ValueError, UnicodeDecodeError):
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
                 continue  # a binary or undecodable frame: nothing any dialect reads
             if self._exchange is not None:
                 self._exchange.add_frame("recv", text)
@@ -570,7 +568,4 @@ class WsConn:
             self.closed = True
             if self._exchange is not None:
                 self._exchange.closed_by = "client"
-            with contextlib.suppress(Exception):
-                await self._ws.close(timeout=1.0)
-        with contextlib.suppress(Exception):
-            self._ws.terminate()
+        self._ws.close()

@@ -355,3 +355,123 @@ async def test_cancelled_and_aborted_calls_leave_nothing_behind() -> None:
     finally:
         await egress.close()
         silent.close()
+
+
+class WsPeer:
+    """A loopback WebSocket server at the frame level: it answers the upgrade, sends a text message
+    in three fragments (first over 16 KB) and a ping, then records every frame the client sends
+    (unmasked: the mask is random per frame) until the client's close, which it answers."""
+
+    def __init__(self, sessions: int) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.frames: list[list[tuple[bool, int, bytes]]] = []
+        self._thread = threading.Thread(target=self._serve, args=(sessions,), daemon=True)
+        self._thread.start()
+
+    def _serve(self, sessions: int) -> None:
+        for _ in range(sessions):
+            conn, _ = self.sock.accept()
+            with conn:
+                conn.settimeout(10)
+                self.frames.append(self._session(conn))
+
+    def _session(self, conn: socket.socket) -> list[tuple[bool, int, bytes]]:
+        import base64
+        import hashlib
+
+        head = bytearray()
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(65536)
+        match = re.search(rb"(?i)\r\nsec-websocket-key: *([^\r]+)", bytes(head))
+        assert match is not None
+        key = match.group(1)
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        big = b"a" * 40_000
+        conn.sendall(_frame(False, 1, big[:20_000]) + _frame(False, 0, big[20_000:]) + _frame(True, 0, b"!")
+                     + _frame(True, 9, b"ping"))
+        seen: list[tuple[bool, int, bytes]] = []
+        buf = bytearray()
+        while True:
+            b0, b1 = _read_exact(conn.recv, 2, buf)
+            size = b1 & 0x7F
+            if size == 126:
+                size = struct.unpack("!H", _read_exact(conn.recv, 2, buf))[0]
+            elif size == 127:
+                size = struct.unpack("!Q", _read_exact(conn.recv, 8, buf))[0]
+            mask = _read_exact(conn.recv, 4, buf) if b1 & 0x80 else b"\0\0\0\0"
+            data = bytes(c ^ mask[i % 4] for i, c in enumerate(_read_exact(conn.recv, size, buf)))
+            seen.append((bool(b0 & 0x80), b0 & 0x0F, data))
+            if b0 & 0x0F == 8:
+                conn.sendall(_frame(True, 8, data))
+                return seen
+
+    def close(self) -> None:
+        self._thread.join(10)
+        self.sock.close()
+
+
+def _frame(fin: bool, opcode: int, payload: bytes) -> bytes:
+    size = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    if size < 126:
+        head += bytes([size])
+    elif size < 65536:
+        head += bytes([126]) + struct.pack("!H", size)
+    else:
+        head += bytes([127]) + struct.pack("!Q", size)
+    return head + payload
+
+
+async def test_websocket_frames_are_those_curl_cffi_sends() -> None:
+    """Both ways of holding a socket read the same fragmented message, answer the ping with the same
+    pong, send a long message in the same frames and close with the same frame."""
+    peer = WsPeer(2)
+    url = f"ws://127.0.0.1:{peer.port}/ws/mgw"
+    long = ("x" * 150_000).encode()
+    try:
+        async with _old_session(DEFAULT_BROWSER) as old:
+            ws = await old.ws_connect(url, headers=HEADERS, timeout=5, max_message_size=1 << 20)
+            got_old = await ws.recv_str(timeout=5)
+            await ws.send_str(long.decode())
+            await ws.send_str("short")
+            await asyncio.sleep(0.1)  # the pong goes out from curl_cffi's reader task
+            await ws.close(timeout=2)
+        egress = Egress("", DEFAULT_BROWSER, 16)
+        try:
+            mine = await egress.ws_connect(url, HEADERS, timeout=5, on_header=len, max_message_size=1 << 20)
+            got_new = await mine.recv(5)
+            await mine.send(long)
+            await mine.send(b"short")
+            mine.close()
+            assert await mine.recv(1) is None and not egress._sockets
+        finally:
+            await egress.close()
+    finally:
+        peer.close()
+    assert got_old == got_new.decode() == "a" * 40_000 + "!"
+    old_frames, new_frames = peer.frames
+    assert new_frames == old_frames
+    assert [(fin, op, len(data)) for fin, op, data in new_frames] == [
+        (True, 10, 4), (False, 1, 65536), (False, 0, 65536), (True, 0, 150_000 - 131072), (True, 1, 5), (True, 8, 2)]
+
+
+async def test_websocket_limits_and_ends() -> None:
+    """A message over the limit fails the socket (and the peer is told); a closed channel refuses to send."""
+    peer = WsPeer(1)
+    egress = Egress("", DEFAULT_BROWSER, 16)
+    try:
+        small = await egress.ws_connect(f"ws://127.0.0.1:{peer.port}/", HEADERS, timeout=5, on_header=len,
+                                        max_message_size=30_000)
+        with pytest.raises(CurlError, match="over 30000 bytes"):
+            await small.recv(5)
+        assert small.closed and not egress._sockets
+        with pytest.raises(CurlError):
+            await small.send(b"late")
+    finally:
+        await egress.close()
+        peer.close()
+    (frames,) = peer.frames  # the peer heard why: close 1009, as curl_cffi says it
+    assert frames[-1][1] == 8 and frames[-1][2][:2] == b"\x03\xf1" and b"limit 30000 bytes" in frames[-1][2]
