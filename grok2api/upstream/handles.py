@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import math
 import os
 import re
@@ -37,9 +38,27 @@ _WS_RECV_BUFFER = 16384
 # continuation frames of this size, and so it does here (the frames a server sees stay the same).
 _WS_MAX_FRAME = 65536
 _WS_DATA = int(CurlWsFlag.TEXT | CurlWsFlag.BINARY | CurlWsFlag.CONT)
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+_MMAP_FROM = 32 * 1024
 _WRITE_ERROR = 0xFFFFFFFF  # CURL_WRITEFUNC_ERROR: stops the transfer from inside the write callback
 # Characters requote_uri leaves alone: a URL made of them only is sent as it is, without the re-parse.
 _PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+
+
+def map_large_buffers() -> None:
+    """Have glibc serve allocations of 32 KB and more with their own mappings (M_MMAP_THRESHOLD).
+
+    libcurl gives every WebSocket 64 KB buffer chunks (ws.c, fixed at build time, not sized by
+    BUFFERSIZE). From the heap, as glibc's default (and self-raising) threshold puts them, their pages
+    stay resident and fragment the heap: ~290 KB RSS per open mgw stream in the benchmark, against
+    ~145 KB when they are mapped (only touched pages count, and they go back when freed). Setting the
+    threshold is idempotent; elsewhere than glibc there is nothing to set."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM)
 
 
 def ca_bundle() -> str:

@@ -40,7 +40,7 @@ from curl_cffi.requests import BrowserTypeLiteral, HttpMethod
 from .classify import classify, classify_exception, upgrade_refused_status
 from .errors import ErrorKind, UpstreamError
 from .exchange import Exchange, Tap, wants_frames
-from .handles import Egress, Head, Stream, WsChannel
+from .handles import Egress, Head, Stream, WsChannel, map_large_buffers
 from .headers import ACCEPT_ENCODING, client_hints, cookie_header, high_entropy_hints, normalize_token
 from .identity import Clearance, EgressHooks, EgressIdentity
 from .options import UpstreamConfig
@@ -110,6 +110,7 @@ class Transport:
         self._closing: set[asyncio.Future[None]] = set()
         self._closed = False
         self.taps: list[Tap] = []
+        map_large_buffers()
 
     # -- lifecycle ---------------------------------------------------------
     def session(self, proxy: str) -> Egress:
