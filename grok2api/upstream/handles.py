@@ -41,8 +41,9 @@ _WS_DATA = int(CurlWsFlag.TEXT | CurlWsFlag.BINARY | CurlWsFlag.CONT)
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
 _MMAP_FROM = 32 * 1024
 _WRITE_ERROR = 0xFFFFFFFF  # CURL_WRITEFUNC_ERROR: stops the transfer from inside the write callback
-# Characters requote_uri leaves alone: a URL made of them only is sent as it is, without the re-parse.
-_PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+# Characters requote_uri leaves alone: a URL made of them only is sent as it is, without the re-parse
+# ('%' is not one: requote_uri rewrites escapes of unreserved characters, so such URLs go through it).
+_PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]*")
 
 
 def map_large_buffers() -> None:

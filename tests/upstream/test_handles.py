@@ -475,3 +475,16 @@ async def test_websocket_limits_and_ends() -> None:
         peer.close()
     (frames,) = peer.frames  # the peer heard why: close 1009, as curl_cffi says it
     assert frames[-1][1] == 8 and frames[-1][2][:2] == b"\x03\xf1" and b"limit 30000 bytes" in frames[-1][2]
+
+
+def test_urls_sent_without_requoting_are_those_requoting_leaves_alone() -> None:
+    """The fast path skips curl_cffi's requote_uri only for URLs it would not change."""
+    from curl_cffi.requests.utils import requote_uri
+
+    from grok2api.upstream.handles import _PLAIN_URL
+
+    plain = [chr(c) for c in range(32, 127) if _PLAIN_URL.fullmatch(chr(c))]
+    assert "%" not in plain and " " not in plain and len(plain) > 60
+    for c in plain:
+        url = f"https://grok.com/rest/x{c}y?q={c}&r=1#{c}"
+        assert requote_uri(url) == url, c
