@@ -51,9 +51,9 @@ def map_large_buffers() -> None:
 
     libcurl gives every WebSocket 64 KB buffer chunks (ws.c, fixed at build time, not sized by
     BUFFERSIZE). From the heap, as glibc's default (and self-raising) threshold puts them, their pages
-    stay resident and fragment the heap: ~290 KB RSS per open mgw stream in the benchmark, against
-    ~145 KB when they are mapped (only touched pages count, and they go back when freed). Setting the
-    threshold is idempotent; elsewhere than glibc there is nothing to set."""
+    stay resident and fragment the heap; mapped, only touched pages count and they go back when freed.
+    Measured RSS per open mgw stream in the benchmark: 291 -> 204 KB at 1,000 streams, 169 -> 105 KB
+    at 9,750. Setting the threshold is idempotent; elsewhere than glibc there is nothing to set."""
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
