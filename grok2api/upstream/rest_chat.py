@@ -258,6 +258,7 @@ async def run_stream(transport: Transport, call: Call, url: str, headers: dict[s
     """POST a conversations/new-style body and yield the parser's events until the stream ends."""
     yield Dispatched()
     async with transport.stream("POST", url, call, headers, json_body=body, timeout=timeout) as lines:
+        del headers, body  # sent: not held for the rest of a stream that may stay open for minutes
         async for line in lines:
             for frame in decode_line(line):
                 for event in parser.feed(frame):
@@ -270,9 +271,10 @@ async def chat_rest(transport: Transport, token: str, request: ChatRequest, dial
                     proxy: str | None = None) -> AsyncIterator[Event]:
     """A chat turn over REST conversations/new (G1/G2)."""
     config = transport.config
-    headers = rest_headers(config, origin=config.grok_url, referer=config.grok_url + "/")
     parser = RestStreamParser(config.assets_url, thinking=request.thinking)
     call = Call(token, proxy, statsig_path=NEW_PATH)
-    async for event in run_stream(transport, call, config.grok_url + NEW_PATH, headers,
+    # Headers and body made inline: no local here keeps them for the life of the stream.
+    async for event in run_stream(transport, call, config.grok_url + NEW_PATH,
+                                  rest_headers(config, origin=config.grok_url, referer=config.grok_url + "/"),
                                   build_chat_body(request, config, dialect), parser):
         yield event

@@ -1,4 +1,4 @@
-"""The thin curl_cffi transport: sessions per proxy, cookies and headers, statsig, classified failures.
+"""The thin curl_cffi transport: prepared handles per proxy, cookies and headers, statsig, classified failures.
 
 x-statsig-id: a call that names a `statsig_path` gets a value from the strategy chain. When
 grok.com answers it with the anti-bot (C1) or stale-page (C3) 403, the chain demotes that
@@ -35,13 +35,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from curl_cffi import CurlError, CurlMime
-from curl_cffi.const import CurlOpt
-from curl_cffi.requests import AsyncSession, AsyncWebSocket, BrowserTypeLiteral, HttpMethod, Response
-from curl_cffi.requests.websockets import WebSocketClosed, WebSocketError
+from curl_cffi.requests import BrowserTypeLiteral, HttpMethod
 
 from .classify import classify, classify_exception, upgrade_refused_status
 from .errors import ErrorKind, UpstreamError
 from .exchange import Exchange, Tap, wants_frames
+from .handles import Egress, Head, Stream, WsChannel, map_large_buffers
 from .headers import ACCEPT_ENCODING, client_hints, cookie_header, high_entropy_hints, normalize_token
 from .identity import Clearance, EgressHooks, EgressIdentity
 from .options import UpstreamConfig
@@ -96,7 +95,7 @@ _REFUSED = (ErrorKind.ANTI_BOT, ErrorKind.STALE_PAGE)
 
 
 class Transport:
-    """Sends requests and opens WebSockets as a browser on grok.com would, one AsyncSession per proxy."""
+    """Sends requests and opens WebSockets as a browser on grok.com would, with prepared handles per proxy."""
 
     def __init__(self, config: UpstreamConfig, statsig: StatsigChain,
                  proxy_picker: ProxyPicker | None = None, egress_hooks: EgressHooks | None = None) -> None:
@@ -105,34 +104,22 @@ class Transport:
         self.proxy_picker = proxy_picker
         self.egress_hooks = egress_hooks
         self.identity = EgressIdentity()
-        self._sessions: dict[str, AsyncSession[Response]] = {}
-        # Sessions of an earlier configuration, kept for the calls still using them: (retired at, session).
-        self._retired: list[tuple[float, AsyncSession[Response]]] = []
+        self._sessions: dict[str, Egress] = {}
+        # Egresses of an earlier configuration, kept for the calls still using them: (retired at, egress).
+        self._retired: list[tuple[float, Egress]] = []
         self._closing: set[asyncio.Future[None]] = set()
         self._closed = False
         self.taps: list[Tap] = []
+        map_large_buffers()
 
     # -- lifecycle ---------------------------------------------------------
-    def session(self, proxy: str) -> AsyncSession[Response]:
-        """The session of one egress, created on first use (curl handles are per session)."""
+    def session(self, proxy: str) -> Egress:
+        """The prepared handles of one egress, made on first use (see handles.py)."""
         if self._closed:
             raise UpstreamError(ErrorKind.NETWORK, "upstream client is closed")
         sess = self._sessions.get(proxy)
         if sess is None:
-            options = {CurlOpt.UPLOAD_BUFFERSIZE: 16384, CurlOpt.BUFFERSIZE: 16384}
-            if proxy.startswith(("http://", "https://")):
-                # A tunnel (CONNECT) for every target, as for https grok.com: the proxy relays bytes
-                # and never sees or rewrites a request, also to plain-http hosts (mirrors, fakegrok).
-                options[CurlOpt.HTTPPROXYTUNNEL] = 1
-            # discard_cookies: one session serves many accounts, so nothing a response sets
-            # (sso, __cf_bm …) may leak into another account's requests through a cookie jar.
-            sess = AsyncSession(impersonate=self.config.browser, max_clients=self.config.max_clients,
-                                proxy=proxy or None, discard_cookies=True, allow_redirects=True,
-                                # Our headers are the whole set (§2.3): the profile's navigation defaults
-                                # (Sec-Fetch-User, Upgrade-Insecure-Requests) would be wrong on fetch calls.
-                                default_headers=False,
-                                curl_options=options)
-            self._sessions[proxy] = sess
+            sess = self._sessions[proxy] = Egress(proxy, self.config.browser, self.config.max_clients)
         return sess
 
     def start(self) -> None:
@@ -259,13 +246,13 @@ class Transport:
             out["x-statsig-id"] = signed.value
         return out
 
-    def _heard(self, call: Call, proxy: str, resp: Response) -> None:
+    def _heard(self, call: Call, proxy: str, head: Head) -> None:
         """Keep what the edge told this egress: its cookies (for this account) and Accept-CH."""
         if call.cf_cookies:
-            lines = [line for line in resp.headers.get_list("set-cookie") if line]
+            lines = [line for line in head.set_cookie if line]
             if lines:
                 self.identity.remember(proxy, normalize_token(call.token) if call.token else "", lines)
-        accept_ch = resp.headers.get("accept-ch")
+        accept_ch = head.headers.get("accept-ch")
         if accept_ch:
             self.identity.note_accept_ch(proxy, accept_ch)
 
@@ -289,13 +276,9 @@ class Transport:
                       timeout: float | None = None, asset: bool = False, ok: tuple[int, ...] = ()) -> HttpResult:
         """One complete request; any status outside 2xx (and `ok`) raises a classified UpstreamError."""
         proxy = await self.egress(call.proxy, asset=asset)
-        kwargs: dict[str, Any] = {}
+        data = content
         if json_body is not None:
-            kwargs["data"] = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
-        elif content is not None:
-            kwargs["data"] = content
-        if multipart is not None:
-            kwargs["multipart"] = multipart
+            data = json.dumps(json_body, separators=(",", ":"), ensure_ascii=False).encode()
         tried: list[str] = []
         recleared = False
         while True:
@@ -305,23 +288,22 @@ class Transport:
             ex = self._exchange("http", method, url, proxy, sent, json_body=json_body, content=content,
                                 multipart=multipart is not None)
             try:
-                resp = await self.session(proxy).request(
-                    method, url, headers=sent, timeout=timeout or self.config.timeout,
-                    accept_encoding=ACCEPT_ENCODING, impersonate=_profile(clearance), **kwargs)
+                head, body = await self.session(proxy).fetch(
+                    method, url, sent, body=data, multipart=multipart, timeout=timeout or self.config.timeout,
+                    accept_encoding=ACCEPT_ENCODING, profile=_profile(clearance))
             except (TimeoutError, CurlError, OSError) as exc:
                 err = classify_exception(exc)
                 self._emit(ex, err)
                 raise await self._failed(err, proxy) from None
-            self._heard(call, proxy, resp)
-            headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
+            self._heard(call, proxy, head)
             if ex is not None:
-                ex.answered(resp.status_code, headers_out, resp.content)
-            if 200 <= resp.status_code < 300 or resp.status_code in ok:
+                ex.answered(head.status, dict(head.headers), body)
+            if 200 <= head.status < 300 or head.status in ok:
                 self._settle_statsig(signed, None, method, call, proxy, tried)
                 self._observed(proxy, None)
                 self._emit(ex, None)
-                return HttpResult(resp.status_code, headers_out, resp.content)
-            err = classify(resp.status_code, resp.content.decode("utf-8", "replace"), headers_out)
+                return HttpResult(head.status, head.headers, body)
+            err = classify(head.status, body.decode("utf-8", "replace"), head.headers)
             self._emit(ex, err)
             if self._settle_statsig(signed, err, method, call, proxy, tried):
                 continue
@@ -346,9 +328,8 @@ class Transport:
             ex = self._exchange("stream", method, url, proxy, sent, json_body=json_body)
             try:
                 async with asyncio.timeout(self.config.first_byte_timeout):
-                    resp = await sess.request(method, url, headers=sent, data=data, stream=True,
-                                              timeout=timeout or self.config.timeout, accept_encoding=ACCEPT_ENCODING,
-                                              impersonate=_profile(clearance))
+                    st = await sess.stream(method, url, sent, body=data, timeout=timeout or self.config.timeout,
+                                           accept_encoding=ACCEPT_ENCODING, profile=_profile(clearance))
             except TimeoutError:
                 err = UpstreamError(ErrorKind.TIMEOUT, "no response headers before the first-byte timeout")
                 self._emit(ex, err)
@@ -357,24 +338,23 @@ class Transport:
                 err = classify_exception(exc)
                 self._emit(ex, err)
                 raise await self._failed(err, proxy) from None
-            self._heard(call, proxy, resp)
-            if 200 <= resp.status_code < 300:
+            self._heard(call, proxy, st.head)
+            if 200 <= st.head.status < 300:
                 self._settle_statsig(signed, None, method, call, proxy, tried)
                 self._observed(proxy, None)
                 if ex is not None:
-                    ex.answered(resp.status_code, {k.lower(): v for k, v in resp.headers.items() if v is not None})
+                    ex.answered(st.head.status, dict(st.head.headers))
                 break
             try:
                 try:
-                    body = await asyncio.wait_for(resp.acontent(), self.config.first_byte_timeout)
+                    body = await asyncio.wait_for(st.body(), self.config.first_byte_timeout)
                 except (TimeoutError, CurlError, OSError):
                     body = b""
-                headers_out = {k.lower(): v for k, v in resp.headers.items() if v is not None}
-                err = classify(resp.status_code, body.decode("utf-8", "replace"), headers_out)
+                err = classify(st.head.status, body.decode("utf-8", "replace"), st.head.headers)
                 if ex is not None:
-                    ex.answered(resp.status_code, headers_out, body)
+                    ex.answered(st.head.status, dict(st.head.headers), body)
             finally:
-                await _abort(sess, resp)
+                st.abort()
             self._emit(ex, err)
             if self._settle_statsig(signed, err, method, call, proxy, tried):
                 continue
@@ -382,33 +362,37 @@ class Transport:
                 recleared = True
                 continue
             raise await self._failed(err, proxy)
+        # The stream may stay open for minutes: what only served to send it is let go now (the body
+        # bytes stay with curl, which owns them until the transfer ends).
+        del sent, headers, json_body, data
         error: BaseException | None = None
         try:
-            yield self._lines(resp, ex)
+            yield self._lines(st, ex)
         except BaseException as exc:
             error = exc
             raise
         finally:
-            await _abort(sess, resp)
+            # Ends the transfer at once: after an idle timeout, waiting for it to finish would mean
+            # waiting for the very stall we gave up on.
+            st.abort()
             self._emit(ex, error)
 
-    async def _lines(self, resp: Response, ex: Exchange | None = None) -> AsyncIterator[bytes]:
+    async def _lines(self, st: Stream, ex: Exchange | None = None) -> AsyncIterator[bytes]:
         """Split the body into lines; the first chunk must come within first_byte, later ones within idle."""
-        chunks = resp.aiter_content()
         buffer = b""
         wait = self.config.first_byte_timeout
         while True:
             try:
                 # asyncio.timeout, not wait_for: wait_for wraps every chunk in a new task.
                 async with asyncio.timeout(wait):
-                    chunk = await chunks.__anext__()
-            except StopAsyncIteration:
-                break
+                    chunk = await st.read()
             except TimeoutError:
                 what = "first byte" if wait == self.config.first_byte_timeout and not buffer else "next frame"
                 raise UpstreamError(ErrorKind.TIMEOUT, f"grok.com sent no {what} in {wait:g}s") from None
             except (CurlError, OSError) as exc:
                 raise classify_exception(exc) from None
+            if chunk is None:
+                break
             wait = self.config.idle_timeout
             buffer += chunk
             *lines, buffer = buffer.split(b"\n")
@@ -440,9 +424,8 @@ class Transport:
             ex = self._exchange("ws", "GET", url, proxy, sent)
             raw_headers.clear()
             try:
-                ws = await sess.ws_connect(
-                    url, headers=sent, timeout=self.config.connect_timeout, max_message_size=_WS_MAX_MESSAGE,
-                    impersonate=_profile(clearance), curl_options={CurlOpt.HEADERFUNCTION: keep_header})
+                ws = await sess.ws_connect(url, sent, timeout=self.config.connect_timeout, on_header=keep_header,
+                                           max_message_size=_WS_MAX_MESSAGE, profile=_profile(clearance))
                 break
             except (TimeoutError, CurlError, OSError) as exc:
                 status = upgrade_refused_status(exc)
@@ -475,7 +458,7 @@ class Transport:
             await conn.close()
             self._emit(ex, error)
 
-    async def _refused(self, url: str, status: int, headers: dict[str, str], sess: AsyncSession[Response],
+    async def _refused(self, url: str, status: int, headers: dict[str, str], sess: Egress,
                        sent: dict[str, str], clearance: Clearance | None, ex: Exchange | None = None) -> UpstreamError:
         """curl keeps no body of a refused upgrade; a 403 needs one (challenge page vs blocked
         account), so the same URL is fetched once over HTTP to read it."""
@@ -483,10 +466,10 @@ class Transport:
         if status == 403:
             http_url = "https" + url[3:] if url.startswith("wss") else "http" + url[2:]
             try:
-                probe = await sess.request("GET", http_url, headers=sent, timeout=self.config.connect_timeout,
-                                           impersonate=_profile(clearance))
-                if probe.status_code == 403:
-                    body = probe.content.decode("utf-8", "replace")
+                head, content = await sess.fetch("GET", http_url, sent, timeout=self.config.connect_timeout,
+                                                 profile=_profile(clearance))
+                if head.status == 403:
+                    body = content.decode("utf-8", "replace")
             except (CurlError, OSError):
                 pass
         if ex is not None:
@@ -522,21 +505,6 @@ def _present_as(headers: Mapping[str, str], clearance: Clearance) -> dict[str, s
     return out
 
 
-async def _abort(sess: AsyncSession[Response], resp: Response) -> None:
-    """End a streamed response now. curl_cffi's aclose() waits for the transfer to finish, which
-    after an idle timeout means waiting for the very stall we gave up on; removing the handle
-    from the multi stops it at once."""
-    task = resp.astream_task  # typed Awaitable by curl_cffi; a Task when the response streams
-    if not isinstance(task, asyncio.Future) or task.done():
-        return
-    if resp.quit_now is not None:
-        resp.quit_now.set()
-    with contextlib.suppress(Exception):
-        if resp.curl is not None:
-            sess.acurl.remove_handle(resp.curl)
-    await asyncio.wait([task], timeout=1.0)
-
-
 def _parse_headers(lines: list[bytes]) -> dict[str, str]:
     out: dict[str, str] = {}
     for raw in lines:
@@ -550,7 +518,7 @@ def _parse_headers(lines: list[bytes]) -> dict[str, str]:
 class WsConn:
     """A JSON-text WebSocket with classified failures; `recv` returns None once the peer closed."""
 
-    def __init__(self, ws: AsyncWebSocket, idle_timeout: float, exchange: Exchange | None = None) -> None:
+    def __init__(self, ws: WsChannel, idle_timeout: float, exchange: Exchange | None = None) -> None:
         self._ws = ws
         self.idle_timeout = idle_timeout
         self.closed = False
@@ -560,11 +528,11 @@ class WsConn:
         text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
         if self._exchange is not None:
             self._exchange.add_frame("send", text)
-        try:
-            await self._ws.send_str(text)
-        except WebSocketClosed:
+        if self._ws.closed:
             self.closed = True
-            raise UpstreamError(ErrorKind.UPSTREAM, "grok.com closed the WebSocket") from None
+            raise UpstreamError(ErrorKind.UPSTREAM, "grok.com closed the WebSocket")
+        try:
+            await self._ws.send(text.encode())
         except (CurlError, OSError) as exc:
             raise classify_exception(exc) from None
 
@@ -574,21 +542,20 @@ class WsConn:
             if self.closed:
                 return None
             try:
-                text = await self._ws.recv_str(timeout=timeout or self.idle_timeout)
-            except WebSocketClosed:
+                data = await self._ws.recv(timeout or self.idle_timeout)
+            except TimeoutError:
+                raise UpstreamError(ErrorKind.TIMEOUT, "grok.com WebSocket went idle") from None
+            except (CurlError, OSError) as exc:
+                self.closed = True
+                raise classify_exception(exc) from None
+            if data is None:
                 self.closed = True
                 if self._exchange is not None:
                     self._exchange.closed_by = "server"
                 return None
-            except WebSocketError as exc:
-                if "timed out" in str(exc).lower() or type(exc).__name__.endswith("Timeout"):
-                    raise UpstreamError(ErrorKind.TIMEOUT, "grok.com WebSocket went idle") from None
-                self.closed = True
-                raise classify_exception(exc) from None
-            except (CurlError, OSError) as exc:
-                self.closed = True
-                raise classify_exception(exc) from None
-            except (TypeError, ValueError, UnicodeDecodeError):
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
                 continue  # a binary or undecodable frame: nothing any dialect reads
             if self._exchange is not None:
                 self._exchange.add_frame("recv", text)
@@ -602,7 +569,4 @@ class WsConn:
             self.closed = True
             if self._exchange is not None:
                 self._exchange.closed_by = "client"
-            with contextlib.suppress(Exception):
-                await self._ws.close(timeout=1.0)
-        with contextlib.suppress(Exception):
-            self._ws.terminate()
+        self._ws.close()

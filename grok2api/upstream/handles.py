@@ -1,0 +1,559 @@
+"""Prepared curl handles per egress: impersonation and fixed options applied once, per call only what changes.
+
+curl_cffi's AsyncSession runs its whole option builder (`set_curl_options`: header merging, cookie
+engine, proxy rules, impersonation, URL requoting) on a reset handle for every request, then parses
+the answer into a Response with cookie jars and a dozen getinfo calls: about a quarter of the
+gateway's CPU per completion. Here each (egress, browser profile) has one template handle that got
+exactly the options that builder would give every grok.com call (same values, same order); a call
+runs on a `curl_easy_duphandle` copy of it (a fresh easy handle, so nothing of one account's call can
+reach the next) and sets only URL, method, body, headers, timeouts and callbacks. Connections stay in
+the egress's multi handle, as before.
+
+The bytes a server sees do not change: tests/upstream/test_handles.py compares the ClientHello and
+the request head of a pooled call with those of curl_cffi's own path for every profile in use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import cast
+
+from curl_cffi import AsyncCurl, Curl, CurlECode, CurlError, CurlInfo, CurlMime, CurlOpt, CurlWsFlag
+from curl_cffi.curl import DEFAULT_CACERT
+from curl_cffi.requests.utils import requote_uri
+
+# What AsyncSession's request(accept_encoding=...) defaults to; the gateway's calls name their own.
+DEFAULT_ACCEPT_ENCODING = "gzip, deflate, br"
+_BUFFER = 16384  # libcurl's receive/upload buffers per handle (its defaults are 16 KB and 64 KB)
+# curl_cffi reads WebSocket frames through a 128 KB buffer per socket; ours are small (a larger one
+# arrives in pieces that are joined), so 16 KB as for the REST buffers.
+_WS_RECV_BUFFER = 16384
+# The largest frame curl_cffi's AsyncWebSocket hands to libcurl: a longer message goes out as
+# continuation frames of this size, and so it does here (the frames a server sees stay the same).
+_WS_MAX_FRAME = 65536
+_WS_DATA = int(CurlWsFlag.TEXT | CurlWsFlag.BINARY | CurlWsFlag.CONT)
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+_MMAP_FROM = 32 * 1024
+_WRITE_ERROR = 0xFFFFFFFF  # CURL_WRITEFUNC_ERROR: stops the transfer from inside the write callback
+# Characters requote_uri leaves alone: a URL made of them only is sent as it is, without the re-parse
+# ('%' is not one: requote_uri rewrites escapes of unreserved characters, so such URLs go through it).
+_PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]*")
+
+
+def map_large_buffers() -> None:
+    """Have glibc serve allocations of 32 KB and more with their own mappings (M_MMAP_THRESHOLD).
+
+    libcurl gives every WebSocket 64 KB buffer chunks (ws.c, fixed at build time, not sized by
+    BUFFERSIZE). From the heap, as glibc's default (and self-raising) threshold puts them, their pages
+    stay resident and fragment the heap; mapped, only touched pages count and they go back when freed.
+    Measured RSS per open mgw stream in the benchmark: 291 -> 204 KB at 1,000 streams, 169 -> 105 KB
+    at 9,750. Setting the threshold is idempotent; elsewhere than glibc there is nothing to set."""
+    try:
+        libc = ctypes.CDLL(None)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM)
+
+
+def ca_bundle() -> str:
+    """The CA file every handle verifies with: the one requests' environment names, else certifi's."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or DEFAULT_CACERT
+
+
+def template(profile: str, proxy: str, *, buffers: bool = True) -> Curl:
+    """A never-used handle with the options every call of this egress and profile gets, in the order
+    curl_cffi's option builder applies them (impersonation after ACCEPT_ENCODING, buffer sizes last)."""
+    curl = Curl()
+    # The cookie engine on and empty, as the builder leaves it. Every call runs on its own copy with
+    # its own empty jar: one egress serves many accounts, so nothing a response sets (sso, __cf_bm …)
+    # can reach another account's request; the transport sends the cookies it means to.
+    curl.setopt(CurlOpt.COOKIEFILE, b"")
+    curl.setopt(CurlOpt.FOLLOWLOCATION, 1)
+    curl.setopt(CurlOpt.MAXREDIRS, 30)
+    if proxy:
+        curl.setopt(CurlOpt.PROXY_CREDENTIAL_NO_REUSE, 1)
+        curl.setopt(CurlOpt.PROXY, proxy)
+    cafile = ca_bundle()
+    curl.setopt(CurlOpt.CAINFO, cafile)
+    curl.setopt(CurlOpt.PROXY_CAINFO, cafile)
+    curl.setopt(CurlOpt.ACCEPT_ENCODING, DEFAULT_ACCEPT_ENCODING.encode())
+    # No default headers: ours are the whole set (§2.3); the profile's navigation defaults
+    # (Sec-Fetch-User, Upgrade-Insecure-Requests) would be wrong on fetch calls.
+    if curl.impersonate(profile, default_headers=False) != 0:
+        curl.close()
+        raise ValueError(f"curl_cffi cannot impersonate {profile!r}")
+    curl.setopt(CurlOpt.MAX_RECV_SPEED_LARGE, 0)
+    if buffers:
+        curl.setopt(CurlOpt.UPLOAD_BUFFERSIZE, _BUFFER)
+        curl.setopt(CurlOpt.BUFFERSIZE, _BUFFER)
+    if proxy.startswith(("http://", "https://")):
+        # A tunnel (CONNECT) for every target, as for https grok.com: the proxy relays bytes
+        # and never sees or rewrites a request, also to plain-http hosts (mirrors, fakegrok).
+        curl.setopt(CurlOpt.HTTPPROXYTUNNEL, 1)
+    return curl
+
+
+def header_lines(headers: Mapping[str, str], body: bytes | None) -> list[bytes]:
+    """The HTTPHEADER list curl_cffi would send for these headers (an empty value is sent empty, a
+    raw body without Content-Type says octet-stream, `Expect` never goes out)."""
+    lines = [f"{k}: {v}".encode() if v else f"{k};".encode() for k, v in headers.items()]
+    if body and not any(k.lower() == "content-type" for k in headers):
+        lines.append(b"Content-Type: application/octet-stream")
+    if any(k.lower() == "expect" for k in headers):
+        lines = [b"Expect: " if line.lower().startswith(b"expect:") else line for line in lines]
+    else:
+        lines.append(b"Expect: ")
+    return lines
+
+
+def prepare(curl: Curl, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
+            multipart: CurlMime | None, timeout: float | None, stream: bool, accept_encoding: str) -> None:
+    """Set what changes per call on a copy of the template."""
+    method = method.upper()
+    if method == "POST":
+        curl.setopt(CurlOpt.POST, 1)
+    elif method != "GET":
+        curl.setopt(CurlOpt.CUSTOMREQUEST, method.encode())
+    if method == "HEAD":
+        curl.setopt(CurlOpt.NOBODY, 1)
+    curl.setopt(CurlOpt.URL, (url if _PLAIN_URL.fullmatch(url) else requote_uri(url)).encode())
+    if body or method in ("POST", "PUT", "PATCH"):
+        curl.setopt(CurlOpt.POSTFIELDS, body or b"")
+        curl.setopt(CurlOpt.POSTFIELDSIZE, len(body or b""))
+        if method == "GET":
+            curl.setopt(CurlOpt.CUSTOMREQUEST, method)
+    curl.setopt(CurlOpt.HTTPHEADER, header_lines(headers, body))
+    if multipart is not None:
+        curl.setopt(CurlOpt.MIMEPOST, multipart._form)  # curl_cffi's own builder passes the same form
+    seconds = timeout or 0
+    if stream:
+        curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, int(seconds * 1000))
+        curl.setopt(CurlOpt.LOW_SPEED_LIMIT, 1)
+        curl.setopt(CurlOpt.LOW_SPEED_TIME, math.ceil(seconds))
+    else:
+        curl.setopt(CurlOpt.TIMEOUT_MS, int(seconds * 1000))
+    if accept_encoding != DEFAULT_ACCEPT_ENCODING:
+        curl.setopt(CurlOpt.ACCEPT_ENCODING, accept_encoding.encode())
+
+
+class Head:
+    """Status and headers of the last response of a transfer (after redirects)."""
+
+    __slots__ = ("status", "headers", "set_cookie")
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self.status = 0  # from the last status line, as libcurl's RESPONSE_CODE
+        self.headers: dict[str, str] = {}  # lower-case names; repeated headers joined with ", "
+        self.set_cookie: list[str] = []
+        block: list[bytes] = []
+        for raw in lines:
+            if raw.startswith(b"HTTP/"):
+                block = []  # a redirect's (or 1xx) head: only the last response's headers count
+                parts = raw.split(None, 2)
+                self.status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+            elif raw[:1] in (b" ", b"\t") and block:
+                block[-1] = block[-1].rstrip(b"\r\n") + raw
+            elif raw.strip():
+                block.append(raw)
+        for raw in block:
+            name, sep, value = _decode(raw).partition(":")
+            if not sep:
+                continue
+            low, value = name.strip().lower(), value.strip()
+            if low == "set-cookie":
+                self.set_cookie.append(value)
+            self.headers[low] = f"{self.headers[low]}, {value}" if low in self.headers else value
+
+
+class _Sink(list[bytes]):
+    """What curl_cffi's buffer callback writes to: every piece kept as it came (no BytesIO copies)."""
+
+    write = list.append
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+class Egress:
+    """The prepared handles and the connection pool (one curl multi) of one egress."""
+
+    def __init__(self, proxy: str, impersonate: str, max_clients: int) -> None:
+        self.proxy = proxy
+        self.impersonate = impersonate  # the profile of calls that name none
+        self.max_clients = max_clients
+        self._templates: dict[str, Curl] = {}
+        self._acurl: AsyncCurl | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._streams: set[Stream] = set()
+        self._sockets: set[WsChannel] = set()
+        self.closed = False
+
+    @property
+    def acurl(self) -> AsyncCurl:
+        if self._acurl is None:
+            self._acurl = AsyncCurl(loop=asyncio.get_running_loop())
+        return self._acurl
+
+    def handle(self, profile: str | None = None, *, buffers: bool = True) -> Curl:
+        """A fresh handle with this egress's fixed options and the profile's impersonation."""
+        if self.closed:
+            raise CurlError("egress handles are closed")
+        name = profile or self.impersonate
+        key = name if buffers else name + "\0ws"
+        tpl = self._templates.get(key)
+        if tpl is None:
+            tpl = self._templates[key] = template(name, self.proxy, buffers=buffers)
+        curl = tpl.duphandle()
+        curl._is_cert_set = True  # CAINFO came with the copy; add_handle would set it again
+        return curl
+
+    async def _slot(self) -> None:
+        # At most max_clients transfers at once per egress, as AsyncSession's handle pool allowed.
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_clients)
+        await self._slots.acquire()
+
+    def _free(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
+    async def fetch(self, method: str, url: str, headers: Mapping[str, str], *, body: bytes | None = None,
+                    multipart: CurlMime | None = None, timeout: float | None = None, profile: str | None = None,
+                    accept_encoding: str = DEFAULT_ACCEPT_ENCODING) -> tuple[Head, bytes]:
+        """One complete transfer: the last response's head and body."""
+        await self._slot()
+        try:
+            curl = self.handle(profile)
+            try:
+                chunks, lines = _Sink(), _Sink()
+                prepare(curl, method, url, headers, body, multipart, timeout, False, accept_encoding)
+                curl.setopt(CurlOpt.WRITEDATA, chunks)
+                curl.setopt(CurlOpt.HEADERDATA, lines)
+                future = self.acurl.add_handle(curl)
+                try:
+                    await future
+                except BaseException:
+                    # Cancelled (the future with it) or failed: off the multi and out of its maps now.
+                    with contextlib.suppress(CurlError):
+                        self.acurl.remove_handle(curl)
+                    raise
+                return Head(lines), b"".join(chunks)
+            finally:
+                curl.close()
+        finally:
+            self._free()
+
+    async def stream(self, method: str, url: str, headers: Mapping[str, str], *, body: bytes | None = None,
+                     timeout: float | None = None, profile: str | None = None,
+                     accept_encoding: str = DEFAULT_ACCEPT_ENCODING) -> Stream:
+        """A transfer whose body is read as it comes; returns once the first body bytes (or the end)
+        arrived, like AsyncSession's stream=True. The caller must `abort()` it when done."""
+        await self._slot()
+        try:
+            curl = self.handle(profile)
+        except BaseException:
+            self._free()
+            raise
+        st = Stream(self, curl)
+        try:
+            prepare(curl, method, url, headers, body, None, timeout, True, accept_encoding)
+            curl.setopt(CurlOpt.WRITEFUNCTION, st._on_body)
+            curl.setopt(CurlOpt.HEADERDATA, st._lines)
+            st._start(self.acurl.add_handle(curl))
+            await st._wait()
+            if not st._chunks and st._error is not None:
+                raise st._error  # the transfer failed before any answer (refused, timed out, reset)
+        except BaseException:
+            st.abort()
+            raise
+        st.head = Head(st._lines)
+        st._lines = _Sink()
+        return st
+
+    async def ws_connect(self, url: str, headers: Mapping[str, str], *, timeout: float,
+                         on_header: Callable[[bytes], int], max_message_size: int,
+                         profile: str | None = None) -> WsChannel:
+        """An upgraded WebSocket on a copy of the template, with the options AsyncSession.ws_connect
+        would set. The handshake runs on a worker thread as there: libcurl's connect-only upgrade
+        cannot run on the multi (removing the finished transfer drops its connection)."""
+        curl = self.handle(profile)
+        try:
+            prepare(curl, "GET", url, headers, None, None, timeout, False, DEFAULT_ACCEPT_ENCODING)
+            curl.setopt(CurlOpt.WRITEDATA, _Sink())  # a refused upgrade's body is not read here
+            curl.setopt(CurlOpt.HEADERFUNCTION, on_header)
+            curl.setopt(CurlOpt.TCP_NODELAY, 1)
+            curl.setopt(CurlOpt.CONNECT_ONLY, 2)  # https://curl.se/docs/websocket.html
+        except BaseException:
+            curl.close()
+            raise
+        perform = asyncio.get_running_loop().run_in_executor(None, curl.perform)
+        try:
+            await asyncio.shield(perform)
+            if self.closed:
+                raise CurlError("egress handles are closed")
+        except BaseException:
+            if perform.done():
+                curl.close()
+            else:  # the worker still owns the handle: close it once the handshake returns
+                perform.add_done_callback(lambda _: curl.close())
+            raise
+        return WsChannel(self, curl, max_message_size)
+
+    async def close(self) -> None:
+        self.closed = True
+        for ws in list(self._sockets):
+            ws.close()
+        for st in list(self._streams):
+            st.abort()
+        for tpl in self._templates.values():
+            tpl.close()
+        self._templates = {}
+        if self._acurl is not None:
+            acurl, self._acurl = self._acurl, None
+            await acurl.close()
+
+
+class Stream:
+    """A streamed body without a task or queue of its own: libcurl's write callback appends to a
+    list and wakes the one reader; the transfer's end (the multi's future) wakes it too."""
+
+    __slots__ = ("_egress", "_curl", "_chunks", "_waiter", "_future", "_error", "_done", "_lines", "_quit",
+                 "head", "__weakref__")
+
+    def __init__(self, egress: Egress, curl: Curl) -> None:
+        self._egress = egress
+        self._curl: Curl | None = curl
+        self._chunks: list[bytes] = []  # a list, not a deque: a deque's first block alone is ~600 bytes
+        self._waiter: asyncio.Future[None] | None = None
+        self._future: asyncio.Future[None] | None = None
+        self._error: BaseException | None = None
+        self._done = False
+        self._quit = False
+        self._lines = _Sink()
+        self.head: Head = Head(())
+
+    def _start(self, future: asyncio.Future[None]) -> None:
+        self._future = future
+        self._egress._streams.add(self)
+        future.add_done_callback(self._ended)
+
+    def _on_body(self, chunk: bytes) -> int:
+        if self._quit:
+            return _WRITE_ERROR
+        self._chunks.append(chunk)
+        self._wake()
+        return len(chunk)
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _ended(self, future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self._error = future.exception()
+        self._done = True
+        self._release()
+        self._wake()
+
+    def _release(self) -> None:
+        curl, self._curl = self._curl, None
+        if curl is not None:
+            curl.close()
+            self._egress._streams.discard(self)
+            self._egress._free()
+
+    async def _wait(self) -> None:
+        """Until there are body bytes or the transfer ended."""
+        while not self._chunks and not self._done:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    @property
+    def finished(self) -> bool:
+        return self._done
+
+    async def read(self) -> bytes | None:
+        """What arrived since the last read (all of it, joined), None at the end; a failed transfer raises."""
+        await self._wait()
+        if self._chunks:
+            chunks = self._chunks
+            self._chunks = []
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if self._error is not None:
+            raise self._error
+        return None
+
+    async def body(self) -> bytes:
+        """The rest of the body (error answers are small)."""
+        parts = []
+        while (chunk := await self.read()) is not None:
+            parts.append(chunk)
+        return b"".join(parts)
+
+    def abort(self) -> None:
+        """End the transfer now (idempotent): off the multi, handle closed, slot freed."""
+        self._quit = True
+        future = self._future
+        if future is not None and not future.done() and self._curl is not None and self._egress._acurl is not None:
+            with contextlib.suppress(CurlError):
+                self._egress._acurl.remove_handle(self._curl)  # cancels the future: _ended runs later
+        self._done = True
+        self._release()
+        self._wake()
+
+
+
+class WsChannel:
+    """An upgraded WebSocket without tasks or queues of its own: a reader callback on the socket
+    drains libcurl's frames into complete messages and wakes the one reader; sends go straight to
+    libcurl (waiting for the socket only when it is full). libcurl answers pings itself."""
+
+    __slots__ = ("_egress", "_curl", "_fd", "_loop", "_messages", "_parts", "_size", "_max", "_waiter",
+                 "_error", "closed", "__weakref__")
+
+    def __init__(self, egress: Egress, curl: Curl, max_message_size: int) -> None:
+        self._egress = egress
+        self._curl: Curl | None = curl
+        curl._WS_RECV_BUFFER_SIZE = _WS_RECV_BUFFER  # read by Curl.ws_recv on its first call
+        self._fd = cast(int, curl.getinfo(CurlInfo.ACTIVESOCKET))
+        self._loop = asyncio.get_running_loop()
+        self._messages: list[bytes] = []
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._max = max_message_size
+        self._waiter: asyncio.Future[None] | None = None
+        self._error: BaseException | None = None
+        self.closed = False  # no more messages will come (the peer closed, or we did)
+        egress._sockets.add(self)
+        self._loop.add_reader(self._fd, self._readable)
+        self._readable()  # frames that came with the upgrade answer already sit in libcurl
+
+    def _readable(self) -> None:
+        curl = self._curl
+        while curl is not None and not self.closed:
+            try:
+                chunk, frame = curl.ws_recv()
+            except CurlError as exc:
+                if exc.code == CurlECode.AGAIN:
+                    return
+                # An EOF without a close frame ends the socket as a close would; anything else is an error.
+                self._end(None if exc.code == CurlECode.GOT_NOTHING else exc)
+                return
+            flags = frame.flags
+            if flags & CurlWsFlag.CLOSE:
+                with contextlib.suppress(CurlError):
+                    curl.ws_close(_close_code(chunk))  # the close handshake's answer, as autoclose sends
+                self._end(None)
+                return
+            if not flags & _WS_DATA:
+                continue  # ping (libcurl has answered it) or pong
+            self._size += len(chunk)
+            if self._size > self._max:
+                # Told to the peer as curl_cffi's AsyncWebSocket tells it: close 1009 with this reason.
+                reason = f"Message too large: {self._size} bytes (limit {self._max} bytes)."
+                with contextlib.suppress(CurlError):
+                    curl.ws_close(1009, reason.encode())
+                self._end(CurlError(f"WebSocket message over {self._max} bytes", CurlECode.TOO_LARGE))
+                return
+            self._parts.append(chunk)
+            if not (flags & CurlWsFlag.CONT or frame.bytesleft):
+                parts, self._parts, self._size = self._parts, [], 0
+                self._messages.append(parts[0] if len(parts) == 1 else b"".join(parts))
+                self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _end(self, error: BaseException | None) -> None:
+        self._error = self._error or error
+        self.closed = True
+        self._release()
+        self._wake()
+
+    def _release(self) -> None:
+        curl, self._curl = self._curl, None
+        if curl is not None:
+            self._loop.remove_reader(self._fd)
+            curl.close()
+            self._egress._sockets.discard(self)
+
+    async def recv(self, timeout: float) -> bytes | None:
+        """The next complete message; None once closed. TimeoutError after `timeout` seconds
+        without one; the transport's CurlError when the socket failed."""
+        while not self._messages:
+            if self.closed:
+                if self._error is not None:
+                    raise self._error
+                return None
+            self._waiter = self._loop.create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._waiter
+            finally:
+                self._waiter = None
+        return self._messages.pop(0)
+
+    async def send(self, payload: bytes, flags: int = CurlWsFlag.TEXT) -> None:
+        """One message, in frames of at most 64 KB; waits for the socket only when libcurl says AGAIN
+        (it then expects the rest of the same frame, which is what is sent again)."""
+        total, offset, end = len(payload), 0, 0
+        view = memoryview(payload)
+        while offset < total or total == 0:
+            curl = self._curl
+            if curl is None:
+                raise self._error or CurlError("WebSocket is closed", CurlECode.SEND_ERROR)
+            if offset == end:
+                end = min(total, offset + _WS_MAX_FRAME)
+                frame_flags = flags | CurlWsFlag.CONT if end < total else flags
+            try:
+                sent = curl.ws_send(view[offset:end], frame_flags)
+            except CurlError as exc:
+                if exc.code != CurlECode.AGAIN:
+                    self._end(exc)
+                    raise
+                sent = 0
+            if total == 0:
+                return
+            offset += sent
+            if sent == 0 and offset < total:
+                await self._writable()
+
+    async def _writable(self) -> None:
+        ready = self._loop.create_future()
+        self._loop.add_writer(self._fd, ready.set_result, None)
+        try:
+            await ready
+        finally:
+            self._loop.remove_writer(self._fd)
+
+    def close(self, code: int = 1000) -> None:
+        """Say goodbye (a close frame, best effort) and let the socket go."""
+        curl = self._curl
+        if curl is not None and not self.closed:
+            with contextlib.suppress(CurlError):
+                curl.ws_close(code)
+        self.closed = True
+        self._release()
+        self._wake()
+
+
+def _close_code(payload: bytes) -> int:
+    """The code to answer a peer's close frame with: its own, or 1000 when it sent none."""
+    return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000
