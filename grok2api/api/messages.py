@@ -170,7 +170,7 @@ class Reply:
     async def stream(self, request: web.Request, keepalive: float) -> web.StreamResponse:
         batches = self.answer.batches(keepalive)
         first: list[Piece] | None = await anext(batches, [])
-        response = await sse.open_stream(request, {"X-Request-Id": request.get(REQUEST_ID, "")})
+        response = await sse.open_stream(request, {"X-Request-Id": request.get(REQUEST_ID, "")}, writes_at_once=True)
         blocks = BlockEncoder()
         start = self.head([], None)
         start["usage"].update(output_tokens=0, output_tokens_details={"thinking_tokens": 0})
@@ -201,8 +201,8 @@ class Reply:
                                                    "stop_sequence": self.cutter.matched,
                                                    "stop_details": None, "container": None},
                 "usage": self.delta_usage()}))
-            out.append(event("message_stop", {"type": "message_stop"}))
-            await response.write(b"".join(out))
+            out.append(MESSAGE_STOP)
+            await response.write_eof(b"".join(out))  # the last events and the end of the body in one write
         except ConnectionResetError:
             log.info("client left message stream %s", self.id)
         except Exception as exc:  # noqa: BLE001 - after the headers, a failure can only be an error event
@@ -215,6 +215,7 @@ def event(name: str, data: dict[str, Any]) -> bytes:
 
 
 PING = event("ping", {"type": "ping"})
+MESSAGE_STOP = event("message_stop", {"type": "message_stop"})
 
 
 def text_block(text: str) -> dict[str, Any]:
@@ -233,6 +234,11 @@ class BlockEncoder:
     def __init__(self) -> None:
         self.index = -1
         self.open: str | None = None  # "text" | "thinking" while a block is open
+        self._text_head = b""  # the open block's text or thinking delta event up to the JSON string
+
+    def _text_delta(self, text: str) -> bytes:
+        """A text_delta or thinking_delta event from its template: the commonest event of a stream."""
+        return self._text_head + sse.dumps(text).encode() + b"}}\n\n"
 
     def close(self) -> list[bytes]:
         if self.open is None:
@@ -268,8 +274,9 @@ class BlockEncoder:
                 self.open = kind
                 out.append(self._start(text_block("") if kind == "text"
                                        else {"type": "thinking", "thinking": "", "signature": ""}))
-            out.append(self._delta({"type": "text_delta", "text": value} if kind == "text"
-                                   else {"type": "thinking_delta", "thinking": value}))
+                self._text_head = (f'event: content_block_delta\ndata: {{"type":"content_block_delta",'
+                                   f'"index":{self.index},"delta":{{"type":"{kind}_delta","{kind}":').encode()
+            out.append(self._text_delta(value))
         return out
 
 

@@ -116,7 +116,8 @@ class Turn:
     async def stream(self, keepalive: float) -> web.StreamResponse:
         batches = self.answer.batches(keepalive)
         first: list[Piece] | None = await anext(batches, [])  # before the headers: fast failures keep their HTTP status
-        response = await sse.open_stream(self.request, {"X-Request-Id": self.request.get(REQUEST_ID, "")})
+        response = await sse.open_stream(self.request, {"X-Request-Id": self.request.get(REQUEST_ID, "")},
+                                         writes_at_once=True)
         started = self.builder.response("in_progress")
         out = self.frames([{"type": "response.created", "response": started},
                            {"type": "response.in_progress", "response": started}])
@@ -131,7 +132,8 @@ class Turn:
                     out = []
             events, final = await self._finish()
             done = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
-            await response.write(b"".join(self.frames([*events, {"type": done, "response": final}])))
+            # The last events and the end of the body in one write.
+            await response.write_eof(b"".join(self.frames([*events, {"type": done, "response": final}])))
         except ConnectionResetError:
             log.info("client left response stream %s", self.builder.id)
         except Exception as exc:

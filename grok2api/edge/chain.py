@@ -1,4 +1,4 @@
-"""The edge as one middleware and one prepare hook: request id, metrics, CORS, error envelopes, limits and the API key."""
+"""The edge as one middleware and one prepare hook: request id, metrics, CORS, errors, limits, API key."""
 
 from __future__ import annotations
 
