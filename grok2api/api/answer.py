@@ -87,7 +87,9 @@ async def open_answer(request: web.Request, ask: Ask) -> Answer:
     route = request.app[CATALOG].get(ask.model)
     if route is None:
         raise ModelNotFound(f"The model `{ask.model}` does not exist.", param="model")
-    attachments = await load_attachments(ask.attachments, fetch_policy(request), total_bound(request))
+    # Most asks carry none: no fetch policy then (it makes sure the spool directory exists, a syscall).
+    attachments = (await load_attachments(ask.attachments, fetch_policy(request), total_bound(request))
+                   if ask.attachments else [])
     thinking = settings.chat.thinking if ask.thinking is None else ask.thinking
     tools = [] if ask.tool_choice.mode == "none" else ask.tools
     messages = with_tool_prompt(ask.messages, tools, ask.tool_choice)

@@ -4,7 +4,7 @@ Pieces become content blocks in the order they come: reasoning → `thinking` (w
 signature, Grok gives none), text → `text`, tool calls → `tool_use`. A stream waits for the first
 batch before sending headers, like chat completions, so early failures get their real status; a
 pool with no usable account answers 529 `overloaded_error`, Anthropic's signal to back off. Errors
-are rendered in Anthropic's shape by the error middleware (paths under /v1/messages).
+are rendered in Anthropic's shape by the edge's error envelope (paths under /v1/messages).
 """
 
 from __future__ import annotations

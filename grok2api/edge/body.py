@@ -1,6 +1,6 @@
 """The one reader of request bodies: size, time, UTF-8 and JSON checked once, for the API and the admin.
 
-Every failure is an ApiError, so the error middleware answers it in the caller's envelope (OpenAI,
+Every failure is an ApiError, so the edge's error envelope answers it in the caller's envelope (OpenAI,
 Anthropic, or the admin's JSON). A JSON body is refused (400) when it is empty, not UTF-8, not JSON,
 nested deeper than MAX_DEPTH, holds a number literal longer than MAX_NUMBER_CHARS or one that is not
 finite (1e309, NaN, Infinity), or a lone UTF-16 surrogate (`"\\ud800"`, which no upstream can encode).
@@ -175,8 +175,10 @@ def body_timeout(request: web.Request) -> float:
 
 async def read_bytes(request: web.Request) -> bytes:
     """The whole body within `security.client_body_timeout_sec` (408 after); the size limit is
-    aiohttp's client_max_size, turned into a 413 by the body-limit middleware."""
+    aiohttp's client_max_size, turned into a 413 by the edge's body limit."""
     try:
+        if request.content.is_eof():
+            return await request.read()  # all of it arrived with the head (most API calls): nothing to time
         async with asyncio.timeout(body_timeout(request)):
             return await request.read()
     except TimeoutError:
@@ -211,7 +213,7 @@ async def reading(request: web.Request) -> AsyncIterator[None]:
     except TimeoutError:
         raise RequestTimeout(f"The request body did not arrive within {body_timeout(request):g} s.") from None
     except web.HTTPException:
-        raise  # 413 from client_max_size: the body-limit middleware words it
+        raise  # 413 from client_max_size: the edge's body limit words it
     except _MALFORMED:
         raise InvalidRequest("The request body is truncated or malformed.", code="invalid_body") from None
 

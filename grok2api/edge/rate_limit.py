@@ -121,7 +121,7 @@ _BODY_UNREAD_STATUSES = frozenset({401, 413, 429})
 _MODEL_PEEK_BYTES = 1024 * 1024
 
 
-# ---------------------------------------------------------------- middleware
+# ---------------------------------------------------------------- admission (applied by edge/chain.py)
 
 
 def _exempt(path: str, prefixes: Sequence[str]) -> bool:
