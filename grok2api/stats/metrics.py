@@ -107,6 +107,10 @@ class Metrics:
         self.egress_solves = Counter("grok2api_egress_solves", "Clearance solves by egress and outcome.",
                                      ["egress", "outcome"], registry=r)
         self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        # Bounded as the series are: catalog models ("unknown", "-" otherwise), statuses, error kinds.
+        self._record_counters: dict[tuple[str, int, str], tuple[Counter, Counter | None]] = {}
+        self._latency: dict[str, Histogram] = {}
+        self._ttft: dict[str, Histogram] = {}
         self.overhead = Histogram("grok2api_gateway_overhead_seconds",
                                   "Time from arrival to response headers (the Server-Timing value).",
                                   buckets=OVERHEAD_BUCKETS, registry=r)
@@ -114,14 +118,27 @@ class Metrics:
     def on_record(self, rec: RequestRecord) -> None:
         model = "-" if not rec.model else rec.model if self.known_model(rec.model) else "unknown"
         kind = rec.error_kind or ""
-        status = str(rec.status)
-        self.requests.labels(model, status, kind).inc()
-        if rec.status >= 400 or kind:
-            self.errors.labels(model, status, kind).inc()
+        key = (model, rec.status, kind)
+        counters = self._record_counters.get(key)
+        if counters is None:  # as on_http: the children of one label set, looked up once
+            status = str(rec.status)
+            counters = self._record_counters[key] = (
+                self.requests.labels(model, status, kind),
+                self.errors.labels(model, status, kind) if rec.status >= 400 or kind else None)
+        counters[0].inc()
+        if counters[1] is not None:
+            counters[1].inc()
         if rec.model:
-            self.latency.labels(model).observe(rec.latency_ms / 1000)
+            # A model's histograms appear with its first observation, as before: no empty series.
+            latency = self._latency.get(model)
+            if latency is None:
+                latency = self._latency[model] = self.latency.labels(model)
+            latency.observe(rec.latency_ms / 1000)
             if rec.ttft_ms > 0:
-                self.ttft.labels(model).observe(rec.ttft_ms / 1000)
+                ttft = self._ttft.get(model)
+                if ttft is None:
+                    ttft = self._ttft[model] = self.ttft.labels(model)
+                ttft.observe(rec.ttft_ms / 1000)
             # Only calls that reached grok.com (an account was tried): a refusal names a model too.
             if kind and rec.account and kind not in _NOT_UPSTREAM and rec.status not in (401, 403, 413, 429):
                 self.upstream_errors.labels(kind).inc()
