@@ -126,6 +126,9 @@ class Answer:
         self.idle = idle
         self.drain = drain
         self.prompt_tokens = prompt_tokens
+        # Set as `batches` hands out the answer's last batch: a writer then sends it with the end of
+        # the stream in one write (nothing is held back: nothing else can come).
+        self.finished = False
 
     async def close(self) -> None:
         """Stops the gateway call (releasing the account when the client left early)."""
@@ -177,6 +180,7 @@ class Answer:
             deadline = now() + self.idle
             pieces, over = await self._render([item, *self.pump.ready()])
             if over:
+                self.finished = True
                 yield pieces + self.renderer.finish()
                 return
             if pieces:

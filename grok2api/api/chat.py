@@ -93,15 +93,17 @@ class Completion:
                 out.append(sse.KEEPALIVE)
             else:
                 out += deltas.encode(first)
-            await response.write(b"".join(out))
-            out = []
+            if not self.answer.finished:
+                await response.write(b"".join(out))
+                out = []
             async for batch in batches:
                 out = [sse.KEEPALIVE] if batch is None else deltas.encode(batch)
-                if out:
+                if out and not self.answer.finished:
                     await response.write(b"".join(out))
                     out = []
+            # `out` still holds the last batch's frames: they leave with the tail.
             renderer = self.answer.renderer
-            tail = [encoder.delta({}, renderer.finish_reason)]
+            tail = [*out, encoder.delta({}, renderer.finish_reason)]
             if self.include_usage:
                 tail.append(encoder.usage(renderer.usage(self.answer.prompt_tokens)))
             tail.append(sse.DONE)

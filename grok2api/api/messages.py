@@ -178,9 +178,10 @@ class Reply:
         try:
             if first is not None:
                 out += blocks.encode(self.cutter.feed(first, final=False))
-            await response.write(b"".join(out))
-            out = []
             over = self.cutter.matched is not None
+            if not over and not self.answer.finished:
+                await response.write(b"".join(out))
+                out = []
             while not over:
                 batch = await anext(batches, END_OF_ANSWER)
                 if batch is END_OF_ANSWER:
@@ -190,9 +191,10 @@ class Reply:
                     continue
                 out = blocks.encode(self.cutter.feed(batch, final=False))
                 over = self.cutter.matched is not None
-                if out and not over:
+                if out and not over and not self.answer.finished:
                     await response.write(b"".join(out))
                     out = []
+            # `out` still holds the last batch's events (or those before a stop sequence): they leave with the end.
             if not over:
                 out += blocks.encode(self.cutter.feed([], final=True))
             out += blocks.close()

@@ -121,19 +121,24 @@ class Turn:
         started = self.builder.response("in_progress")
         out = self.frames([{"type": "response.created", "response": started},
                            {"type": "response.in_progress", "response": started}])
+        # The last batch waits for the end only when no storage write (`store`) comes in between.
+        def last() -> bool:
+            return self.answer.finished and not self.req.store
+
         try:
             out += [sse.KEEPALIVE] if first is None else self.frames(self.builder.feed(first))
-            await response.write(b"".join(out))
-            out = []
+            if not last():
+                await response.write(b"".join(out))
+                out = []
             async for batch in batches:
                 out = [sse.KEEPALIVE] if batch is None else self.frames(self.builder.feed(batch))
-                if out:
+                if out and not last():
                     await response.write(b"".join(out))
                     out = []
             events, final = await self._finish()
             done = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
-            # The last events and the end of the body in one write.
-            await response.write_eof(b"".join(self.frames([*events, {"type": done, "response": final}])))
+            # The last batch's events (still in `out`) and the last events leave with the end of the body.
+            await response.write_eof(b"".join([*out, *self.frames([*events, {"type": done, "response": final}])]))
         except ConnectionResetError:
             log.info("client left response stream %s", self.builder.id)
         except Exception as exc:

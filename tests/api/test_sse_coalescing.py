@@ -54,18 +54,52 @@ def texts(path: str, written: bytes) -> str:
 @pytest.mark.parametrize("path", list(SURFACES))
 async def test_events_ready_together_go_out_in_one_write_complete_and_in_order(make_api: MakeApi, path: str) -> None:
     words = [f" w{i}" for i in range(20)]
-    api = await make_api(gateway=FakeGateway(lambda job: [*(TextDelta(w) for w in words), Done()]))
+    gate = asyncio.Event()
+    api = await make_api(gateway=FakeGateway(lambda job: [*(TextDelta(w) for w in words), gate, TextDelta(" end"),
+                                                         Done()]))
     resp = await api.http.post(path, json=SURFACES[path], headers=api.headers())
+    assert resp.status == 200
+    async with asyncio.timeout(10):  # a deadlock guard, not a measure
+        first = await next_write(resp)
+    # All twenty deltas were ready at once: one write (with the stream's opening events) holds them,
+    # whole events only, in order.
+    assert first.endswith(b"\n\n")
+    assert texts(path, first) == "".join(words)
+    gate.set()
+    writes = []
+    while chunk := await next_write(resp):
+        writes.append(chunk)
+    assert all(w.endswith(b"\n\n") for w in writes)
+    assert texts(path, b"".join(writes)) == " end"
+
+
+@pytest.mark.parametrize("path", list(SURFACES))
+async def test_an_answer_over_in_one_batch_is_one_write(make_api: MakeApi, path: str) -> None:
+    words = [f" w{i}" for i in range(20)]
+    api = await make_api(gateway=FakeGateway(lambda job: [*(TextDelta(w) for w in words), Done()]))
+    body = {**SURFACES[path], "store": False} if path == "/v1/responses" else SURFACES[path]
+    resp = await api.http.post(path, json=body, headers=api.headers())
     assert resp.status == 200
     writes = []
     while chunk := await next_write(resp):
         writes.append(chunk)
-    # All twenty deltas were ready at once: one write for them (after the stream's opening events),
-    # one for the end of the stream; every write holds whole events.
-    assert len(writes) == 2, writes
-    assert all(w.endswith(b"\n\n") for w in writes)
+    # Nothing could come after the last delta: it left with the end of the stream.
+    assert len(writes) == 1, writes
     assert texts(path, writes[0]) == "".join(words)
-    assert texts(path, writes[1]) == ""
+    end = {"/v1/chat/completions": b"data: [DONE]\n\n", "/v1/messages": b'{"type":"message_stop"}\n\n',
+           "/v1/responses": b"\n\n"}[path]
+    assert writes[0].endswith(end)
+
+
+async def test_a_stored_response_writes_its_last_text_before_the_storage_write(make_api: MakeApi) -> None:
+    api = await make_api(gateway=FakeGateway(lambda job: [TextDelta("all"), Done()]))
+    resp = await api.http.post("/v1/responses", json={**SURFACES["/v1/responses"], "store": True},
+                               headers=api.headers())
+    writes = []
+    while chunk := await next_write(resp):
+        writes.append(chunk)
+    assert len(writes) == 2 and texts("/v1/responses", writes[0]) == "all"
+    assert b"response.completed" in writes[1] and b"response.completed" not in writes[0]
 
 
 @pytest.mark.parametrize("path", list(SURFACES))
