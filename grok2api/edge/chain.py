@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from ..config.settings import Settings
 from ..errors import ApiError
 from ..keys import API_KEYS, CLIENT_IP, KEY_LIMITS, LIMITER, LIVE_SETTINGS, METRICS, REQUEST_ID, STARTED_AT_REQ
 from ..stats.metrics import unmetered
@@ -64,7 +65,7 @@ async def _answer(app: web.Application, request: web.Request, handler: Handler) 
     if hygiene.is_preflight(request):
         return hygiene.preflight(request, settings.security.cors_allow_origins)
     try:
-        return await _admitted(app, request, handler)
+        return await _admitted(app, settings, request, handler)
     except ApiError as exc:
         return error_response(request, exc.status, exc.message, exc.type, exc.code, exc.param, exc.headers)
     except web.HTTPException as exc:
@@ -76,9 +77,9 @@ async def _answer(app: web.Application, request: web.Request, handler: Handler) 
         return internal_error_response(request)
 
 
-async def _admitted(app: web.Application, request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The per-IP limit, the body limit and the API key, then the handler."""
-    settings = app[LIVE_SETTINGS].current
+async def _admitted(app: web.Application, settings: Settings, request: web.Request,
+                    handler: Handler) -> web.StreamResponse:
+    """The per-IP limit, the body limit and the API key, then the handler (one settings snapshot)."""
     s = settings.security
     ip = request[CLIENT_IP] = client_ip(request, s.trusted_proxy_ips)
     try:
