@@ -21,8 +21,7 @@ from .api import videos as api_videos
 from .catalog import load_catalog
 from .config.live import ChangeWatcher, LiveSettings, settings_listener
 from .config.settings import Settings
-from .edge import api_auth, health, hygiene, rate_limit
-from .edge.envelope import error_middleware, request_id_middleware
+from .edge import api_auth, chain, health, rate_limit
 from .gateway import wiring
 from .gateway.drain import Drain, begin_drain
 from .keys import (
@@ -91,17 +90,11 @@ def make_app(settings: Settings) -> web.Application:
     demo_mode = settings.server.demo
     body_mb = settings.security.max_body_size_mb
     app = web.Application(
-        middlewares=[  # outermost first
-            request_id_middleware,               # every answer, errors included, carries X-Request-Id
-            metrics.metrics_middleware,          # counts every request, rejected ones too
-            hygiene.edge_middleware,             # CORS preflight, client address, arrival time
-            error_middleware,                    # domain errors -> the client's error envelope
-            rate_limit.rate_limit_middleware,    # per-IP limits before any body is read
-            hygiene.body_limit_middleware,       # 413 before a handler reads the body
-            api_auth.api_key_middleware,         # innermost: the API key, its per-key limits and uses
-        ],
         client_max_size=body_mb * 1024 * 1024 if body_mb else 1024**4,
     )
+    # The whole edge is one middleware (edge/chain.py lists its steps): request id, metrics, CORS,
+    # error envelopes, the per-IP limit, the body limit, the API key.
+    app.middlewares.append(chain.edge_middleware(app))
     # Objects under their AppKeys, no I/O; later areas use what earlier ones put.
     provide(app, settings)
     api_auth.provide(app)
@@ -112,7 +105,7 @@ def make_app(settings: Settings) -> web.Application:
     api_images.provide(app)
     api_videos.provide(app)
     admin.provide(app)
-    app.on_response_prepare.extend([hygiene.decorate_response, metrics.observe_overhead])
+    app.on_response_prepare.append(chain.prepare_hook(app))
     app.on_shutdown.append(begin_drain)  # on_shutdown runs before aiohttp's drain wait
     # Opened in this order at start, closed in reverse at shutdown.
     app.cleanup_ctx.extend([

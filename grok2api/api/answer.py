@@ -87,7 +87,9 @@ async def open_answer(request: web.Request, ask: Ask) -> Answer:
     route = request.app[CATALOG].get(ask.model)
     if route is None:
         raise ModelNotFound(f"The model `{ask.model}` does not exist.", param="model")
-    attachments = await load_attachments(ask.attachments, fetch_policy(request), total_bound(request))
+    # Most asks carry none: no fetch policy then (it makes sure the spool directory exists, a syscall).
+    attachments = (await load_attachments(ask.attachments, fetch_policy(request), total_bound(request))
+                   if ask.attachments else [])
     thinking = settings.chat.thinking if ask.thinking is None else ask.thinking
     tools = [] if ask.tool_choice.mode == "none" else ask.tools
     messages = with_tool_prompt(ask.messages, tools, ask.tool_choice)
@@ -124,6 +126,9 @@ class Answer:
         self.idle = idle
         self.drain = drain
         self.prompt_tokens = prompt_tokens
+        # Set as `batches` hands out the answer's last batch: a writer then sends it with the end of
+        # the stream in one write (nothing is held back: nothing else can come).
+        self.finished = False
 
     async def close(self) -> None:
         """Stops the gateway call (releasing the account when the client left early)."""
@@ -175,6 +180,7 @@ class Answer:
             deadline = now() + self.idle
             pieces, over = await self._render([item, *self.pump.ready()])
             if over:
+                self.finished = True
                 yield pieces + self.renderer.finish()
                 return
             if pieces:

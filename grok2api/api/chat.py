@@ -85,7 +85,7 @@ class Completion:
         # that come fast (no account, upstream refused) then get their real HTTP status.
         first: list[Piece] | None = await anext(batches, [])
         encoder = sse.ChunkEncoder(self.id, self.created, self.model, self.include_usage)
-        response = await sse.open_stream(request, {"X-Request-Id": request.get(REQUEST_ID, "")})
+        response = await sse.open_stream(request, {"X-Request-Id": request.get(REQUEST_ID, "")}, writes_at_once=True)
         deltas = DeltaEncoder(encoder)
         out = [encoder.delta({"role": "assistant", "content": ""})]
         try:
@@ -93,19 +93,21 @@ class Completion:
                 out.append(sse.KEEPALIVE)
             else:
                 out += deltas.encode(first)
-            await response.write(b"".join(out))
-            out = []
+            if not self.answer.finished:
+                await response.write(b"".join(out))
+                out = []
             async for batch in batches:
                 out = [sse.KEEPALIVE] if batch is None else deltas.encode(batch)
-                if out:
+                if out and not self.answer.finished:
                     await response.write(b"".join(out))
                     out = []
+            # `out` still holds the last batch's frames: they leave with the tail.
             renderer = self.answer.renderer
-            tail = [encoder.delta({}, renderer.finish_reason)]
+            tail = [*out, encoder.delta({}, renderer.finish_reason)]
             if self.include_usage:
                 tail.append(encoder.usage(renderer.usage(self.answer.prompt_tokens)))
             tail.append(sse.DONE)
-            await response.write(b"".join(tail))
+            await response.write_eof(b"".join(tail))  # the last frames and the end of the body in one write
         except ConnectionResetError:
             log.info("client left stream %s", self.id)  # answer.close() in the caller releases the account
             return response
@@ -128,6 +130,9 @@ class DeltaEncoder:
                 frames.append(self.encoder.delta(
                     {"tool_calls": [tool_call_json(delta["tool_call"], self.calls)]}))
                 self.calls += 1
+            elif len(delta) == 1:
+                field, text = next(iter(delta.items()))
+                frames.append(self.encoder.text(field, text))
             else:
                 frames.append(self.encoder.delta(delta))
         return frames

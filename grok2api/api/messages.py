@@ -4,7 +4,7 @@ Pieces become content blocks in the order they come: reasoning → `thinking` (w
 signature, Grok gives none), text → `text`, tool calls → `tool_use`. A stream waits for the first
 batch before sending headers, like chat completions, so early failures get their real status; a
 pool with no usable account answers 529 `overloaded_error`, Anthropic's signal to back off. Errors
-are rendered in Anthropic's shape by the error middleware (paths under /v1/messages).
+are rendered in Anthropic's shape by the edge's error envelope (paths under /v1/messages).
 """
 
 from __future__ import annotations
@@ -170,7 +170,7 @@ class Reply:
     async def stream(self, request: web.Request, keepalive: float) -> web.StreamResponse:
         batches = self.answer.batches(keepalive)
         first: list[Piece] | None = await anext(batches, [])
-        response = await sse.open_stream(request, {"X-Request-Id": request.get(REQUEST_ID, "")})
+        response = await sse.open_stream(request, {"X-Request-Id": request.get(REQUEST_ID, "")}, writes_at_once=True)
         blocks = BlockEncoder()
         start = self.head([], None)
         start["usage"].update(output_tokens=0, output_tokens_details={"thinking_tokens": 0})
@@ -178,9 +178,10 @@ class Reply:
         try:
             if first is not None:
                 out += blocks.encode(self.cutter.feed(first, final=False))
-            await response.write(b"".join(out))
-            out = []
             over = self.cutter.matched is not None
+            if not over and not self.answer.finished:
+                await response.write(b"".join(out))
+                out = []
             while not over:
                 batch = await anext(batches, END_OF_ANSWER)
                 if batch is END_OF_ANSWER:
@@ -190,9 +191,10 @@ class Reply:
                     continue
                 out = blocks.encode(self.cutter.feed(batch, final=False))
                 over = self.cutter.matched is not None
-                if out and not over:
+                if out and not over and not self.answer.finished:
                     await response.write(b"".join(out))
                     out = []
+            # `out` still holds the last batch's events (or those before a stop sequence): they leave with the end.
             if not over:
                 out += blocks.encode(self.cutter.feed([], final=True))
             out += blocks.close()
@@ -201,8 +203,8 @@ class Reply:
                                                    "stop_sequence": self.cutter.matched,
                                                    "stop_details": None, "container": None},
                 "usage": self.delta_usage()}))
-            out.append(event("message_stop", {"type": "message_stop"}))
-            await response.write(b"".join(out))
+            out.append(MESSAGE_STOP)
+            await response.write_eof(b"".join(out))  # the last events and the end of the body in one write
         except ConnectionResetError:
             log.info("client left message stream %s", self.id)
         except Exception as exc:  # noqa: BLE001 - after the headers, a failure can only be an error event
@@ -215,6 +217,7 @@ def event(name: str, data: dict[str, Any]) -> bytes:
 
 
 PING = event("ping", {"type": "ping"})
+MESSAGE_STOP = event("message_stop", {"type": "message_stop"})
 
 
 def text_block(text: str) -> dict[str, Any]:
@@ -233,6 +236,11 @@ class BlockEncoder:
     def __init__(self) -> None:
         self.index = -1
         self.open: str | None = None  # "text" | "thinking" while a block is open
+        self._text_head = b""  # the open block's text or thinking delta event up to the JSON string
+
+    def _text_delta(self, text: str) -> bytes:
+        """A text_delta or thinking_delta event from its template: the commonest event of a stream."""
+        return self._text_head + sse.dumps(text).encode() + b"}}\n\n"
 
     def close(self) -> list[bytes]:
         if self.open is None:
@@ -268,8 +276,9 @@ class BlockEncoder:
                 self.open = kind
                 out.append(self._start(text_block("") if kind == "text"
                                        else {"type": "thinking", "thinking": "", "signature": ""}))
-            out.append(self._delta({"type": "text_delta", "text": value} if kind == "text"
-                                   else {"type": "thinking_delta", "thinking": value}))
+                self._text_head = (f'event: content_block_delta\ndata: {{"type":"content_block_delta",'
+                                   f'"index":{self.index},"delta":{{"type":"{kind}_delta","{kind}":').encode()
+            out.append(self._text_delta(value))
         return out
 
 

@@ -116,22 +116,29 @@ class Turn:
     async def stream(self, keepalive: float) -> web.StreamResponse:
         batches = self.answer.batches(keepalive)
         first: list[Piece] | None = await anext(batches, [])  # before the headers: fast failures keep their HTTP status
-        response = await sse.open_stream(self.request, {"X-Request-Id": self.request.get(REQUEST_ID, "")})
+        response = await sse.open_stream(self.request, {"X-Request-Id": self.request.get(REQUEST_ID, "")},
+                                         writes_at_once=True)
         started = self.builder.response("in_progress")
         out = self.frames([{"type": "response.created", "response": started},
                            {"type": "response.in_progress", "response": started}])
+        # The last batch waits for the end only when no storage write (`store`) comes in between.
+        def last() -> bool:
+            return self.answer.finished and not self.req.store
+
         try:
             out += [sse.KEEPALIVE] if first is None else self.frames(self.builder.feed(first))
-            await response.write(b"".join(out))
-            out = []
+            if not last():
+                await response.write(b"".join(out))
+                out = []
             async for batch in batches:
                 out = [sse.KEEPALIVE] if batch is None else self.frames(self.builder.feed(batch))
-                if out:
+                if out and not last():
                     await response.write(b"".join(out))
                     out = []
             events, final = await self._finish()
             done = "response.incomplete" if final["status"] == "incomplete" else "response.completed"
-            await response.write(b"".join(self.frames([*events, {"type": done, "response": final}])))
+            # The last batch's events (still in `out`) and the last events leave with the end of the body.
+            await response.write_eof(b"".join([*out, *self.frames([*events, {"type": done, "response": final}])]))
         except ConnectionResetError:
             log.info("client left response stream %s", self.builder.id)
         except Exception as exc:

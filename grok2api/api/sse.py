@@ -1,7 +1,9 @@
-"""Server-sent events: pre-encoded frames and one write per frame.
+"""Server-sent events: pre-encoded frames, one write per batch of frames.
 
 JSON comes from the stdlib encoder with compact separators; a chat chunk's constant part (id,
-created, model) is encoded once per stream, so each delta costs one small `json.dumps`.
+created, model) is encoded once per stream, so a text delta costs one JSON string encoding.
+Frames that are ready together (the events of one upstream read) go out in one write, and a
+stream that writes at once sends its headers with its first frames: one send instead of two.
 """
 
 from __future__ import annotations
@@ -24,9 +26,18 @@ def data_frame(obj: Any) -> bytes:
     return b"data: " + _dumps(obj).encode() + b"\n\n"
 
 
-async def open_stream(request: web.Request, headers: dict[str, str] | None = None) -> web.StreamResponse:
-    """Send the headers of an event stream; proxies are told not to buffer it."""
-    response = web.StreamResponse(status=200, headers={
+class _HeadersWithFirstWrite(web.StreamResponse):
+    # aiohttp then keeps the prepared headers until the first write and sends both in one
+    # transport write (as it does for a plain Response); without the switch it changes nothing.
+    _send_headers_immediately = False
+
+
+async def open_stream(request: web.Request, headers: dict[str, str] | None = None, *,
+                      writes_at_once: bool = False) -> web.StreamResponse:
+    """Prepare an event stream; proxies are told not to buffer it. `writes_at_once`: the caller writes
+    its first frames right away, so the headers wait for them instead of going out alone."""
+    kind = _HeadersWithFirstWrite if writes_at_once else web.StreamResponse
+    response = kind(status=200, headers={
         "Content-Type": "text/event-stream; charset=utf-8",
         "Cache-Control": "no-cache",
         "X-Accel-Buffering": "no",
@@ -47,6 +58,12 @@ class ChunkEncoder:
         self._head = ('data: {' + common + ',"choices":[{"index":0,"delta":').encode()
         self._tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
         self._usage_head = ('data: {' + common + ',"choices":[],"usage":').encode()
+
+    def text(self, field: str, text: str) -> bytes:
+        """The frame of a delta holding one text field (`content` or `reasoning_content`): the
+        commonest chunk, built from its parts without a dict to encode."""
+        return (self._head + b'{"' + field.encode() + b'":' + _dumps(text).encode()
+                + b'},"logprobs":null,"finish_reason":null}]' + self._tail)
 
     def delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         finish = b"null" if finish_reason is None else _dumps(finish_reason).encode()

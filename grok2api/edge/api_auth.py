@@ -7,9 +7,9 @@ import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from ..access.api_keys import hash_key, same_secret
+from ..config.settings import Settings
 from ..errors import AuthenticationFailed, PermissionDenied
 from ..keys import API_KEY, API_KEYS, KEY_LIMITS, LIVE_SETTINGS, STORAGE
 from ..periodic import periodic
@@ -138,22 +138,19 @@ class KeyAuthenticator:
         return exists
 
 
-@web.middleware
-async def api_key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authenticates /v1/* (except media files); stores the record in request[API_KEY]."""
+async def admit(request: web.Request, s: Settings, keys: KeyAuthenticator, limits: KeyLimits) -> ApiKeyRecord | None:
+    """Authenticates /v1/* (except media files), keeping the record in request[API_KEY]; the managed
+    key whose per-key limits passed (requests per minute, daily quota: 429 rate_limit_error), for
+    the caller to hold a concurrency slot of, or None when no per-key limit applies."""
     if request.method == "OPTIONS" or not needs_key(request.path):
-        return await handler(request)
-    s = request.config_dict[LIVE_SETTINGS].current
-    record = request[API_KEY] = await request.config_dict[API_KEYS].authenticate(
+        return None
+    record = request[API_KEY] = await keys.authenticate(
         presented_key(request), s.app.api_key, s.security.allow_anonymous_api)
     if record is None or record is GLOBAL_KEY:
-        return await handler(request)
-    request.config_dict[API_KEYS].note_use(record)
-    limits = request.config_dict[KEY_LIMITS]
-    # Per-key limits (429 rate_limit_error): requests per minute, daily quota, then concurrency.
+        return None
+    keys.note_use(record)
     await limits.check(record)
-    async with limits.slot(record):
-        return await handler(request)
+    return record
 
 
 async def key_uses_ctx(app: web.Application) -> AsyncIterator[None]:

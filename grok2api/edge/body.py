@@ -1,10 +1,14 @@
 """The one reader of request bodies: size, time, UTF-8 and JSON checked once, for the API and the admin.
 
-Every failure is an ApiError, so the error middleware answers it in the caller's envelope (OpenAI,
+Every failure is an ApiError, so the edge's error envelope answers it in the caller's envelope (OpenAI,
 Anthropic, or the admin's JSON). A JSON body is refused (400) when it is empty, not UTF-8, not JSON,
 nested deeper than MAX_DEPTH, holds a number literal longer than MAX_NUMBER_CHARS or one that is not
 finite (1e309, NaN, Infinity), or a lone UTF-16 surrogate (`"\\ud800"`, which no upstream can encode).
 Multipart bodies get the same time limit, and a truncated or malformed one is a 400.
+
+Parsing: orjson first (several times faster on agent-sized bodies), the stdlib with the checks
+above whenever orjson refuses a body or might read a number differently, so every answer, refusal
+messages included, is the stdlib path's.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestPayloadError
+import orjson
 from multidict import MultiDictProxy
 
 from ..errors import ApiError, InvalidRequest
@@ -28,6 +33,12 @@ from ..keys import LIVE_SETTINGS
 MAX_DEPTH = 100  # arrays/objects inside each other; real clients (tool schemas included) stay far below
 MAX_NUMBER_CHARS = 100  # digits of a number literal; Python refuses ints over 4,300 digits with a ValueError
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Digits become "0" and every other byte a space: a run of 19 digits is then a plain substring search. orjson reads
+# integers past 64 bits as floats and takes number literals of any length, where the stdlib path keeps big
+# integers exact and refuses literals over MAX_NUMBER_CHARS; a valid literal has at most 4 non-digits, so
+# any literal orjson could read differently holds such a run. Bodies with one take the stdlib path.
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
 _MALFORMED = (RequestPayloadError, HttpProcessingError, ValueError, AssertionError, UnicodeDecodeError)
 
 
@@ -65,8 +76,49 @@ def _path(parts: list[str | int]) -> str:
     return out
 
 
+def _tree_ok(value: Any) -> bool:
+    """check_tree's conditions without building paths: most bodies pass, and only a refusal needs one."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        if depth > MAX_DEPTH:
+            return False
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return False
+        elif isinstance(item, dict):
+            depth += 1
+            for key, child in item.items():
+                if not key.isascii() and _SURROGATE.search(key):
+                    return False
+                push((child, depth))
+        elif isinstance(item, list):
+            depth += 1
+            for child in item:
+                push((child, depth))
+    return True
+
+
+def _shallow(value: Any) -> bool:
+    """No container nested deeper than MAX_DEPTH (scalars below the limit are the stdlib path's to word)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        item, depth = pop()
+        if depth >= MAX_DEPTH:
+            return False
+        depth += 1
+        for child in item.values() if type(item) is dict else item:
+            if type(child) is dict or type(child) is list:
+                push((child, depth))
+    return True
+
+
 def check_tree(value: Any) -> None:
     """Depth and lone surrogates, iteratively (a deep body must not exhaust our own stack)."""
+    if _tree_ok(value):
+        return
     stack: list[tuple[Any, list[str | int]]] = [(value, [])]
     while stack:
         item, where = stack.pop()
@@ -90,6 +142,15 @@ def parse_json(raw: bytes) -> Any:
     """The JSON value of a body, checked (see the module docstring); raises InvalidRequest."""
     if not raw.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.", code="invalid_json")
+    if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_ONLY):
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # the stdlib path below words the refusal
+        else:
+            # orjson refuses lone surrogates itself; a deep body is refused, and worded, by the stdlib path.
+            if not isinstance(value, (dict, list)) or _shallow(value):
+                return value
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -114,8 +175,10 @@ def body_timeout(request: web.Request) -> float:
 
 async def read_bytes(request: web.Request) -> bytes:
     """The whole body within `security.client_body_timeout_sec` (408 after); the size limit is
-    aiohttp's client_max_size, turned into a 413 by the body-limit middleware."""
+    aiohttp's client_max_size, turned into a 413 by the edge's body limit."""
     try:
+        if request.content.is_eof():
+            return await request.read()  # all of it arrived with the head (most API calls): nothing to time
         async with asyncio.timeout(body_timeout(request)):
             return await request.read()
     except TimeoutError:
@@ -150,7 +213,7 @@ async def reading(request: web.Request) -> AsyncIterator[None]:
     except TimeoutError:
         raise RequestTimeout(f"The request body did not arrive within {body_timeout(request):g} s.") from None
     except web.HTTPException:
-        raise  # 413 from client_max_size: the body-limit middleware words it
+        raise  # 413 from client_max_size: the edge's body limit words it
     except _MALFORMED:
         raise InvalidRequest("The request body is truncated or malformed.", code="invalid_body") from None
 

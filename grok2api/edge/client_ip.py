@@ -22,6 +22,8 @@ def _networks(trusted: tuple[str, ...]) -> tuple[Any, ...]:
 
 def is_trusted(ip: str, trusted: list[str] | tuple[str, ...]) -> bool:
     """`ip` is one of the trusted proxies (addresses or CIDR networks)."""
+    if not trusted:
+        return False  # the default; parsing the address would be wasted work on every request
     try:
         addr = ipaddress.ip_address(ip.strip())
     except ValueError:
@@ -29,6 +31,7 @@ def is_trusted(ip: str, trusted: list[str] | tuple[str, ...]) -> bool:
     return any(addr.version == n.version and addr in n for n in _networks(tuple(trusted)))
 
 
+@lru_cache(maxsize=4096)  # a pure function of a short string: peers repeat, parsing one costs microseconds
 def valid_ip(text: str) -> str:
     """The address in `text` in canonical form ("" when it is not one). Proxies write a port
     after IPv4 addresses (`1.2.3.4:5678`) and brackets around IPv6 ones (`[2001:db8::1]:443`)."""

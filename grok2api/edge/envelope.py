@@ -1,19 +1,17 @@
-"""Request id and the one error middleware: OpenAI, Anthropic or admin shapes by path."""
+"""Request id and error envelopes: OpenAI, Anthropic or admin shapes by path (applied by edge/chain.py)."""
 
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
-from ..errors import ApiError, anthropic_error, openai_error
+from ..errors import anthropic_error, openai_error
 from ..keys import REQUEST_ID
 
 log = logging.getLogger(__name__)
-
 
 
 def is_anthropic(path: str) -> bool:
@@ -34,35 +32,30 @@ def error_response(request: web.Request, status: int, message: str, type_: str,
     return resp
 
 
-@web.middleware
-async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def request_id(request: web.Request) -> str:
+    """The caller's X-Request-Id when it is short and printable, otherwise one of our own."""
     rid = request.headers.get("X-Request-Id", "")
-    # Accept a caller's id only when it is short and printable; otherwise make our own.
     if not rid or len(rid) > 64 or not rid.isprintable():
-        rid = secrets.token_hex(8)
-    request[REQUEST_ID] = rid
-    resp = await handler(request)
-    if not resp.prepared:
-        resp.headers["X-Request-Id"] = rid
-    return resp
+        # Unique, not secret (a caller may send its own): the module generator, reseeded in forked workers.
+        rid = f"{random.getrandbits(64):016x}"
+    return rid
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as exc:
-        return error_response(request, exc.status, exc.message, exc.type, exc.code, exc.param, exc.headers)
-    except web.HTTPException as exc:
-        if exc.status < 400 or request.path.startswith("/admin") or request.path.startswith("/static"):
-            raise
-        type_ = "invalid_request_error" if exc.status < 500 else "server_error"
-        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status)
-        message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
-        return error_response(request, exc.status, message, type_, code, headers={
-            k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")})
-    except Exception:
-        log.exception("unhandled error on %s %s (request %s)", request.method, request.path,
-                      request.get(REQUEST_ID, "-"))
-        return error_response(request, 500, "internal server error; see the server log for request "
-                              + str(request.get(REQUEST_ID, "-")), "server_error", "internal_error")
+def http_error_response(request: web.Request, exc: web.HTTPException) -> web.Response | None:
+    """aiohttp's own 4xx/5xx in the caller's envelope; None when it must go out as aiohttp made it
+    (redirects and the like, the admin's pages and static files)."""
+    if exc.status < 400 or request.path.startswith("/admin") or request.path.startswith("/static"):
+        return None
+    type_ = "invalid_request_error" if exc.status < 500 else "server_error"
+    code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status)
+    message = exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason
+    return error_response(request, exc.status, message, type_, code, headers={
+        k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")})
+
+
+def internal_error_response(request: web.Request) -> web.Response:
+    """An unexpected exception: logged with its traceback, answered as a 500 naming the request."""
+    log.exception("unhandled error on %s %s (request %s)", request.method, request.path,
+                  request.get(REQUEST_ID, "-"))
+    return error_response(request, 500, "internal server error; see the server log for request "
+                          + str(request.get(REQUEST_ID, "-")), "server_error", "internal_error")

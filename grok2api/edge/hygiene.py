@@ -1,13 +1,13 @@
 """Request hygiene: CORS (whitelist + preflight), body size (413), security headers, Server-Timing.
 
-Two middlewares:
-- `edge_middleware` (outside the error middleware): stamps the arrival time and answers CORS
-  preflights itself (204 for a whitelisted origin, 403 otherwise).
-- `body_limit_middleware` (inside the error middleware): refuses a declared Content-Length over
-  `security.max_body_size_mb` before anything reads it, and turns aiohttp's own 413 (raised when
-  a chunked body without Content-Length outgrows `client_max_size` on read) into RequestTooLarge.
-Headers (CORS, security headers on the admin, Server-Timing) are added in `on_response_prepare`,
-so streamed responses and errors raised as HTTPException get them too.
+Applied by the edge middleware (edge/chain.py):
+- outside the error envelopes: CORS preflights are answered here (204 for a whitelisted origin,
+  403 otherwise);
+- inside them: a declared Content-Length over `security.max_body_size_mb` is refused before
+  anything reads it, and aiohttp's own 413 (raised when a chunked body without Content-Length
+  outgrows `client_max_size` on read) becomes RequestTooLarge.
+Headers (CORS, security headers on the admin, Server-Timing) are added when the response is
+prepared (`decorate_response`), so streamed responses and errors raised as HTTPException get them too.
 """
 
 from __future__ import annotations
@@ -15,10 +15,9 @@ from __future__ import annotations
 import time
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from ..errors import RequestTooLarge
-from ..keys import LIVE_SETTINGS, STARTED_AT_REQ
+from ..keys import STARTED_AT_REQ
 
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_MAX_AGE = "600"
@@ -57,7 +56,7 @@ def allowed_headers(requested: str) -> list[str]:
     return [h for h in names if h in CORS_HEADERS or h.startswith("x-stainless-")]
 
 
-def _preflight(request: web.Request, allow: list[str]) -> web.Response:
+def preflight(request: web.Request, allow: list[str]) -> web.Response:
     origin = request.headers.get("Origin", "")
     value = allowed_origin(origin, allow)
     if value is None:
@@ -79,33 +78,24 @@ def _preflight(request: web.Request, allow: list[str]) -> web.Response:
     return web.Response(status=204, headers=headers)
 
 
-@web.middleware
-async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    request[STARTED_AT_REQ] = time.perf_counter()
-    if (request.method == "OPTIONS" and cors_path(request.path) and "Origin" in request.headers
-            and "Access-Control-Request-Method" in request.headers):
-        return _preflight(request, request.config_dict[LIVE_SETTINGS].current.security.cors_allow_origins)
-    return await handler(request)
+def is_preflight(request: web.Request) -> bool:
+    return (request.method == "OPTIONS" and cors_path(request.path) and "Origin" in request.headers
+            and "Access-Control-Request-Method" in request.headers)
 
 
-@web.middleware
-async def body_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    mb = request.config_dict[LIVE_SETTINGS].current.security.max_body_size_mb
-    limit = mb * 1024 * 1024 if mb else 0
-    if limit and request.content_length is not None and request.content_length > limit:
-        raise _too_large(mb)
-    try:
-        return await handler(request)
-    except web.HTTPRequestEntityTooLarge:
-        raise _too_large(mb) from None
+def declared_too_large(request: web.Request, mb: int) -> RequestTooLarge | None:
+    """The refusal of a body whose declared length is over the limit, before anything reads it."""
+    if mb and request.content_length is not None and request.content_length > mb * 1024 * 1024:
+        return too_large(mb)
+    return None
 
 
-def _too_large(mb: int) -> RequestTooLarge:
+def too_large(mb: int) -> RequestTooLarge:
     return RequestTooLarge(f"Request body too large: the limit is {mb} MB (security.max_body_size_mb).")
 
 
-async def decorate_response(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: the headers every response gets, streamed or not."""
+def decorate_response(request: web.Request, response: web.StreamResponse, cors_allow: list[str]) -> None:
+    """The headers every response gets, streamed or not."""
     path = request.path
     started = request.get(STARTED_AT_REQ)
     if started is not None and "Server-Timing" not in response.headers:
@@ -118,7 +108,7 @@ async def decorate_response(request: web.Request, response: web.StreamResponse) 
     origin = request.headers.get("Origin", "")
     if not origin or "Access-Control-Allow-Origin" in response.headers:
         return
-    allowed = allowed_origin(origin, request.config_dict[LIVE_SETTINGS].current.security.cors_allow_origins)
+    allowed = allowed_origin(origin, cors_allow)
     if allowed is None:
         return
     response.headers["Access-Control-Allow-Origin"] = allowed

@@ -20,17 +20,16 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.storage import Storage as LimitsStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from ..config.settings import SecuritySection
 from ..errors import ApiError, RateLimited
-from ..keys import API_KEY, CALL_CONTEXT, CLIENT_IP, LIMITER, LIVE_SETTINGS, RECORDER, REQUEST_ID, STARTED_AT_REQ
+from ..keys import API_KEY, CALL_CONTEXT, LIMITER, LIVE_SETTINGS, RECORDER, REQUEST_ID, STARTED_AT_REQ
 from ..stats.recorder import RequestRecord
 from .body import parse_json
-from .client_ip import client_ip
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +121,7 @@ _BODY_UNREAD_STATUSES = frozenset({401, 413, 429})
 _MODEL_PEEK_BYTES = 1024 * 1024
 
 
-# ---------------------------------------------------------------- middleware
+# ---------------------------------------------------------------- admission (applied by edge/chain.py)
 
 
 def _exempt(path: str, prefixes: Sequence[str]) -> bool:
@@ -130,27 +129,20 @@ def _exempt(path: str, prefixes: Sequence[str]) -> bool:
                for p in prefixes if p)
 
 
-@web.middleware
-async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Per-IP limit for everything not exempt; records rejected API requests in the stats.
+async def admit(request: web.Request, ip: str, s: SecuritySection, limiter: Limiter) -> None:
+    """Raises RateLimited when `ip` is over its per-IP limit; everything not exempt counts, OPTIONS aside."""
+    if (s.rate_limit_enabled and request.method != "OPTIONS" and not _exempt(request.path, s.rate_limit_exempt_paths)
+            and not _exempt(request.path, limiter.exempt)):
+        await limiter.check_ip(ip, s.rate_limit_per_minute, s.rate_limit_burst)
 
-    Sits inside the error middleware (raises RateLimited) and outside the API-key middleware."""
-    s = request.config_dict[LIVE_SETTINGS].current.security
-    ip = client_ip(request, s.trusted_proxy_ips)
-    request[CLIENT_IP] = ip
-    limiter = request.config_dict[LIMITER]
-    try:
-        if (s.rate_limit_enabled and request.method != "OPTIONS" and not _exempt(request.path, s.rate_limit_exempt_paths)
-                and not _exempt(request.path, limiter.exempt)):
-            await limiter.check_ip(ip, s.rate_limit_per_minute, s.rate_limit_burst)
-        return await handler(request)
-    except ApiError as exc:
-        # A failure of a call the gateway made is in its own record already (CALL_CONTEXT).
-        call = request.get(CALL_CONTEXT)
-        if not exc.recorded and request.path.startswith("/v1/") and (call is None or not call.recorded):
-            exc.recorded = True
-            await _record_rejection(request, ip, exc)
-        raise
+
+async def note_refusal(request: web.Request, ip: str, exc: ApiError) -> None:
+    """A refused API request goes to the stats once; a failure of a call the gateway made is in its
+    own record already (CALL_CONTEXT)."""
+    call = request.get(CALL_CONTEXT)
+    if not exc.recorded and request.path.startswith("/v1/") and (call is None or not call.recorded):
+        exc.recorded = True
+        await _record_rejection(request, ip, exc)
 
 
 async def _requested_model(request: web.Request, status: int) -> str:

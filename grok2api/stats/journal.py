@@ -15,9 +15,12 @@ import dataclasses
 import fcntl
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import BinaryIO
+
+import orjson
 
 from ..storage.base import LogEntry
 
@@ -44,7 +47,7 @@ class Journal:
         return self._path(self._generation).open("ab", buffering=0)
 
     def append(self, entry: LogEntry) -> None:
-        self._file.write(json.dumps(dataclasses.asdict(entry), ensure_ascii=False).encode() + b"\n")
+        self._file.write(_line(entry))
 
     def rotate(self) -> Path:
         """Start a new file; the returned one holds what is about to be written to storage."""
@@ -60,6 +63,18 @@ class Journal:
         self._path(self._generation).unlink(missing_ok=True)
         self._lock_path.unlink(missing_ok=True)
         os.close(self._lock)
+
+
+def _line(entry: LogEntry) -> bytes:
+    """The entry as one JSON line. orjson reads the dataclass directly (a tenth of asdict + json.dumps,
+    on every request); it would write a NaN as null and refuses a lone surrogate, so such an entry
+    takes the stdlib path, which writes what it always wrote."""
+    if math.isfinite(entry.ts) and math.isfinite(entry.latency_ms) and math.isfinite(entry.ttft_ms):
+        try:
+            return orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(dataclasses.asdict(entry), ensure_ascii=False).encode() + b"\n"
 
 
 def orphans(directory: Path) -> list[LogEntry]:

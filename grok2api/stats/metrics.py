@@ -2,7 +2,7 @@
 
 Series:
 - grok2api_http_requests_total{route,method,status}, grok2api_http_request_duration_seconds{route}
-  (every HTTP request, measured by `metrics_middleware`; route = the matched route template);
+  (every HTTP request, measured by the edge middleware; route = the matched route template);
   grok2api_http_requests_in_flight (livesum over workers).
 - grok2api_requests_total{model,status,kind}, grok2api_request_latency_seconds{model},
   grok2api_time_to_first_token_seconds{model} (every RequestRecord given to the Recorder: the calls
@@ -33,11 +33,9 @@ Without it the numbers are this worker's only.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Iterator
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -51,7 +49,7 @@ from prometheus_client import multiprocess as mp
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..keys import CATALOG, EGRESS, GROK_CLIENT, METRICS, POOL, RECORDER, STARTED_AT_REQ, UNMETERED, UPSTREAM_HEALTH
+from ..keys import CATALOG, EGRESS, GROK_CLIENT, METRICS, POOL, RECORDER, UNMETERED, UPSTREAM_HEALTH
 from .recorder import RequestRecord
 
 routes = web.RouteTableDef()
@@ -108,6 +106,11 @@ class Metrics:
                                          ["egress"], registry=r)
         self.egress_solves = Counter("grok2api_egress_solves", "Clearance solves by egress and outcome.",
                                      ["egress", "outcome"], registry=r)
+        self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        # Bounded as the series are: catalog models ("unknown", "-" otherwise), statuses, error kinds.
+        self._record_counters: dict[tuple[str, int, str], tuple[Counter, Counter | None]] = {}
+        self._latency: dict[str, Histogram] = {}
+        self._ttft: dict[str, Histogram] = {}
         self.overhead = Histogram("grok2api_gateway_overhead_seconds",
                                   "Time from arrival to response headers (the Server-Timing value).",
                                   buckets=OVERHEAD_BUCKETS, registry=r)
@@ -115,18 +118,44 @@ class Metrics:
     def on_record(self, rec: RequestRecord) -> None:
         model = "-" if not rec.model else rec.model if self.known_model(rec.model) else "unknown"
         kind = rec.error_kind or ""
-        status = str(rec.status)
-        self.requests.labels(model, status, kind).inc()
-        if rec.status >= 400 or kind:
-            self.errors.labels(model, status, kind).inc()
+        key = (model, rec.status, kind)
+        counters = self._record_counters.get(key)
+        if counters is None:  # as on_http: the children of one label set, looked up once
+            status = str(rec.status)
+            counters = self._record_counters[key] = (
+                self.requests.labels(model, status, kind),
+                self.errors.labels(model, status, kind) if rec.status >= 400 or kind else None)
+        counters[0].inc()
+        if counters[1] is not None:
+            counters[1].inc()
         if rec.model:
-            self.latency.labels(model).observe(rec.latency_ms / 1000)
+            # A model's histograms appear with its first observation, as before: no empty series.
+            latency = self._latency.get(model)
+            if latency is None:
+                latency = self._latency[model] = self.latency.labels(model)
+            latency.observe(rec.latency_ms / 1000)
             if rec.ttft_ms > 0:
-                self.ttft.labels(model).observe(rec.ttft_ms / 1000)
+                ttft = self._ttft.get(model)
+                if ttft is None:
+                    ttft = self._ttft[model] = self.ttft.labels(model)
+                ttft.observe(rec.ttft_ms / 1000)
             # Only calls that reached grok.com (an account was tried): a refusal names a model too.
             if kind and rec.account and kind not in _NOT_UPSTREAM and rec.status not in (401, 403, 413, 429):
                 self.upstream_errors.labels(kind).inc()
 
+
+    def on_http(self, request: web.Request, status: int, seconds: float) -> None:
+        """One HTTP request answered (the edge middleware calls it for every metered request)."""
+        route = _route(request)
+        key = (route, request.method, status)
+        children = self._http_children.get(key)
+        if children is None:
+            # labels() validates and locks on every call; the children never change, so look them up once.
+            # Bounded: routes are templates ("unmatched" for any other path), methods and statuses few.
+            children = self._http_children[key] = (self.http_requests.labels(route, request.method, str(status)),
+                                                   self.http_duration.labels(route))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def on_egress(self, event: str, egress: str, outcome: str) -> None:
         if event == "request":
@@ -196,37 +225,6 @@ def _route(request: web.Request) -> str:
 
 def unmetered(request: web.Request) -> bool:
     return any(UNMETERED in app for app in request.match_info.apps)
-
-
-@web.middleware
-async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Counts every request by route and final status (outside the error middleware), except those
-    of an UNMETERED sub-app."""
-    if unmetered(request):
-        return await handler(request)
-    m = request.config_dict[METRICS]
-    started = time.perf_counter()
-    status = 500
-    m.in_flight.inc()
-    try:
-        resp = await handler(request)
-        status = resp.status
-        return resp
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        m.in_flight.dec()
-        route = _route(request)
-        m.http_requests.labels(route, request.method, str(status)).inc()
-        m.http_duration.labels(route).observe(time.perf_counter() - started)
-
-
-async def observe_overhead(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare: the time to response headers as the gateway saw it."""
-    started = request.get(STARTED_AT_REQ)
-    if started is not None and not unmetered(request):
-        request.config_dict[METRICS].overhead.observe(time.perf_counter() - started)
 
 
 @routes.get("/metrics", name="metrics")

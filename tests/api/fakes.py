@@ -9,7 +9,8 @@ from typing import Any
 from grok2api.gateway.jobs import ChatJob
 from grok2api.upstream.events import Done, Event, TextDelta
 
-# A script step: an event to yield, a number of seconds to sleep, or an exception to raise.
+# A script step: an event to yield, a number of seconds to sleep, an asyncio.Event to wait for
+# (a gate the test opens), or an exception to raise.
 Step = Any
 
 
@@ -37,6 +38,8 @@ class FakeGateway:
             for step in steps:
                 if isinstance(step, (int, float)):
                     await asyncio.sleep(step)
+                elif isinstance(step, asyncio.Event):
+                    await step.wait()
                 elif isinstance(step, BaseException):
                     raise step
                 else:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from grok2api.edge.client_ip import is_trusted
@@ -119,3 +120,33 @@ def test_connection_cap_stays_inside_the_open_file_limit() -> None:
     assert connection_cap(0, 1 << 20) == (((1 << 20) - 2048) // 2, 1024)
     assert connection_cap(50, 1024) == (50, 128)  # a configured cap below the ceiling wins
     assert connection_cap(10_000, 1024) == (384, 128)  # never above what the descriptors allow
+
+
+def test_record_metrics_make_series_only_when_observed() -> None:
+    """The cached label children change nothing in the exposition: a histogram series appears with its
+    first observation, counters count per label set."""
+    from prometheus_client import generate_latest
+
+    from grok2api.stats.metrics import Metrics
+    from grok2api.stats.recorder import RequestRecord
+
+    def rec(model: str, status: int, kind: str, ttft: float) -> RequestRecord:
+        return RequestRecord(ts=time.time(), request_id="r", key_name="k", model=model, stream=False, status=status,
+                             error_kind=kind, latency_ms=10, ttft_ms=ttft, account="a", client_ip="")
+
+    m = Metrics(known_model=lambda model: model == "grok-4")
+    m.on_record(rec("", 400, "invalid_json", 0))
+    m.on_record(rec("grok-4", 200, "", 0))
+    text = generate_latest(m.registry).decode()
+    assert 'grok2api_request_latency_seconds_count{model="-"}' not in text
+    assert "grok2api_time_to_first_token_seconds_count" not in text
+    for _ in range(2):
+        m.on_record(rec("grok-4", 200, "", 5))
+        m.on_record(rec("nope", 502, "upstream", 5))
+    text = generate_latest(m.registry).decode()
+    assert 'grok2api_requests_total{kind="",model="grok-4",status="200"} 3.0' in text
+    assert 'grok2api_request_errors_total{kind="upstream",model="unknown",status="502"} 2.0' in text
+    assert 'grok2api_request_errors_total{kind="",model="grok-4"' not in text
+    assert 'grok2api_request_latency_seconds_count{model="grok-4"} 3.0' in text
+    assert 'grok2api_time_to_first_token_seconds_count{model="grok-4"} 2.0' in text
+    assert 'grok2api_upstream_errors_total{kind="upstream"} 2.0' in text
