@@ -210,7 +210,7 @@ async def chat_mgw(transport: Transport, token: str, request: ChatRequest, user_
     config = transport.config
     async with transport.websocket(mgw_url(config, user_id), Call(token, proxy, user_id=user_id),
                                    ws_headers(config, config.grok_url)) as ws:
-        async for event in _turn(ws, config, request):
+        async for event in turn(ws, config, request):
             yield event
 
 
@@ -218,8 +218,11 @@ def mgw_url(config: UpstreamConfig, user_id: str) -> str:
     return f"{config.ws_url}/ws/mgw/?uid={user_id}"
 
 
-async def _turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest) -> AsyncIterator[Event]:
-    """session.create -> (created, attached) -> item + response.create -> events until response.done."""
+async def turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest, *,
+               session_timeout: float = 0.0) -> AsyncIterator[Event]:
+    """session.create -> (created, attached) -> item + response.create -> events until response.done.
+    Every turn opens a new session, also on a kept socket (§4.3: only a continuation names one).
+    `session_timeout` (0 = first_byte_timeout) bounds the wait for the session before anything is counted."""
     init_id = f"evt_init_{uuid.uuid4()}"
     parser = MgwParser(init_id, config.assets_url, thinking=request.thinking)
     await ws.send(build_session_create(request, config, init_id))
@@ -227,7 +230,7 @@ async def _turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest) -> Asy
     started = clock()
     deadline = started + config.timeout
     next_ping = started + config.heartbeat_seconds
-    idle_until = started + config.first_byte_timeout
+    idle_until = started + (session_timeout or config.first_byte_timeout)
     sent = False
     while not parser.done:
         now = clock()
@@ -247,7 +250,7 @@ async def _turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest) -> Asy
             raise UpstreamError(ErrorKind.UPSTREAM, "grok.com closed the mgw WebSocket before response.done")
         if not isinstance(frame, dict):
             continue
-        idle_until = clock() + (config.idle_timeout if sent else config.first_byte_timeout)
+        idle_until = clock() + (config.idle_timeout if sent else session_timeout or config.first_byte_timeout)
         for event in parser.feed(frame):
             yield event
         if parser.ready and not sent:
@@ -265,12 +268,12 @@ async def socket_reuse(transport: Transport, token: str, request: ChatRequest, u
     config = transport.config
     async with transport.websocket(mgw_url(config, user_id), Call(token, proxy, user_id=user_id),
                                    ws_headers(config, config.grok_url)) as ws:
-        async for _ in _turn(ws, config, request):
+        async for _ in turn(ws, config, request):
             pass
         if ws.closed:
             return CLOSED_AFTER_DONE
         try:
-            async for _ in _turn(ws, config, request):
+            async for _ in turn(ws, config, request):
                 pass
         except UpstreamError as err:
             if ws.closed and "closed" in err.message:

@@ -1,5 +1,5 @@
 """Whether one mgw socket carries two sequential chats (issue 21): a minimal mgw server that closes after
-`response.done`, one that accepts a second session, and fakegrok (which refuses a second session)."""
+`response.done`, one that accepts a second session, and fakegrok both ways (`mgw_keep_serving`)."""
 
 from __future__ import annotations
 
@@ -73,8 +73,12 @@ async def test_socket_reuse_is_reported_as_it_is(aiohttp_server: ServerFactory, 
     assert len(server.app[SESSIONS]) == (1 if close else 2)
 
 
-async def test_fakegrok_refuses_a_second_session_on_one_socket(aiohttp_server: ServerFactory) -> None:
+@pytest.mark.parametrize(("keep_serving", "expected"), [(True, ""), (False, CLOSED_AFTER_DONE)])
+async def test_fakegrok_reuse_follows_its_switch(aiohttp_server: ServerFactory, keep_serving: bool,
+                                                 expected: str) -> None:
     from grok2api import fakegrok
 
-    server = await aiohttp_server(fakegrok.make_app())
-    assert await reuse(server) == "a second chat on the same socket failed: session already created"
+    server = await aiohttp_server(fakegrok.make_app(fakegrok.FakeConfig(mgw_keep_serving=keep_serving)))
+    assert await reuse(server) == expected
+    state = server.app[fakegrok.FAKE_STATE]
+    assert len(state.conversations) == (2 if keep_serving else 1)
