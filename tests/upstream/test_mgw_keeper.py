@@ -1,0 +1,159 @@
+"""Kept mgw sockets (`chat.mgw_keep_socket`), end to end: the real app and curl_cffi client against fakegrok."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from grok2api.keys import GROK_CLIENT
+from grok2api.upstream import ChatRequest, GrokClient
+from grok2api.upstream.events import TextDelta
+from tests.gateway.conftest import MakeStack, Stack, stack_factory
+from tests.upstream.conftest import FakeGrok
+
+TOKEN = "sso-keeper-" + "k" * 32
+KEEP = {"GROK2API_CHAT_MGW_KEEP_SOCKET": "true"}
+
+
+@pytest.fixture
+async def make_stack(tmp_path: Path, aiohttp_client: Any, aiohttp_server: Any) -> AsyncIterator[MakeStack]:
+    sdks: list[openai.AsyncOpenAI] = []
+    yield stack_factory(tmp_path, aiohttp_client, aiohttp_server, sdks)
+    for sdk in sdks:
+        await sdk.close()
+
+
+async def ask(stack: Stack, text: str, *, stream: bool = False) -> str:
+    messages: Any = [{"role": "user", "content": text}]
+    if not stream:
+        result = await stack.sdk.chat.completions.create(model="grok-4", messages=messages)
+        return result.choices[0].message.content or ""
+    chunks = await stack.sdk.chat.completions.create(model="grok-4", messages=messages, stream=True)
+    return "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+
+
+async def sockets(stack: Stack) -> list[list[str]]:
+    """The event types the client sent on each mgw socket fakegrok accepted, oldest first."""
+    records = await stack.fake_requests(path="/ws/mgw")
+    return [[m["event"]["type"] for m in r.get("ws_messages", [])] for r in sorted(records, key=lambda r: r["time"])]
+
+
+def client(stack: Stack) -> GrokClient:
+    return stack.app[GROK_CLIENT]
+
+
+async def wait_until(condition: Any, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+async def remaining(stack: Stack, account_id: str) -> int:
+    return (await stack.account(account_id)).quota["fast"].remaining
+
+
+async def test_sequential_chats_share_one_socket(make_stack: MakeStack) -> None:
+    stack = await make_stack(KEEP)  # the environment name the benchmark harness sets
+    [account] = await stack.add_tokens([TOKEN])
+    assert client(stack).config.mgw_keep_socket
+    assert await ask(stack, "one") == "Echo: one"
+    assert await ask(stack, "two", stream=True) == "Echo: two"
+    [used] = await sockets(stack)  # one WebSocket handshake for both chats
+    assert [t for t in used if t != "ping"] == ["session.create", "conversation.item.create", "response.create"] * 2
+    assert client(stack).mgw_keeper.idle == 1
+    assert await remaining(stack, account) == 28  # one unit per chat, as without reuse
+
+
+async def test_setting_off_opens_a_socket_per_chat(make_stack: MakeStack) -> None:
+    stack = await make_stack()
+    await stack.add_tokens([TOKEN])
+    assert not client(stack).config.mgw_keep_socket
+    assert await ask(stack, "one") == "Echo: one"
+    assert await ask(stack, "two", stream=True) == "Echo: two"
+    assert len(await sockets(stack)) == 2
+    assert client(stack).mgw_keeper.idle == 0
+
+
+async def test_an_idle_socket_is_pinged_and_closed_after_its_lifetime(make_stack: MakeStack) -> None:
+    stack = await make_stack({**KEEP, "GROK2API_CHAT_MGW_SOCKET_IDLE_SEC": "1"})
+    await stack.add_tokens([TOKEN])
+    grok = client(stack)
+    # The browser's 3 s cadence, shortened so that several pings fit into the idle lifetime.
+    grok.reconfigure(dataclasses.replace(grok.config, heartbeat_seconds=0.2))
+    assert await ask(stack, "one") == "Echo: one"
+    assert grok.mgw_keeper.idle == 1
+    await wait_until(lambda: grok.mgw_keeper.idle == 0)
+    [used] = await sockets(stack)
+    after = used[used.index("response.create") + 1:]
+    assert len(after) >= 2 and set(after) == {"ping"}, after  # pinged while idle, nothing else
+    assert await ask(stack, "two") == "Echo: two"
+    assert len(await sockets(stack)) == 2  # the closed one was not used again
+
+
+async def test_a_socket_grok_closed_is_replaced_without_an_error(make_stack: MakeStack) -> None:
+    stack = await make_stack(KEEP)
+    [account] = await stack.add_tokens([TOKEN])
+    assert await ask(stack, "one") == "Echo: one"
+    assert client(stack).mgw_keeper.idle == 1
+    # grok.com stops serving a second conversation: the kept socket ends at the next session.create.
+    stack.state.config.mgw_keep_serving = False
+    assert await ask(stack, "two", stream=True) == "Echo: two"
+    first, second = await sockets(stack)
+    # Nothing counted went out on the dead socket: the chat was sent on the fresh one.
+    assert first == ["session.create", "conversation.item.create", "response.create", "session.create"]
+    assert second == ["session.create", "conversation.item.create", "response.create"]
+    assert await remaining(stack, account) == 28
+    record = await stack.account(account)
+    assert record.status == "active" and record.fail_count == 0
+    await wait_until(lambda: client(stack).mgw_keeper.idle == 0)  # this one closed after response.done
+    assert await ask(stack, "three") == "Echo: three"
+    assert len(await sockets(stack)) == 3
+
+
+async def test_concurrent_chats_never_share_a_socket(make_stack: MakeStack) -> None:
+    stack = await make_stack(KEEP)
+    await stack.add_tokens([TOKEN])
+    assert await ask(stack, "first") == "Echo: first"
+    assert client(stack).mgw_keeper.idle == 1
+    stack.state.config.token_interval = 0.05  # both answers are still streaming when the other starts
+    answers = await asyncio.gather(ask(stack, "left right up", stream=True), ask(stack, "down under", stream=True))
+    assert answers == ["Echo: left right up", "Echo: down under"]
+    used = await sockets(stack)
+    # One chat took the kept socket, the other opened its own.
+    assert [u.count("session.create") for u in used] == [2, 1]
+    assert client(stack).mgw_keeper.idle == 1  # one kept for the account and egress, the other closed
+    assert await ask(stack, "again") == "Echo: again"
+    assert len(await sockets(stack)) == 2
+
+
+async def test_settings_change_and_close_end_kept_sockets(fake: FakeGrok) -> None:
+    grok = GrokClient(fake.config(mgw_keep_socket=True))
+    request = ChatRequest(message="hi", mode="fast", transport="ws", thinking=False)
+
+    async def chat() -> str:
+        return "".join([e.text async for e in grok.chat(TOKEN, request) if isinstance(e, TextDelta)])
+
+    async with grok:
+        assert await chat() == "Echo: hi"
+        [kept] = grok.mgw_keeper._idle.values()
+        assert grok.reconfigure(dataclasses.replace(grok.config, idle_timeout=7.0))
+        assert grok.mgw_keeper.idle == 0
+        await wait_until(lambda: kept.conn.closed)
+        assert await chat() == "Echo: hi"
+        [kept] = grok.mgw_keeper._idle.values()
+        assert grok.reconfigure(dataclasses.replace(grok.config, mgw_keep_socket=False))
+        assert await chat() == "Echo: hi"
+        assert grok.mgw_keeper.idle == 0  # off: nothing is kept any more
+        assert grok.reconfigure(dataclasses.replace(grok.config, mgw_keep_socket=True))
+        assert await chat() == "Echo: hi"
+        [kept] = grok.mgw_keeper._idle.values()
+    assert grok.mgw_keeper.idle == 0 and kept.conn.closed  # closed at shutdown
+    assert len(await fake.requests("/ws/mgw")) == 4
