@@ -48,11 +48,12 @@ NEXT_FOR_STEP = {
     ("chat_mgw", "anti-bot"): "grok.com's anti-bot layer refused the socket (WebSockets carry no x-statsig-id): "
                               "try another egress, or chat.transport = \"rest\" while it lasts.",
     ("mgw_reuse", "anti-bot"): "grok.com's anti-bot layer refused the socket: see the chat_mgw row.",
-    ("mgw_reuse", OK): "Sequential chats can share a socket: turn chat.mgw_keep_socket on to save the WebSocket "
-                       "handshake per chat (GROK2API_CHAT_MGW_KEEP_SOCKET=true).",
+    ("mgw_reuse", OK): "Sequential chats can share a socket: chat.mgw_keep_socket = true (or "
+                       "GROK2API_CHAT_MGW_KEEP_SOCKET=true) saves the WebSocket handshake per chat.",
     ("mgw_reuse", "not supported"): "Keep chat.mgw_keep_socket off (the default): grok.com does not serve a second "
-                                    "chat on a socket, so each chat needs its own handshake anyway. Nothing breaks "
-                                    "if it is on; it only saves nothing.",
+                                    "chat on a socket, so each chat needs its own handshake anyway. Turned on it "
+                                    "breaks nothing (a closed socket is replaced before the chat is sent), it "
+                                    "only saves nothing.",
     ("modes", "changed shape"): "The catalog disagrees with grok.com: edit DATA_DIR/models.toml "
                                 "(`grok2api models check` lists the same).",
 }

@@ -263,8 +263,9 @@ async def turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest, *,
 
 async def socket_reuse(transport: Transport, token: str, request: ChatRequest, user_id: str,
                        proxy: str | None = None) -> str:
-    """Two sequential chats on one mgw socket (the second after `response.done`): "" when the second
-    one completed too, else why it did not. A failure of the first chat is raised."""
+    """What a kept socket needs (mgw_keeper.py), tried on one socket: after `response.done` a ping is
+    answered with a pong, then a second chat completes. "" when both held, else why not. A failure of
+    the first chat is raised."""
     config = transport.config
     async with transport.websocket(mgw_url(config, user_id), Call(token, proxy, user_id=user_id),
                                    ws_headers(config, config.grok_url)) as ws:
@@ -273,6 +274,9 @@ async def socket_reuse(transport: Transport, token: str, request: ChatRequest, u
         if ws.closed:
             return CLOSED_AFTER_DONE
         try:
+            why_not = await _pinged(ws, config)
+            if why_not:
+                return why_not
             async for _ in turn(ws, config, request):
                 pass
         except UpstreamError as err:
@@ -280,3 +284,24 @@ async def socket_reuse(transport: Transport, token: str, request: ChatRequest, u
                 return CLOSED_AFTER_DONE
             return f"a second chat on the same socket failed: {err.message}"
     return ""
+
+
+async def _pinged(ws: WsConn, config: UpstreamConfig) -> str:
+    """"" when a ping on an idle socket is answered with a pong within two heartbeats, else why not."""
+    await ws.send(build_ping(_ms()))
+    until = time.monotonic() + 2 * config.heartbeat_seconds
+    while (left := until - time.monotonic()) > 0:
+        try:
+            frame = await ws.recv(timeout=left)
+        except UpstreamError as err:
+            if err.kind is ErrorKind.TIMEOUT:
+                break
+            raise
+        if frame is None:
+            return CLOSED_AFTER_DONE
+        ev = frame.get("event") if isinstance(frame, dict) else None
+        kind = ev.get("type") if isinstance(ev, dict) else None
+        if kind == "pong":
+            return ""
+        return f"the idle socket sent {kind or 'an unknown frame'} instead of a pong"
+    return "a ping on the idle socket was not answered"

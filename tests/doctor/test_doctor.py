@@ -73,7 +73,7 @@ async def test_every_step_passes_against_the_fake(aiohttp_server: ServerFactory)
     assert "signer unavailable" in by_id["statsig"].detail
     # The fake serves a second conversation on a socket, as grok.com does today (C8).
     assert by_id["mgw_reuse"].detail.startswith("works: a second chat completed on the same socket")
-    assert "turn chat.mgw_keep_socket on" in by_id["mgw_reuse"].next
+    assert "chat.mgw_keep_socket = true" in by_id["mgw_reuse"].next
     assert by_id["egress"].detail.startswith("direct")
     # Spent exactly what the fake received, and no more than listed up front.
     assert report.spent[0] == recorded(server) == sum(r.spent for r in report.results)

@@ -21,7 +21,7 @@ SESSIONS: web.AppKey[list[str]] = web.AppKey("sessions", list)
 REQUEST = ChatRequest(message="hi", mode="fast", transport="ws", thinking=False)
 
 
-def mgw_server(*, close_after_done: bool) -> web.Application:
+def mgw_server(*, close_after_done: bool, answer_pings: bool = True) -> web.Application:
     """Just enough of mgw (§4): the handshake, one text chunk and response.done per response.create."""
     sessions: list[str] = []
 
@@ -35,7 +35,9 @@ def mgw_server(*, close_after_done: bool) -> web.Application:
             if msg.type != WSMsgType.TEXT:
                 continue
             ev = json.loads(msg.data)["event"]
-            if ev["type"] == "session.create":
+            if ev["type"] == "ping" and answer_pings:
+                await ws.send_json({"event": {"type": "pong", "client_event_id": ev["event_id"]}})
+            elif ev["type"] == "session.create":
                 sid = str(uuid.uuid4())
                 sessions.append(sid)
                 await ws.send_json({"session_id": sid, "event": {"type": "session.created",
@@ -71,6 +73,15 @@ async def test_socket_reuse_is_reported_as_it_is(aiohttp_server: ServerFactory, 
     server = await aiohttp_server(mgw_server(close_after_done=close))
     assert await reuse(server) == expected
     assert len(server.app[SESSIONS]) == (1 if close else 2)
+
+
+async def test_an_unanswered_ping_means_no_reuse(aiohttp_server: ServerFactory) -> None:
+    server = await aiohttp_server(mgw_server(close_after_done=False, answer_pings=False))
+    base = str(server.make_url("")).rstrip("/")
+    config = UpstreamConfig(grok_url=base, assets_url=base, heartbeat_seconds=0.1)
+    async with GrokClient(config) as client:
+        assert await client.mgw_socket_reuse("basic-reuse-token", REQUEST) == "a ping on the idle socket was not answered"
+    assert len(server.app[SESSIONS]) == 1  # no second chat was spent on a socket the keeper would drop
 
 
 @pytest.mark.parametrize(("keep_serving", "expected"), [(True, ""), (False, CLOSED_AFTER_DONE)])
