@@ -12,12 +12,14 @@ import openai
 import pytest
 
 from grok2api.keys import GROK_CLIENT
+from grok2api.storage.base import Quota
 from grok2api.upstream import ChatRequest, GrokClient
 from grok2api.upstream.events import TextDelta
 from tests.gateway.conftest import MakeStack, Stack, stack_factory
 from tests.upstream.conftest import FakeGrok
 
 TOKEN = "sso-keeper-" + "k" * 32
+OTHER = "sso-keeper-other-" + "o" * 32
 KEEP = {"GROK2API_CHAT_MGW_KEEP_SOCKET": "true"}
 
 
@@ -132,6 +134,59 @@ async def test_concurrent_chats_never_share_a_socket(make_stack: MakeStack) -> N
     assert client(stack).mgw_keeper.idle == 1  # one kept for the account and egress, the other closed
     assert await ask(stack, "again") == "Echo: again"
     assert len(await sockets(stack)) == 2
+
+
+async def kept_socket_of_the_first_account(stack: Stack, keep: bool = True) -> tuple[str, str]:
+    """Two accounts, the first preferred (fuller quota), which holds a kept socket after one chat."""
+    first, second = await stack.add_tokens([TOKEN, OTHER])
+    await stack.storage.set_quota(first, "fast", Quota(30, 30, 86400))
+    await stack.storage.set_quota(second, "fast", Quota(20, 30, 86400))
+    await stack.pool.load()
+    assert await ask(stack, "warm") == "Echo: warm"
+    assert client(stack).mgw_keeper.idle == int(keep) and await remaining(stack, first) == 29
+    return first, second
+
+
+@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("scenario", ["usage_limit", "anti_bot"])
+async def test_a_refusal_on_a_kept_socket_fails_over_before_the_first_byte(make_stack: MakeStack,
+                                                                           scenario: str, keep: bool) -> None:
+    """The same account records with and without reuse: the protections do not depend on the setting."""
+    stack = await make_stack({"GROK2API_CHAT_MGW_KEEP_SOCKET": str(keep).lower(),
+                              "GROK2API_RETRY_RETRY_BACKOFF_BASE": "0.01", "GROK2API_RETRY_RETRY_BACKOFF_MAX": "0.02"})
+    first, second = await kept_socket_of_the_first_account(stack, keep)
+    stack.switches(TOKEN, **{scenario: True})  # grok.com refuses the chat in-band, on the kept socket
+    assert await ask(stack, "hello failover", stream=True) == "Echo: hello failover"
+    record = await stack.account(first)
+    # Whatever the setting: the refused unit is not spent; a usage limit cools the account, anti-bot does not.
+    expected = (29, 1, "cooling") if scenario == "usage_limit" else (29, 0, "active")
+    assert (record.quota["fast"].remaining, record.use_count, record.status) == expected
+    assert await remaining(stack, second) == 19
+    used = await sockets(stack)
+    # With reuse the refused chat went out on the kept socket; the other account has its own.
+    assert [u.count("response.create") for u in used] == ([2, 1] if keep else [1, 1, 1])
+    if keep:  # the refusing account's socket was closed; the one kept now is the other account's
+        await wait_until(lambda: client(stack).mgw_keeper.idle == 1)
+        assert [key[0] for key in client(stack).mgw_keeper._idle] == [OTHER]
+
+
+async def test_a_failure_after_the_first_byte_on_a_kept_socket_is_the_clients(make_stack: MakeStack) -> None:
+    stack = await make_stack(KEEP)
+    first, second = await kept_socket_of_the_first_account(stack)
+    stack.state.config.token_interval = 0.02
+    stack.switches(TOKEN, stream_cut="abort")
+    stream = await stack.sdk.chat.completions.create(
+        model="grok-4", messages=[{"role": "user", "content": "cut [[tokens:12]] here"}], stream=True)
+    received = ""
+    with pytest.raises(openai.APIError):
+        async for chunk in stream:
+            if chunk.choices:
+                received += chunk.choices[0].delta.content or ""
+    assert received.startswith("Echo:")
+    await wait_until(lambda: stack.pool.reserved == 0)
+    assert await remaining(stack, first) == 28 and await remaining(stack, second) == 20  # spent; no failover
+    assert client(stack).mgw_keeper.idle == 0  # the broken socket is not kept
+    assert len(await sockets(stack)) == 1
 
 
 async def test_settings_change_and_close_end_kept_sockets(fake: FakeGrok) -> None:
