@@ -14,7 +14,10 @@ import pytest
 from grok2api.keys import GROK_CLIENT
 from grok2api.storage.base import Quota
 from grok2api.upstream import ChatRequest, GrokClient
+from grok2api.upstream.errors import ErrorKind
 from grok2api.upstream.events import TextDelta
+from grok2api.upstream.identity import Clearance
+from grok2api.upstream.options import DEFAULT_BROWSER, DEFAULT_USER_AGENT
 from tests.gateway.conftest import MakeStack, Stack, stack_factory
 from tests.upstream.conftest import FakeGrok
 
@@ -212,3 +215,36 @@ async def test_settings_change_and_close_end_kept_sockets(fake: FakeGrok) -> Non
         [kept] = grok.mgw_keeper._idle.values()
     assert grok.mgw_keeper.idle == 0 and kept.conn.closed  # closed at shutdown
     assert len(await fake.requests("/ws/mgw")) == 4
+
+
+class OneClearance:
+    """Egress hooks that hold one clearance for every egress, renewed by the test."""
+
+    def __init__(self, value: str) -> None:
+        self.current = self.make(value)
+
+    @staticmethod
+    def make(value: str) -> Clearance:
+        return Clearance({"cf_clearance": value}, DEFAULT_USER_AGENT, DEFAULT_BROWSER, obtained_at=1.0)
+
+    def clearance(self, egress: str) -> Clearance | None:
+        return self.current
+
+    async def challenged(self, egress: str, seen: Clearance | None) -> Clearance | None:
+        return None
+
+    def observed(self, egress: str, kind: ErrorKind | None) -> None:
+        pass
+
+
+async def test_a_renewed_clearance_means_a_new_socket(fake: FakeGrok) -> None:
+    """C13: a socket is bound to the clearance its handshake presented; a renewed one is not sent on the old."""
+    hooks = OneClearance("first")
+    request = ChatRequest(message="hi", mode="fast", transport="ws", thinking=False)
+    async with GrokClient(fake.config(mgw_keep_socket=True), egress_hooks=hooks) as grok:
+        for value in ("first", "first", "second", "second"):
+            hooks.current = OneClearance.make(value)
+            assert "".join([e.text async for e in grok.chat(TOKEN, request) if isinstance(e, TextDelta)]) == "Echo: hi"
+    records = sorted(await fake.requests("/ws/mgw"), key=lambda r: r["time"])
+    assert [r["cookies"]["cf_clearance"] for r in records] == ["first", "second"]
+    assert [sum(m["event"]["type"] == "session.create" for m in r["ws_messages"]) for r in records] == [2, 2]
