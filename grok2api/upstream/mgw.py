@@ -94,6 +94,11 @@ def build_ping(now_ms: int) -> dict[str, Any]:
     return {"event": {"type": "ping", "event_id": f"evt_hb_{now_ms}"}}
 
 
+def _is_pong(frame: dict[str, Any]) -> bool:
+    ev = frame.get("event")
+    return isinstance(ev, dict) and ev.get("type") == "pong"
+
+
 class MgwParser:
     """The session handshake state and server events -> neutral events (§4.4)."""
 
@@ -248,8 +253,8 @@ async def turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest, *,
             raise
         if frame is None:
             raise UpstreamError(ErrorKind.UPSTREAM, "grok.com closed the mgw WebSocket before response.done")
-        if not isinstance(frame, dict):
-            continue
+        if not isinstance(frame, dict) or _is_pong(frame):
+            continue  # a pong proves the socket, not the answer: it must not hold off the first-byte/idle timeouts
         idle_until = clock() + (config.idle_timeout if sent else session_timeout or config.first_byte_timeout)
         for event in parser.feed(frame):
             yield event

@@ -93,11 +93,14 @@ class MgwKeeper:
                         dispatched = True
                     yield event
             except UpstreamError as err:
-                await self._exit(kept, err)
                 if fresh or dispatched:
+                    await self._exit(kept, err)
                     raise
-                # Nothing was sent that grok.com counts: a fresh socket serves this chat as if none was kept.
-                log.info("a kept mgw socket failed before the chat was sent (%s): opening a new one", err.message)
+                # Nothing was sent that grok.com counts: a fresh socket serves this chat as if none was kept
+                # (the dead one is closed meanwhile: a half-open socket may take its close timeout).
+                self._retire(kept, err)
+                log.info("a kept mgw socket failed before the chat was sent (%s: %s): opening a new one",
+                         err.kind.value, err.message[:120])
                 kept = None
                 continue
             except BaseException as exc:  # the client left, shutdown, or a bug: this socket is mid-answer
@@ -192,14 +195,14 @@ class MgwKeeper:
         kept.watch = None
         await self._exit(kept, None)
 
-    def _retire(self, kept: Kept) -> None:
-        """Close a socket in the background (a chat that is over does not wait for the close handshake)."""
+    def _retire(self, kept: Kept, error: BaseException | None = None) -> None:
+        """Close a socket in the background (a chat does not wait for the close handshake)."""
         if self._idle.get(kept.key) is kept:
             del self._idle[kept.key]
         watch, kept.watch = kept.watch, None
         if watch is not None:
             watch.cancel()
-        task = asyncio.get_running_loop().create_task(self._exit(kept, None, after=watch))
+        task = asyncio.get_running_loop().create_task(self._exit(kept, error, after=watch))
         self._closing.add(task)
         task.add_done_callback(self._closing.discard)
 

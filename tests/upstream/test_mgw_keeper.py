@@ -10,16 +10,18 @@ from typing import Any
 
 import openai
 import pytest
+from aiohttp.test_utils import TestServer
 
 from grok2api.keys import GROK_CLIENT
 from grok2api.storage.base import Quota
-from grok2api.upstream import ChatRequest, GrokClient
+from grok2api.upstream import ChatRequest, GrokClient, UpstreamConfig
 from grok2api.upstream.errors import ErrorKind
 from grok2api.upstream.events import TextDelta
 from grok2api.upstream.identity import Clearance
 from grok2api.upstream.options import DEFAULT_BROWSER, DEFAULT_USER_AGENT
 from tests.gateway.conftest import MakeStack, Stack, stack_factory
 from tests.upstream.conftest import FakeGrok
+from tests.upstream.test_mgw_reuse import SESSIONS, mgw_server
 
 TOKEN = "sso-keeper-" + "k" * 32
 OTHER = "sso-keeper-other-" + "o" * 32
@@ -248,3 +250,32 @@ async def test_a_renewed_clearance_means_a_new_socket(fake: FakeGrok) -> None:
     records = sorted(await fake.requests("/ws/mgw"), key=lambda r: r["time"])
     assert [r["cookies"]["cf_clearance"] for r in records] == ["first", "second"]
     assert [sum(m["event"]["type"] == "session.create" for m in r["ws_messages"]) for r in records] == [2, 2]
+
+
+async def keeper_chats(server: TestServer, n: int, *, dropped: bool = False, **config: Any) -> list[str]:
+    base = str(server.make_url("")).rstrip("/")
+    request = ChatRequest(message="hi", mode="fast", transport="ws", thinking=False)
+    answers = []
+    async with GrokClient(UpstreamConfig(grok_url=base, assets_url=base, mgw_keep_socket=True, **config)) as grok:
+        for _ in range(n):
+            answers.append("".join([e.text async for e in grok.chat(TOKEN, request) if isinstance(e, TextDelta)]))
+            assert grok.mgw_keeper.idle == 1
+        if dropped:
+            await wait_until(lambda: grok.mgw_keeper.idle == 0)
+    return answers
+
+
+async def test_a_socket_that_stops_answering_pings_is_dropped(aiohttp_server: Any) -> None:
+    server = await aiohttp_server(mgw_server(close_after_done=False, answer_pings=False))
+    # Dropped after a heartbeat without a pong, long before its idle lifetime (30 s).
+    assert await keeper_chats(server, 1, dropped=True, heartbeat_seconds=0.1) == ["answer 1"]
+
+
+async def test_a_kept_socket_silent_at_session_create_is_replaced(aiohttp_server: Any) -> None:
+    """A half-open kept socket: the chat waits a short session timeout, not the first-byte one, and goes
+    out on a fresh socket; nothing counted was sent on the silent one."""
+    server = await aiohttp_server(mgw_server(close_after_done=False, second_session=False))
+    answers = await keeper_chats(server, 3, first_byte_timeout=30.0, heartbeat_seconds=0.2)
+    # Sessions are numbered over all sockets: the silent second session.create opened none.
+    assert answers == ["answer 1", "answer 2", "answer 3"]
+    assert len(server.app[SESSIONS]) == 3
