@@ -120,9 +120,11 @@ async def test_a_socket_grok_closed_is_replaced_without_an_error(make_stack: Mak
     assert await remaining(stack, account) == 28
     record = await stack.account(account)
     assert record.status == "active" and record.fail_count == 0
-    await wait_until(lambda: client(stack).mgw_keeper.idle == 0)  # this one closed after response.done
+    # This one the fake closed right after response.done: whether the keeper has noticed yet or the next
+    # chat finds out at its session.create, that chat is served all the same, on a third socket.
     assert await ask(stack, "three") == "Echo: three"
     assert len(await sockets(stack)) == 3
+    assert await remaining(stack, account) == 27
 
 
 async def test_concurrent_chats_never_share_a_socket(make_stack: MakeStack) -> None:
