@@ -85,6 +85,8 @@ class ChatSection:
     statsig_signer_url: str = opt(url=HTTP_SCHEMES)
     filter_tags: list[str] = opt()
     transport: str = opt(choices=("ws", "rest"))
+    mgw_keep_socket: bool = opt()
+    mgw_socket_idle_sec: float = opt(min=1, max=3600)
     responses_retention_hours: float = opt(min=0.0001, max=8760)
 
 

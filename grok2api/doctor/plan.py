@@ -131,7 +131,7 @@ def plan(config: UpstreamConfig, options: Options) -> list[Step]:
                       signed=True),
         "chat_mgw": Step("chat_mgw", "Chat over mgw", "WS /ws/mgw/", ws_chat, (Request("WS", ws + "/ws/mgw/"),)),
         "mgw_reuse": Step("mgw_reuse", "mgw socket reuse", "WS /ws/mgw/", False,
-                          (Request("WS", ws + "/ws/mgw/", "two chats on one socket"),)),
+                          (Request("WS", ws + "/ws/mgw/", "two chats on one socket, a ping between them"),)),
         "chat_rest": Step("chat_rest", "Chat over REST", "POST /rest/app-chat/conversations/new", not ws_chat,
                           tuple(signed("POST", chat_new) + _trials("POST", chat_new, strategies)), signed=True),
         "upload": Step("upload", "Upload (and delete it)", "POST /http/upload-file-v2/direct", True,

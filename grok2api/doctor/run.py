@@ -40,7 +40,7 @@ NEXT = {
                      "with `grok2api fake-grok --replay DIR` and report it.",
     "network": "grok.com did not answer: check DNS, firewall and the proxy; a 5xx is grok.com's own trouble, "
                "try again later.",
-    "not supported": "Informational: the gateway opens one socket per chat, so nothing breaks.",
+    "not supported": "Informational: the gateway does without it, so nothing breaks.",
 }
 NEXT_FOR_STEP = {
     ("page", "changed shape"): "`local` cannot compute x-statsig-id without the meta: set chat.statsig_signer_url "
@@ -48,6 +48,12 @@ NEXT_FOR_STEP = {
     ("chat_mgw", "anti-bot"): "grok.com's anti-bot layer refused the socket (WebSockets carry no x-statsig-id): "
                               "try another egress, or chat.transport = \"rest\" while it lasts.",
     ("mgw_reuse", "anti-bot"): "grok.com's anti-bot layer refused the socket: see the chat_mgw row.",
+    ("mgw_reuse", OK): "Sequential chats can share a socket: chat.mgw_keep_socket = true (or "
+                       "GROK2API_CHAT_MGW_KEEP_SOCKET=true) saves the WebSocket handshake per chat.",
+    ("mgw_reuse", "not supported"): "Keep chat.mgw_keep_socket off (the default): grok.com does not serve a second "
+                                    "chat on a socket, so each chat needs its own handshake anyway. Turned on it "
+                                    "breaks nothing (a closed socket is replaced before the chat is sent), it "
+                                    "only saves nothing.",
     ("modes", "changed shape"): "The catalog disagrees with grok.com: edit DATA_DIR/models.toml "
                                 "(`grok2api models check` lists the same).",
 }
@@ -150,7 +156,7 @@ def own_client(base: GrokClient, picker: ProxyPicker | None, taps: tuple[Tap, ..
 
 
 def _row(step: Step, word: str, latency: float, detail: str, spent: int) -> Result:
-    hint = "" if word in (OK, "skipped") else NEXT_FOR_STEP.get((step.id, word), NEXT.get(word, ""))
+    hint = "" if word == "skipped" else NEXT_FOR_STEP.get((step.id, word), "" if word == OK else NEXT.get(word, ""))
     return Result(step.id, step.title, step.endpoint, word, round(latency * 1000, 1), detail, hint, step.required,
                   spent)
 

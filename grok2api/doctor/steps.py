@@ -144,9 +144,10 @@ async def chat_mgw(ctx: Context) -> str:
 async def mgw_reuse(ctx: Context) -> str:
     request = ChatRequest(message=CHAT_PROMPT, mode="fast", transport="ws", thinking=False)
     why_not = await ctx.client.mgw_socket_reuse(ctx.token, request, proxy=await ctx.proxy())
+    setting = f"chat.mgw_keep_socket is {'on' if ctx.client.config.mgw_keep_socket else 'off'}"
     if why_not:
-        raise Finding("not supported", why_not)
-    return "a second chat completed on the same socket after response.done"
+        raise Finding("not supported", f"not supported: {why_not} ({setting})")
+    return f"works: a second chat completed on the same socket after response.done ({setting})"
 
 
 async def chat_rest(ctx: Context) -> str:

@@ -41,6 +41,7 @@ class Session:
     disable_artifact: bool = True
     pending: dict[str, Any] | None = None
     attachments: list[str] = field(default_factory=list)
+    done: bool = False  # response.done was sent: next comes a follow-up item or a new session.create
 
 
 def _dump(obj: dict[str, Any]) -> str:
@@ -65,6 +66,9 @@ def open_session(state: FakeState, account: Account, data: dict[str, Any], ev: d
     if not isinstance(x_grok, dict):
         raise ProtocolError("session.x_grok must be an object")
     session = Session(model=spec["model"], disable_artifact=bool(x_grok.get("disable_artifact", False)))
+    if not x_grok.get("load_existing") and data.get("session_id"):
+        # Only a continuation names a conversation (§4.3); a new one must not pass for an old one.
+        raise ProtocolError("a new conversation's session.create carries no session_id")
     if x_grok.get("load_existing"):
         conv_id = x_grok.get("conversation_id")
         if conv_id != data.get("session_id"):
@@ -83,6 +87,10 @@ def take_item(state: FakeState, account: Account, session: Session, data: dict[s
     assert session.conv is not None
     if data.get("session_id") != session.conv.conversation_id:
         raise ProtocolError("session_id does not match the attached conversation")
+    if session.done and ev.get("parent_response_id") is None:
+        # After response.done the session's conversation only takes a follow-up; a new conversation on the
+        # same socket starts with its own session.create (C8, §4.3), never inside the previous one.
+        raise ProtocolError("a new conversation starts with session.create; a follow-up names parent_response_id")
     item = ev.get("item")
     if not isinstance(item, dict) or item.get("type") != "message" or item.get("role") != "user":
         raise ProtocolError("item must be a user message")
@@ -111,6 +119,7 @@ def take_item(state: FakeState, account: Account, session: Session, data: dict[s
     if parent is not None and parent not in session.conv.response_ids:
         raise ProtocolError("parent_response_id is not a response of this conversation")
     session.pending = {"text": "".join(texts), "files": ids}
+    session.done = False
 
 
 def response_events(state: FakeState, account: Account, session: Session, reply: Reply,
@@ -211,6 +220,7 @@ async def mgw(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     received: list[Any] = request[RECORD].setdefault("ws_messages", []) if RECORD in request else []
     session: Session | None = None
+    init_ids: set[str] = set()  # session.create event ids seen on this socket
     async for msg in ws:
         session_id = session.conv.conversation_id if session and session.conv else None
         try:
@@ -228,10 +238,16 @@ async def mgw(request: web.Request) -> web.StreamResponse:
             if kind == "ping":
                 await ws.send_str(event(None, {"type": "pong", "event_id": f"evt_pong_{int(time.time() * 1000)}",
                                                "client_event_id": ev.get("event_id")}))
+            elif session is not None and session.done and not state.config.mgw_keep_serving:
+                break  # switched off while this socket was between conversations: it ends as after response.done
             elif kind == "session.create":
-                if session is not None:
+                # One conversation at a time: the next session.create only after response.done (C8).
+                if session is not None and not session.done:
                     raise ProtocolError("session already created")
+                if ev.get("event_id") in init_ids:
+                    raise ProtocolError("session.create event_id already used on this socket")
                 session = open_session(state, account, data, ev)
+                init_ids.add(ev["event_id"])
                 assert session.conv is not None
                 sid = session.conv.conversation_id
                 await ws.send_str(event(sid, {"type": "session.created", "client_event_id": ev["event_id"]}))
@@ -245,6 +261,9 @@ async def mgw(request: web.Request) -> web.StreamResponse:
                     raise ProtocolError("response.create before session.created")
                 if not await respond(request, ws, state, account, session, data):
                     break
+                session.done = True
+                if not state.config.mgw_keep_serving:
+                    break  # the first edition's gateway: one conversation per socket
             else:
                 raise ProtocolError(f"unknown event type {kind!r}")
         except ProtocolError as exc:

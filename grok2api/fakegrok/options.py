@@ -26,6 +26,9 @@ class FakeConfig:
     basic_video_max_seconds: int = 6
     edge_cookies: bool = True  # C5: the edge sets __cf_bm on a client that does not send one back
     accept_ch: str = ""  # C11: an Accept-CH header on every answer (e.g. "Sec-CH-UA-Arch"), "" = none
+    # C8: the browser keeps its mgw socket (pinged every ~3 s) and starts the next conversation on it with a
+    # new session.create; False = close the socket after response.done, as the first edition's clients did.
+    mgw_keep_serving: bool = True
     # C13/§2.1: every call needs a cf_clearance minted for its client address and User-Agent, else the
     # challenge page (mint and revoke them with /_fake/clearance). Off by default, as for most egresses.
     cloudflare_binding: bool = False

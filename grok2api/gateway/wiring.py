@@ -81,6 +81,7 @@ def upstream_config(s: Settings) -> UpstreamConfig:
         livekit_url=s.voice.livekit_url or s.network.livekit_url, browser=s.security.browser,
         user_agent=s.security.user_agent, cf_clearance=s.security.cf_clearance, timeout=float(s.network.timeout),
         idle_timeout=s.timeout.stream_idle_timeout, chat_transport=s.chat.transport,
+        mgw_keep_socket=s.chat.mgw_keep_socket, mgw_socket_idle_sec=float(s.chat.mgw_socket_idle_sec),
         temporary=s.chat.temporary, disable_memory=s.chat.disable_memory, statsig_strategies=statsig_strategies(s),
         statsig_value=s.chat.statsig_id, statsig_signer_url=s.chat.statsig_signer_url,
         statsig_demote_seconds=float(s.network.statsig_demote_sec), legacy_media=s.network.legacy_media,

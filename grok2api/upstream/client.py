@@ -15,6 +15,7 @@ from .errors import ErrorKind, UpstreamError
 from .events import Event
 from .headers import navigation_headers, normalize_token
 from .identity import EgressHooks
+from .mgw_keeper import MgwKeeper
 from .options import UpstreamConfig
 from .statsig import FallbackStrategy, ManualStrategy, SignerStrategy, Strategy, extract_site_verification
 from .statsig_chain import StatsigChain
@@ -48,6 +49,7 @@ class GrokClient:
         self.config = config
         self._rng = rng or random.Random()
         self.transport = Transport(config, statsig or self._statsig(config), proxy_picker, egress_hooks)
+        self.mgw_keeper = MgwKeeper(self.transport)  # idle mgw sockets when config.mgw_keep_socket is on
         # (token, egress) -> user id: a moved account probes its session again on its new egress (C13).
         self._uids: OrderedDict[tuple[str, str], str] = OrderedDict()
 
@@ -133,9 +135,11 @@ class GrokClient:
             statsig = fresh
         self.config = config
         self.transport.reconfigure(config, statsig)
+        self.mgw_keeper.reconfigure()  # kept sockets were opened with the old identity, hosts and timeouts
         return True
 
     async def close(self) -> None:
+        await self.mgw_keeper.close()
         await self.transport.close()
 
     async def __aenter__(self) -> GrokClient:
@@ -173,8 +177,10 @@ class GrokClient:
             # C13: the session probe and the socket leave through one egress (clearance is bound to it).
             proxy = await self.transport.egress(proxy)
             uid = await self.user_id(token, proxy=proxy)
+            chat = (self.mgw_keeper.chat(normalize_token(token), request, uid, proxy) if self.config.mgw_keep_socket
+                    else mgw.chat_mgw(self.transport, token, request, uid, proxy))
             try:
-                async for event in mgw.chat_mgw(self.transport, token, request, uid, proxy):
+                async for event in chat:
                     yield event
             except UpstreamError as err:
                 if err.kind is ErrorKind.AUTH:

@@ -94,6 +94,11 @@ def build_ping(now_ms: int) -> dict[str, Any]:
     return {"event": {"type": "ping", "event_id": f"evt_hb_{now_ms}"}}
 
 
+def _is_pong(frame: dict[str, Any]) -> bool:
+    ev = frame.get("event")
+    return isinstance(ev, dict) and ev.get("type") == "pong"
+
+
 class MgwParser:
     """The session handshake state and server events -> neutral events (§4.4)."""
 
@@ -210,7 +215,7 @@ async def chat_mgw(transport: Transport, token: str, request: ChatRequest, user_
     config = transport.config
     async with transport.websocket(mgw_url(config, user_id), Call(token, proxy, user_id=user_id),
                                    ws_headers(config, config.grok_url)) as ws:
-        async for event in _turn(ws, config, request):
+        async for event in turn(ws, config, request):
             yield event
 
 
@@ -218,8 +223,11 @@ def mgw_url(config: UpstreamConfig, user_id: str) -> str:
     return f"{config.ws_url}/ws/mgw/?uid={user_id}"
 
 
-async def _turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest) -> AsyncIterator[Event]:
-    """session.create -> (created, attached) -> item + response.create -> events until response.done."""
+async def turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest, *,
+               session_timeout: float = 0.0) -> AsyncIterator[Event]:
+    """session.create -> (created, attached) -> item + response.create -> events until response.done.
+    Every turn opens a new session, also on a kept socket (§4.3: only a continuation names one).
+    `session_timeout` (0 = first_byte_timeout) bounds the wait for the session before anything is counted."""
     init_id = f"evt_init_{uuid.uuid4()}"
     parser = MgwParser(init_id, config.assets_url, thinking=request.thinking)
     await ws.send(build_session_create(request, config, init_id))
@@ -227,7 +235,7 @@ async def _turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest) -> Asy
     started = clock()
     deadline = started + config.timeout
     next_ping = started + config.heartbeat_seconds
-    idle_until = started + config.first_byte_timeout
+    idle_until = started + (session_timeout or config.first_byte_timeout)
     sent = False
     while not parser.done:
         now = clock()
@@ -245,9 +253,9 @@ async def _turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest) -> Asy
             raise
         if frame is None:
             raise UpstreamError(ErrorKind.UPSTREAM, "grok.com closed the mgw WebSocket before response.done")
-        if not isinstance(frame, dict):
-            continue
-        idle_until = clock() + (config.idle_timeout if sent else config.first_byte_timeout)
+        if not isinstance(frame, dict) or _is_pong(frame):
+            continue  # a pong proves the socket, not the answer: it must not hold off the first-byte/idle timeouts
+        idle_until = clock() + (config.idle_timeout if sent else session_timeout or config.first_byte_timeout)
         for event in parser.feed(frame):
             yield event
         if parser.ready and not sent:
@@ -260,20 +268,45 @@ async def _turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest) -> Asy
 
 async def socket_reuse(transport: Transport, token: str, request: ChatRequest, user_id: str,
                        proxy: str | None = None) -> str:
-    """Two sequential chats on one mgw socket (the second after `response.done`): "" when the second
-    one completed too, else why it did not. A failure of the first chat is raised."""
+    """What a kept socket needs (mgw_keeper.py), tried on one socket: after `response.done` a ping is
+    answered with a pong, then a second chat completes. "" when both held, else why not. A failure of
+    the first chat is raised."""
     config = transport.config
     async with transport.websocket(mgw_url(config, user_id), Call(token, proxy, user_id=user_id),
                                    ws_headers(config, config.grok_url)) as ws:
-        async for _ in _turn(ws, config, request):
+        async for _ in turn(ws, config, request):
             pass
         if ws.closed:
             return CLOSED_AFTER_DONE
         try:
-            async for _ in _turn(ws, config, request):
+            why_not = await _pinged(ws, config)
+            if why_not:
+                return why_not
+            async for _ in turn(ws, config, request):
                 pass
         except UpstreamError as err:
             if ws.closed and "closed" in err.message:
                 return CLOSED_AFTER_DONE
             return f"a second chat on the same socket failed: {err.message}"
     return ""
+
+
+async def _pinged(ws: WsConn, config: UpstreamConfig) -> str:
+    """"" when a ping on an idle socket is answered with a pong within two heartbeats, else why not."""
+    await ws.send(build_ping(_ms()))
+    until = time.monotonic() + 2 * config.heartbeat_seconds
+    while (left := until - time.monotonic()) > 0:
+        try:
+            frame = await ws.recv(timeout=left)
+        except UpstreamError as err:
+            if err.kind is ErrorKind.TIMEOUT:
+                break
+            raise
+        if frame is None:
+            return CLOSED_AFTER_DONE
+        ev = frame.get("event") if isinstance(frame, dict) else None
+        kind = ev.get("type") if isinstance(ev, dict) else None
+        if kind == "pong":
+            return ""
+        return f"the idle socket sent {kind or 'an unknown frame'} instead of a pong"
+    return "a ping on the idle socket was not answered"

@@ -55,6 +55,10 @@ class UpstreamConfig:
     proxy_url: str = ""
     asset_proxy_url: str = ""  # asset downloads may leave through a different egress
     heartbeat_seconds: float = 3.0  # mgw client ping interval: the browser pings about every 3 s (C8)
+    # Keep one mgw socket per (account, egress) open between sequential chats (mgw_keeper.py); it is
+    # closed after this many seconds without a chat.
+    mgw_keep_socket: bool = False
+    mgw_socket_idle_sec: float = 30.0
 
     def __post_init__(self) -> None:
         if self.chat_transport not in CHAT_TRANSPORTS:

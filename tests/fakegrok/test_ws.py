@@ -209,3 +209,87 @@ async def test_imagine_moderation_and_quota(fake: Fake) -> None:
 async def test_ws_requires_cookie(fake: Fake) -> None:
     with pytest.raises(REFUSED, match="401"):
         await fake.http.ws_connect(fake.ws_url("/ws/imagine/listen"))
+
+
+def new_session(event_id: str, model: str = "fast") -> str:
+    return json.dumps({"event": {"type": "session.create", "event_id": event_id, "session": {
+        "model": model, "x_grok": {"disable_artifact": True, "is_temporary": True}}}})
+
+
+async def test_mgw_keeps_serving_new_conversations_on_one_socket(fake: Fake) -> None:
+    """C8 (the default): after response.done the socket stays open; the next conversation starts with its own
+    session.create, and the fake refuses what would mix two conversations."""
+    assert fake.state.config.mgw_keep_serving
+    ws = await mgw_open(fake)
+    await ws.send_str(new_session("evt_init_a"))
+    first = (await recv(ws))["session_id"]
+    await recv(ws)
+    assert (await turn(ws, first, "[user]\none"))[-1]["event"]["type"] == "response.done"
+    await ws.send_str(json.dumps({"event": {"type": "ping", "event_id": "evt_hb_7"}}))
+    assert (await recv(ws))["event"]["type"] == "pong"  # idle between conversations, pinged like the browser
+    await ws.send_str(new_session("evt_init_b"))
+    created, attached = await recv(ws), await recv(ws)
+    second = created["session_id"]
+    assert created["event"]["client_event_id"] == "evt_init_b" and attached["event"]["conversation"]["id"] == second
+    assert second != first
+    events = await turn(ws, second, "[user]\ntwo")
+    assert events[-1]["event"]["type"] == "response.done"
+    answer = "".join(e["event"]["chunk"]["text"]["text"] for e in events if e["event"]["type"] == "response.chunk"
+                     and e["event"]["chunk"].get("text", {}).get("channel") == "CHANNEL_ASSISTANT_RESPONSE")
+    assert answer == "Echo: two"
+    convs = fake.state.conversations
+    assert [m[2] for m in convs[first].messages] == ["[user]\none", "Echo: one"]  # nothing leaked across
+    assert [m[2] for m in convs[second].messages] == ["[user]\ntwo", "Echo: two"]
+    # The finished conversation is not where a new one starts: without a parent it is refused.
+    await ws.send_str(new_session("evt_init_c"))
+    assert (await recv(ws))["session_id"] not in (first, second)
+    await recv(ws)
+    error = (await turn(ws, second, "[user]\nwrong session"))[-1]["event"]
+    assert error["type"] == "error" and "does not match" in error["error"]["message"]
+    await ws.close()
+
+
+async def test_mgw_refuses_what_would_mix_conversations(fake: Fake) -> None:
+    ws = await mgw_open(fake)
+    await ws.send_str(new_session("evt_init_a"))
+    sid = (await recv(ws))["session_id"]
+    await recv(ws)
+    await ws.send_str(new_session("evt_init_b"))  # before the first one's response.done
+    error = (await recv(ws))["event"]
+    assert error["type"] == "error" and error["error"]["message"] == "session already created"
+    await ws.close()
+
+    ws = await mgw_open(fake)
+    await ws.send_str(new_session("evt_init_a"))
+    sid = (await recv(ws))["session_id"]
+    await recv(ws)
+    await turn(ws, sid, "[user]\none")
+    error = (await turn(ws, sid, "[user]\na new question without session.create"))[-1]["event"]
+    assert error["type"] == "error" and "starts with session.create" in error["error"]["message"]
+    await ws.close()
+
+    ws = await mgw_open(fake)
+    await ws.send_str(new_session("evt_init_a"))
+    sid = (await recv(ws))["session_id"]
+    await recv(ws)
+    await turn(ws, sid, "[user]\none")
+    await ws.send_str(new_session("evt_init_a"))  # an event id this socket has seen
+    assert "already used" in (await recv(ws))["event"]["error"]["message"]
+    await ws.close()
+
+    ws = await mgw_open(fake)
+    await ws.send_str(json.dumps({"session_id": sid, **json.loads(new_session("evt_init_x"))}))
+    assert "carries no session_id" in (await recv(ws))["event"]["error"]["message"]
+    await ws.close()
+
+
+async def test_mgw_closes_after_response_done_when_not_keep_serving(fake: Fake) -> None:
+    fake.state.config.update({"mgw_keep_serving": False})
+    ws = await mgw_open(fake)
+    await ws.send_str(new_session("evt_init_a"))
+    sid = (await recv(ws))["session_id"]
+    await recv(ws)
+    assert (await turn(ws, sid, "[user]\none"))[-1]["event"]["type"] == "response.done"
+    with pytest.raises(WebSocketError):
+        await ws.recv_str()  # the server closed the socket right after response.done
+    assert ws.close_code == 1000
