@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from grok2api.storage import make_storage
 from grok2api.storage.base import LogQuery, Quota, account_id_for
-from tests.benchmarks.run import free_port, wait_http
+from tests.benchmarks.rig import free_port, wait_http
 
 KEY = "sk-two-workers-0123456789"
 TOKEN = "heavy-two-workers-account-01"
