@@ -304,7 +304,8 @@ async def test_upstream_check_table_fills_in_and_health_panel_counts(aiohttp_ser
         await page.locator("#doctor .doctor-done").wait_for(timeout=30_000)
         assert await table.locator("tr.pending").count() == 0
         results = await table.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.result)")
-        assert results.count("ok") == steps - 1 and "not supported" in results
+        # fakegrok keeps serving an mgw socket after response.done (its default, C8): reuse works too.
+        assert results == ["ok"] * steps
         assert "Every step the gateway needs passed" in await page.inner_text("#doctor .doctor-summary")
         html = await page.content()
         assert all(token not in html for token in TOKENS)
