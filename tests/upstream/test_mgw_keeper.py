@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -19,21 +17,13 @@ from grok2api.upstream.errors import ErrorKind
 from grok2api.upstream.events import TextDelta
 from grok2api.upstream.identity import Clearance
 from grok2api.upstream.options import DEFAULT_BROWSER, DEFAULT_USER_AGENT
-from tests.gateway.conftest import MakeStack, Stack, stack_factory
+from tests.gateway.conftest import MakeStack, Stack, make_stack  # noqa: F401  (the gateway tests' fixture)
 from tests.upstream.conftest import FakeGrok
 from tests.upstream.test_mgw_reuse import SESSIONS, mgw_server
 
 TOKEN = "sso-keeper-" + "k" * 32
 OTHER = "sso-keeper-other-" + "o" * 32
 KEEP = {"GROK2API_CHAT_MGW_KEEP_SOCKET": "true"}
-
-
-@pytest.fixture
-async def make_stack(tmp_path: Path, aiohttp_client: Any, aiohttp_server: Any) -> AsyncIterator[MakeStack]:
-    sdks: list[openai.AsyncOpenAI] = []
-    yield stack_factory(tmp_path, aiohttp_client, aiohttp_server, sdks)
-    for sdk in sdks:
-        await sdk.close()
 
 
 async def ask(stack: Stack, text: str, *, stream: bool = False) -> str:
