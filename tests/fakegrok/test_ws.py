@@ -216,14 +216,20 @@ def new_session(event_id: str, model: str = "fast") -> str:
         "model": model, "x_grok": {"disable_artifact": True, "is_temporary": True}}}})
 
 
+async def opened(fake: Fake) -> tuple[Any, str]:
+    """A socket with one session created and attached: (socket, session id)."""
+    ws = await mgw_open(fake)
+    await ws.send_str(new_session("evt_init_a"))
+    sid = (await recv(ws))["session_id"]
+    await recv(ws)
+    return ws, sid
+
+
 async def test_mgw_keeps_serving_new_conversations_on_one_socket(fake: Fake) -> None:
     """C8 (the default): after response.done the socket stays open; the next conversation starts with its own
     session.create, and the fake refuses what would mix two conversations."""
     assert fake.state.config.mgw_keep_serving
-    ws = await mgw_open(fake)
-    await ws.send_str(new_session("evt_init_a"))
-    first = (await recv(ws))["session_id"]
-    await recv(ws)
+    ws, first = await opened(fake)
     assert (await turn(ws, first, "[user]\none"))[-1]["event"]["type"] == "response.done"
     await ws.send_str(json.dumps({"event": {"type": "ping", "event_id": "evt_hb_7"}}))
     assert (await recv(ws))["event"]["type"] == "pong"  # idle between conversations, pinged like the browser
@@ -250,28 +256,19 @@ async def test_mgw_keeps_serving_new_conversations_on_one_socket(fake: Fake) -> 
 
 
 async def test_mgw_refuses_what_would_mix_conversations(fake: Fake) -> None:
-    ws = await mgw_open(fake)
-    await ws.send_str(new_session("evt_init_a"))
-    sid = (await recv(ws))["session_id"]
-    await recv(ws)
+    ws, sid = await opened(fake)
     await ws.send_str(new_session("evt_init_b"))  # before the first one's response.done
     error = (await recv(ws))["event"]
     assert error["type"] == "error" and error["error"]["message"] == "session already created"
     await ws.close()
 
-    ws = await mgw_open(fake)
-    await ws.send_str(new_session("evt_init_a"))
-    sid = (await recv(ws))["session_id"]
-    await recv(ws)
+    ws, sid = await opened(fake)
     await turn(ws, sid, "[user]\none")
     error = (await turn(ws, sid, "[user]\na new question without session.create"))[-1]["event"]
     assert error["type"] == "error" and "starts with session.create" in error["error"]["message"]
     await ws.close()
 
-    ws = await mgw_open(fake)
-    await ws.send_str(new_session("evt_init_a"))
-    sid = (await recv(ws))["session_id"]
-    await recv(ws)
+    ws, sid = await opened(fake)
     await turn(ws, sid, "[user]\none")
     await ws.send_str(new_session("evt_init_a"))  # an event id this socket has seen
     assert "already used" in (await recv(ws))["event"]["error"]["message"]
@@ -285,10 +282,7 @@ async def test_mgw_refuses_what_would_mix_conversations(fake: Fake) -> None:
 
 async def test_mgw_closes_after_response_done_when_not_keep_serving(fake: Fake) -> None:
     fake.state.config.update({"mgw_keep_serving": False})
-    ws = await mgw_open(fake)
-    await ws.send_str(new_session("evt_init_a"))
-    sid = (await recv(ws))["session_id"]
-    await recv(ws)
+    ws, sid = await opened(fake)
     assert (await turn(ws, sid, "[user]\none"))[-1]["event"]["type"] == "response.done"
     with pytest.raises(WebSocketError):
         await ws.recv_str()  # the server closed the socket right after response.done

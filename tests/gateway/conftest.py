@@ -131,3 +131,15 @@ async def make_stack(tmp_path: Path, aiohttp_client: Any, aiohttp_server: Any) -
 @pytest.fixture
 async def stack(make_stack: MakeStack) -> Stack:
     return await make_stack()
+
+
+async def cut_stream_text(stack: Stack, content: str = "cut [[tokens:12]] here") -> str:
+    """Stream a chat that the fake cuts after the first byte: the text that arrived before the client's error."""
+    stream = await stack.sdk.chat.completions.create(
+        model="grok-4", messages=[{"role": "user", "content": content}], stream=True)
+    received = ""
+    with pytest.raises(openai.APIError):
+        async for chunk in stream:
+            if chunk.choices:
+                received += chunk.choices[0].delta.content or ""
+    return received

@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 from typing import Any
 
-import openai
 import pytest
 from aiohttp.test_utils import TestServer
 
@@ -17,7 +16,8 @@ from grok2api.upstream.errors import ErrorKind
 from grok2api.upstream.events import TextDelta
 from grok2api.upstream.identity import Clearance
 from grok2api.upstream.options import DEFAULT_BROWSER, DEFAULT_USER_AGENT
-from tests.gateway.conftest import MakeStack, Stack, make_stack  # noqa: F401  (the gateway tests' fixture)
+# make_stack: the gateway tests' fixture, used here by name.
+from tests.gateway.conftest import MakeStack, Stack, cut_stream_text, make_stack  # noqa: F401
 from tests.upstream.conftest import FakeGrok
 from tests.upstream.test_mgw_reuse import SESSIONS, mgw_server
 
@@ -172,13 +172,7 @@ async def test_a_failure_after_the_first_byte_on_a_kept_socket_is_the_clients(ma
     first, second = await kept_socket_of_the_first_account(stack)
     stack.state.config.token_interval = 0.02
     stack.switches(TOKEN, stream_cut="abort")
-    stream = await stack.sdk.chat.completions.create(
-        model="grok-4", messages=[{"role": "user", "content": "cut [[tokens:12]] here"}], stream=True)
-    received = ""
-    with pytest.raises(openai.APIError):
-        async for chunk in stream:
-            if chunk.choices:
-                received += chunk.choices[0].delta.content or ""
+    received = await cut_stream_text(stack)
     assert received.startswith("Echo:")
     await wait_until(lambda: stack.pool.reserved == 0)
     assert await remaining(stack, first) == 28 and await remaining(stack, second) == 20  # spent; no failover
