@@ -12,6 +12,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..upstream.wakeup import Wakeup
+
 END = object()  # the generator finished normally
 
 
@@ -23,30 +25,46 @@ class _Failed:
 
 
 class EventPump:
+    """A list and two wakeups instead of an asyncio.Queue and a timeout context: the reader waits once
+    per token, and those cost a timer and several running-loop lookups (getpid calls) per wait."""
+
     def __init__(self, events: AsyncIterator[Any], maxsize: int = 64) -> None:
+        loop = asyncio.get_running_loop()
         self._events = events
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize)
+        self._items: list[Any] = []  # a few at most: the reader takes them as they come
+        self._max = maxsize
+        self._ready = Wakeup(loop)  # the reader waits here for an item
+        self._room = Wakeup(loop)  # the pump waits here while the reader is `maxsize` behind
         self._failure: BaseException | None = None
-        self._task = asyncio.create_task(self._run(), name="event-pump")
+        self._task = loop.create_task(self._run(), name="event-pump")
 
     async def _run(self) -> None:
         try:
             async for event in self._events:
-                await self._queue.put(event)
+                await self._put(event)
         except Exception as exc:  # handed to the writer, which knows how to report it
-            await self._queue.put(_Failed(exc))
+            await self._put(_Failed(exc))
             return
-        await self._queue.put(END)
+        await self._put(END)
+
+    async def _put(self, item: Any) -> None:
+        while len(self._items) >= self._max:
+            await self._room.wait()
+        self._items.append(item)
+        self._ready.wake()
+
+    def _take(self) -> Any:
+        item = self._items.pop(0)
+        self._room.wake()
+        return item
 
     async def next(self, timeout: float) -> Any:
         """The next event or END; raises the generator's exception, or TimeoutError."""
         if self._failure is not None:
             raise self._failure
-        if self._queue.empty():
-            async with asyncio.timeout(max(0.0, timeout)):
-                item = await self._queue.get()
-        else:
-            item = self._queue.get_nowait()
+        if not self._items:
+            await self._ready.wait(max(0.0, timeout))  # only an append wakes it: an item is there
+        item = self._take()
         if isinstance(item, _Failed):
             raise item.error
         return item
@@ -54,8 +72,8 @@ class EventPump:
     def ready(self) -> list[Any]:
         """Events already waiting, without blocking; a failure among them is kept for next()."""
         items = []
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
+        while self._items:
+            item = self._take()
             if isinstance(item, _Failed):
                 self._failure = item.error
                 break
@@ -63,6 +81,8 @@ class EventPump:
         return items
 
     async def close(self) -> None:
+        self._ready.cancel()
+        self._room.cancel()
         if not self._task.done():
             self._task.cancel()
             await asyncio.wait([self._task])

@@ -25,15 +25,23 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import cast
 
 from curl_cffi import AsyncCurl, Curl, CurlECode, CurlError, CurlInfo, CurlMime, CurlOpt, CurlWsFlag
-from curl_cffi.curl import DEFAULT_CACERT
+from curl_cffi.curl import DEFAULT_CACERT, ffi, lib  # the cffi module curl_cffi itself calls through
 from curl_cffi.requests.utils import requote_uri
+
+from .wakeup import Wakeup
 
 # What AsyncSession's request(accept_encoding=...) defaults to; the gateway's calls name their own.
 DEFAULT_ACCEPT_ENCODING = "gzip, deflate, br"
 _BUFFER = 16384  # libcurl's receive/upload buffers per handle (its defaults are 16 KB and 64 KB)
-# curl_cffi reads WebSocket frames through a 128 KB buffer per socket; ours are small (a larger one
-# arrives in pieces that are joined), so 16 KB as for the REST buffers.
+# curl_cffi reads WebSocket frames through a buffer of its own per socket (128 KB by default). Here all
+# sockets share one: every read runs on the loop's thread and copies its bytes out at once, so no socket
+# holds a buffer while it waits. 16 KB as for the REST buffers: a larger frame arrives in pieces, joined.
 _WS_RECV_BUFFER = 16384
+_ws_buffer = ffi.new("char[]", _WS_RECV_BUFFER)
+_ws_received = ffi.new("size_t *")
+_ws_frame = ffi.new("struct curl_ws_frame **")
+_AGAIN = int(CurlECode.AGAIN)
+_GOT_NOTHING = int(CurlECode.GOT_NOTHING)
 # The largest frame curl_cffi's AsyncWebSocket hands to libcurl: a longer message goes out as
 # continuation frames of this size, and so it does here (the frames a server sees stay the same).
 _WS_MAX_FRAME = 65536
@@ -90,6 +98,10 @@ def template(profile: str, proxy: str, *, buffers: bool = True) -> Curl:
         curl.close()
         raise ValueError(f"curl_cffi cannot impersonate {profile!r}")
     curl.setopt(CurlOpt.MAX_RECV_SPEED_LARGE, 0)
+    # Without it libcurl sets and restores SIGPIPE's handler around every multi action (two sigaction
+    # calls per read). Python already ignores SIGPIPE, and this libcurl resolves with c-ares (no
+    # alarm() timeouts), so there is nothing the signal handling guards. Local only: nothing of it reaches the wire.
+    curl.setopt(CurlOpt.NOSIGNAL, 1)
     if buffers:
         curl.setopt(CurlOpt.UPLOAD_BUFFERSIZE, _BUFFER)
         curl.setopt(CurlOpt.BUFFERSIZE, _BUFFER)
@@ -265,7 +277,7 @@ class Egress:
         except BaseException:
             self._free()
             raise
-        st = Stream(self, curl)
+        st = Stream(self, curl, asyncio.get_running_loop())
         try:
             prepare(curl, method, url, headers, body, None, timeout, True, accept_encoding)
             curl.setopt(CurlOpt.WRITEFUNCTION, st._on_body)
@@ -328,14 +340,14 @@ class Stream:
     """A streamed body without a task or queue of its own: libcurl's write callback appends to a
     list and wakes the one reader; the transfer's end (the multi's future) wakes it too."""
 
-    __slots__ = ("_egress", "_curl", "_chunks", "_waiter", "_future", "_error", "_done", "_lines", "_quit",
+    __slots__ = ("_egress", "_curl", "_chunks", "_wakeup", "_future", "_error", "_done", "_lines", "_quit",
                  "head", "__weakref__")
 
-    def __init__(self, egress: Egress, curl: Curl) -> None:
+    def __init__(self, egress: Egress, curl: Curl, loop: asyncio.AbstractEventLoop) -> None:
         self._egress = egress
         self._curl: Curl | None = curl
         self._chunks: list[bytes] = []  # a list, not a deque: a deque's first block alone is ~600 bytes
-        self._waiter: asyncio.Future[None] | None = None
+        self._wakeup = Wakeup(loop)
         self._future: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
         self._done = False
@@ -352,20 +364,15 @@ class Stream:
         if self._quit:
             return _WRITE_ERROR
         self._chunks.append(chunk)
-        self._wake()
+        self._wakeup.wake()
         return len(chunk)
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def _ended(self, future: asyncio.Future[None]) -> None:
         if not future.cancelled() and future.exception() is not None:
             self._error = future.exception()
         self._done = True
         self._release()
-        self._wake()
+        self._wakeup.wake()
 
     def _release(self) -> None:
         curl, self._curl = self._curl, None
@@ -373,23 +380,21 @@ class Stream:
             curl.close()
             self._egress._streams.discard(self)
             self._egress._free()
+        self._wakeup.cancel()
 
-    async def _wait(self) -> None:
-        """Until there are body bytes or the transfer ended."""
+    async def _wait(self, timeout: float | None = None) -> None:
+        """Until there are body bytes or the transfer ended; TimeoutError after `timeout` seconds."""
         while not self._chunks and not self._done:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self._wakeup.wait(timeout)
 
     @property
     def finished(self) -> bool:
         return self._done
 
-    async def read(self) -> bytes | None:
-        """What arrived since the last read (all of it, joined), None at the end; a failed transfer raises."""
-        await self._wait()
+    async def read(self, timeout: float | None = None) -> bytes | None:
+        """What arrived since the last read (all of it, joined), None at the end; a failed transfer raises,
+        and a wait of over `timeout` seconds raises TimeoutError."""
+        await self._wait(timeout)
         if self._chunks:
             chunks = self._chunks
             self._chunks = []
@@ -414,8 +419,7 @@ class Stream:
                 self._egress._acurl.remove_handle(self._curl)  # cancels the future: _ended runs later
         self._done = True
         self._release()
-        self._wake()
-
+        self._wakeup.wake()
 
 
 class WsChannel:
@@ -423,20 +427,19 @@ class WsChannel:
     drains libcurl's frames into complete messages and wakes the one reader; sends go straight to
     libcurl (waiting for the socket only when it is full). libcurl answers pings itself."""
 
-    __slots__ = ("_egress", "_curl", "_fd", "_loop", "_messages", "_parts", "_size", "_max", "_waiter",
+    __slots__ = ("_egress", "_curl", "_fd", "_loop", "_messages", "_parts", "_size", "_max", "_wakeup",
                  "_error", "closed", "__weakref__")
 
     def __init__(self, egress: Egress, curl: Curl, max_message_size: int) -> None:
         self._egress = egress
         self._curl: Curl | None = curl
-        curl._WS_RECV_BUFFER_SIZE = _WS_RECV_BUFFER  # read by Curl.ws_recv on its first call
         self._fd = cast(int, curl.getinfo(CurlInfo.ACTIVESOCKET))
         self._loop = asyncio.get_running_loop()
         self._messages: list[bytes] = []
         self._parts: list[bytes] = []
         self._size = 0
         self._max = max_message_size
-        self._waiter: asyncio.Future[None] | None = None
+        self._wakeup = Wakeup(self._loop)
         self._error: BaseException | None = None
         self.closed = False  # no more messages will come (the peer closed, or we did)
         egress._sockets.add(self)
@@ -446,14 +449,17 @@ class WsChannel:
     def _readable(self) -> None:
         curl = self._curl
         while curl is not None and not self.closed:
-            try:
-                chunk, frame = curl.ws_recv()
-            except CurlError as exc:
-                if exc.code == CurlECode.AGAIN:
+            # Curl.ws_recv's call without its wrapping: no CurlError built for the AGAIN that ends every
+            # read (one per frame), and the shared buffer instead of one per socket.
+            ret = lib.curl_ws_recv(curl._curl, _ws_buffer, _WS_RECV_BUFFER, _ws_received, _ws_frame)
+            if ret:
+                if ret == _AGAIN:
                     return
                 # An EOF without a close frame ends the socket as a close would; anything else is an error.
-                self._end(None if exc.code == CurlECode.GOT_NOTHING else exc)
+                self._end(None if ret == _GOT_NOTHING else curl._get_error(ret, "WS_RECV"))
                 return
+            chunk = ffi.buffer(_ws_buffer, _ws_received[0])[:]
+            frame = _ws_frame[0]
             flags = frame.flags
             if flags & CurlWsFlag.CLOSE:
                 with contextlib.suppress(CurlError):
@@ -474,18 +480,13 @@ class WsChannel:
             if not (flags & CurlWsFlag.CONT or frame.bytesleft):
                 parts, self._parts, self._size = self._parts, [], 0
                 self._messages.append(parts[0] if len(parts) == 1 else b"".join(parts))
-                self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+                self._wakeup.wake()
 
     def _end(self, error: BaseException | None) -> None:
         self._error = self._error or error
         self.closed = True
         self._release()
-        self._wake()
+        self._wakeup.wake()
 
     def _release(self) -> None:
         curl, self._curl = self._curl, None
@@ -493,6 +494,7 @@ class WsChannel:
             self._loop.remove_reader(self._fd)
             curl.close()
             self._egress._sockets.discard(self)
+        self._wakeup.cancel()
 
     async def recv(self, timeout: float) -> bytes | None:
         """The next complete message; None once closed. TimeoutError after `timeout` seconds
@@ -502,12 +504,7 @@ class WsChannel:
                 if self._error is not None:
                     raise self._error
                 return None
-            self._waiter = self._loop.create_future()
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._waiter
-            finally:
-                self._waiter = None
+            await self._wakeup.wait(timeout)
         return self._messages.pop(0)
 
     async def send(self, payload: bytes, flags: int = CurlWsFlag.TEXT) -> None:
@@ -551,7 +548,7 @@ class WsChannel:
                 curl.ws_close(code)
         self.closed = True
         self._release()
-        self._wake()
+        self._wakeup.wake()
 
 
 def _close_code(payload: bytes) -> int:
