@@ -305,7 +305,8 @@ class Gateway:
                         if isinstance(event, Dispatched):
                             dispatched = True
                             continue
-                        event = await self._cache_media(event, lease.account.token, proxy)
+                        if isinstance(event, (ImageReady, VideoReady)):  # no coroutine per text token
+                            event = await self._cache_media(event, lease.account.token, proxy)
                         if not output:
                             output = True
                             outcome.first_event_at = time.monotonic()
