@@ -121,7 +121,10 @@ def stack_factory(tmp_path: Path, aiohttp_client: Any, aiohttp_server: Any,
 
 
 @pytest.fixture
-async def make_stack(tmp_path: Path, aiohttp_client: Any, aiohttp_server: Any) -> AsyncIterator[MakeStack]:
+async def make_stack(tmp_path: Path, aiohttp_server: Any, aiohttp_client: Any) -> AsyncIterator[MakeStack]:
+    # The server fixture first: set up first, it is torn down last, after the gateway (the client
+    # fixture's app) has closed its upstream sockets; the other way round a socket the gateway keeps
+    # open (chat.mgw_keep_socket) held the fake's shutdown for its 6 s.
     sdks: list[openai.AsyncOpenAI] = []
     yield stack_factory(tmp_path, aiohttp_client, aiohttp_server, sdks)
     for sdk in sdks:
