@@ -112,7 +112,7 @@ async def open_answer(request: web.Request, ask: Ask) -> Answer:
     # A non-streamed chat's events are held by the gateway until Grok finishes (so a cut can fail
     # over), so silence here is expected; the upstream transport still enforces the idle timeout.
     idle = idle_timeout(settings, route.kind) if ask.stream or route.kind != "chat" else HELD_IDLE
-    return Answer(EventPump(events), renderer, idle, request.config_dict[DRAIN],
+    return Answer(EventPump(events), renderer, idle, request.app[DRAIN],
                   count_prompt(messages, len(attachments)))
 
 

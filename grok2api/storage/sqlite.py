@@ -131,8 +131,14 @@ class SqliteStorage(SqlStorage):
         self._reader = self._writer = None
 
     def _try_inline(self, sql: str, args: Sequence[Any]) -> list[Any] | None:
-        """Rows of one write statement run now, or None when another connection holds the lock."""
-        if self._inline is None or self._write_lock.locked():
+        """Rows of one write statement run now, or None when another connection holds the lock.
+
+        Tried also while the writer connection is busy (a stats flush holds `_write_lock` across
+        its awaits): SQLite's own file lock decides. The writer in a transaction or mid-statement
+        holds it, and this connection (busy timeout 0) gets SQLITE_BUSY at once and the call takes
+        the waiting path; between the writer's autocommit statements the file is free and the one
+        UPDATE runs here instead of queueing behind the whole flush on aiosqlite's thread."""
+        if self._inline is None:
             return None
         try:
             return self._inline.execute(sql, args).fetchall()

@@ -222,6 +222,7 @@ class Egress:
         self.max_clients = max_clients
         self._templates: dict[str, Curl] = {}
         self._acurl: AsyncCurl | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._slots: asyncio.Semaphore | None = None
         self._streams: set[Stream] = set()
         self._sockets: set[WsChannel] = set()
@@ -230,8 +231,18 @@ class Egress:
     @property
     def acurl(self) -> AsyncCurl:
         if self._acurl is None:
-            self._acurl = _Multi(loop=asyncio.get_running_loop())
+            self._loop = asyncio.get_running_loop()
+            self._acurl = _Multi(loop=self._loop)
         return self._acurl
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the egress's multi runs on, kept: asyncio.get_running_loop() is a getpid syscall
+        per call in Python 3.11."""
+        if self._loop is None or self._acurl is None:
+            _ = self.acurl  # binds the multi, and the loop with it
+        assert self._loop is not None
+        return self._loop
 
     def handle(self, profile: str | None = None, *, buffers: bool = True) -> Curl:
         """A fresh handle with this egress's fixed options and the profile's impersonation."""
@@ -293,7 +304,7 @@ class Egress:
         except BaseException:
             self._free()
             raise
-        st = Stream(self, curl, asyncio.get_running_loop())
+        st = Stream(self, curl, self.loop)
         try:
             prepare(curl, method, url, headers, body, None, timeout, True, accept_encoding)
             curl.setopt(CurlOpt.WRITEFUNCTION, st._on_body)
@@ -325,7 +336,8 @@ class Egress:
         except BaseException:
             curl.close()
             raise
-        perform = asyncio.get_running_loop().run_in_executor(None, curl.perform)
+        loop = self.loop
+        perform = loop.run_in_executor(None, curl.perform)
         try:
             await asyncio.shield(perform)
             if self.closed:
@@ -336,7 +348,7 @@ class Egress:
             else:  # the worker still owns the handle: close it once the handshake returns
                 perform.add_done_callback(lambda _: curl.close())
             raise
-        return WsChannel(self, curl, max_message_size)
+        return WsChannel(self, curl, max_message_size, loop)
 
     async def close(self) -> None:
         self.closed = True
@@ -446,11 +458,12 @@ class WsChannel:
     __slots__ = ("_egress", "_curl", "_fd", "_loop", "_messages", "_parts", "_size", "_max", "_wakeup",
                  "_error", "closed", "__weakref__")
 
-    def __init__(self, egress: Egress, curl: Curl, max_message_size: int) -> None:
+    def __init__(self, egress: Egress, curl: Curl, max_message_size: int,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._egress = egress
         self._curl: Curl | None = curl
         self._fd = cast(int, curl.getinfo(CurlInfo.ACTIVESOCKET))
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop or asyncio.get_running_loop()
         self._messages: list[bytes] = []
         self._parts: list[bytes] = []
         self._size = 0

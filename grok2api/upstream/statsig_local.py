@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import random
 import re
@@ -63,7 +64,13 @@ def compute(material: PageMaterial, method: str, path: str, counter: int, key: i
     """The base64 value for one request (pure: the test checks it against a hand-built one)."""
     payload = material.meta + struct.pack("<I", counter & 0xFFFFFFFF) + digest(method, path, counter,
                                                                                  material.fingerprint) + bytes([TRAILER])
-    return base64.b64encode(bytes([key]) + bytes(b ^ key for b in payload)).decode()
+    return base64.b64encode(bytes([key]) + payload.translate(_xor_table(key))).decode()
+
+
+@functools.cache
+def _xor_table(key: int) -> bytes:
+    """bytes.translate's table XOR-ing every byte with `key` (one C call instead of a generator per byte)."""
+    return bytes(b ^ key for b in range(256))
 
 
 def fingerprint_of(html: str, meta: bytes) -> str:
