@@ -30,13 +30,20 @@ class HealthTap:
 
 
 def capture_options(settings: Callable[[], Settings]) -> Callable[[], CaptureOptions]:
-    """`capture.*` of the live settings as the capture reads them, for every exchange."""
+    """`capture.*` of the live settings as the capture reads them, for every exchange (twice: whether
+    it wants frames, then the exchange). Settings are frozen and replaced whole when they change, so
+    the options are built again only for new ones (a path join per exchange showed in profiles)."""
+    seen: list[tuple[Settings, CaptureOptions]] = []
 
     def read() -> CaptureOptions:
         s = settings()
+        if seen and seen[0][0] is s:
+            return seen[0][1]
         c = s.capture
-        return CaptureOptions(enabled=c.enabled, directory=c.dir or str(Path(s.server.data_dir) / "transcripts"),
-                              max_bytes=c.max_mb * 1024 * 1024, max_age=c.max_age_hours * 3600,
-                              max_body=c.max_body_kb * 1024)
+        options = CaptureOptions(enabled=c.enabled, directory=c.dir or str(Path(s.server.data_dir) / "transcripts"),
+                                 max_bytes=c.max_mb * 1024 * 1024, max_age=c.max_age_hours * 3600,
+                                 max_body=c.max_body_kb * 1024)
+        seen[:] = [(s, options)]
+        return options
 
     return read
