@@ -50,6 +50,8 @@ _WS_DATA = int(CurlWsFlag.TEXT | CurlWsFlag.BINARY | CurlWsFlag.CONT)
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
 _MMAP_FROM = 32 * 1024
 _SWEEP_SECONDS = 1.0  # see _Multi
+_CURLMSG_DONE = 1
+_queued = ffi.new("int *")  # curl_multi_info_read's count, never read
 _WRITE_ERROR = 0xFFFFFFFF  # CURL_WRITEFUNC_ERROR: stops the transfer from inside the write callback
 # Characters requote_uri leaves alone: a URL made of them only is sent as it is, without the re-parse
 # ('%' is not one: requote_uri rewrites escapes of unreserved characters, so such URLs go through it).
@@ -213,6 +215,55 @@ class _Multi(AsyncCurl):
             await asyncio.sleep(_SWEEP_SECONDS)
 
 
+class _Upgrade(AsyncCurl):
+    """The multi of one WebSocket: its handshake driven by the loop like any transfer, then kept.
+
+    curl_cffi runs the connect-only upgrade with curl_easy_perform on a worker thread. Under load
+    that thread pays for the pool's hand-off and for taking the GIL back from the loop (about 25
+    futex calls per chat in strace, most of them contention). On the egress's shared multi the
+    upgrade cannot run: removing the finished transfer closes a connect-only connection, and a
+    transfer left there would share the pool with every other call. So each socket has a multi of
+    one, which keeps the finished transfer (and with it the connection) until the socket closes."""
+
+    async def _force_timeout(self) -> None:
+        return  # one handshake, timed by libcurl's timers and ws_connect's deadline: no sweep task
+
+    def process_data(self, sockfd: int, ev_bitmask: int) -> None:
+        # AsyncCurl's, except that a finished transfer stays in the multi.
+        if not self._curlm:
+            return
+        self.socket_action(sockfd, ev_bitmask)
+        while (msg := lib.curl_multi_info_read(self._curlm, _queued)) != ffi.NULL:
+            curl = self._curl2curl.get(msg.easy_handle) if msg.msg == _CURLMSG_DONE else None
+            future = self._curl2future.pop(curl, None) if curl is not None else None
+            if curl is None or future is None or future.done():
+                continue
+            code = msg.data.result
+            error = curl._get_callback_exception() or (curl._get_error(code, "perform") if code else None)
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+    def release(self, curl: Curl) -> None:
+        """Close the socket's handle and the multi (a handshake cut short, or the channel's end)."""
+        # What the handshake watched goes off the loop while the fd is still open: once closed, its
+        # number may be another socket's, whose watchers libcurl's farewell must not remove.
+        for fd in self._sockfds:
+            self.loop.remove_reader(fd)
+            self.loop.remove_writer(fd)
+        self._sockfds.clear()
+        curl.close()  # leaves the multi, closing the connection
+        if self._curlm is not None:
+            lib.curl_multi_cleanup(self._curlm)
+            self._curlm = None
+        if self._timer is not None:  # last: closing may have asked for one more
+            self._timer.cancel()
+            self._timer = None
+        self._curl2curl.clear()
+        self._curl2future.clear()
+
+
 class Egress:
     """The prepared handles and the connection pool (one curl multi) of one egress."""
 
@@ -324,8 +375,8 @@ class Egress:
                          on_header: Callable[[bytes], int], max_message_size: int,
                          profile: str | None = None) -> WsChannel:
         """An upgraded WebSocket on a copy of the template, with the options AsyncSession.ws_connect
-        would set. The handshake runs on a worker thread as there: libcurl's connect-only upgrade
-        cannot run on the multi (removing the finished transfer drops its connection)."""
+        would set. The handshake runs on the loop, on a multi of its own (_Upgrade), not on a worker
+        thread as curl_cffi runs it."""
         curl = self.handle(profile)
         try:
             prepare(curl, "GET", url, headers, None, None, timeout, False, DEFAULT_ACCEPT_ENCODING)
@@ -337,18 +388,24 @@ class Egress:
             curl.close()
             raise
         loop = self.loop
-        perform = loop.run_in_executor(None, curl.perform)
+        upgrade = _Upgrade(loop=loop)
         try:
-            await asyncio.shield(perform)
+            upgraded = upgrade.add_handle(curl)
+            # libcurl does not apply TIMEOUT_MS to a connect-only upgrade once its request is out (a
+            # server that accepts and never answers held it until the peer hung up, also on curl_cffi's
+            # own path): the deadline is kept here.
+            timer = loop.call_later(timeout, _handshake_timed_out, upgraded, timeout) if timeout > 0 else None
+            try:
+                await upgraded
+            finally:
+                if timer is not None:
+                    timer.cancel()
             if self.closed:
                 raise CurlError("egress handles are closed")
         except BaseException:
-            if perform.done():
-                curl.close()
-            else:  # the worker still owns the handle: close it once the handshake returns
-                perform.add_done_callback(lambda _: curl.close())
+            upgrade.release(curl)
             raise
-        return WsChannel(self, curl, max_message_size, loop)
+        return WsChannel(self, curl, max_message_size, loop, upgrade)
 
     async def close(self) -> None:
         self.closed = True
@@ -455,15 +512,16 @@ class WsChannel:
     drains libcurl's frames into complete messages and wakes the one reader; sends go straight to
     libcurl (waiting for the socket only when it is full). libcurl answers pings itself."""
 
-    __slots__ = ("_egress", "_curl", "_fd", "_loop", "_messages", "_parts", "_size", "_max", "_wakeup",
-                 "_error", "closed", "__weakref__")
+    __slots__ = ("_egress", "_curl", "_upgrade", "_fd", "_loop", "_messages", "_parts", "_size", "_max",
+                 "_wakeup", "_error", "closed", "__weakref__")
 
-    def __init__(self, egress: Egress, curl: Curl, max_message_size: int,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, egress: Egress, curl: Curl, max_message_size: int, loop: asyncio.AbstractEventLoop,
+                 upgrade: _Upgrade) -> None:
         self._egress = egress
         self._curl: Curl | None = curl
+        self._upgrade = upgrade
         self._fd = cast(int, curl.getinfo(CurlInfo.ACTIVESOCKET))
-        self._loop = loop or asyncio.get_running_loop()
+        self._loop = loop
         self._messages: list[bytes] = []
         self._parts: list[bytes] = []
         self._size = 0
@@ -521,7 +579,7 @@ class WsChannel:
         curl, self._curl = self._curl, None
         if curl is not None:
             self._loop.remove_reader(self._fd)
-            curl.close()
+            self._upgrade.release(curl)
             self._egress._sockets.discard(self)
         self._wakeup.cancel()
 
@@ -578,6 +636,12 @@ class WsChannel:
         self.closed = True
         self._release()
         self._wakeup.wake()
+
+
+def _handshake_timed_out(upgraded: asyncio.Future[None], seconds: float) -> None:
+    if not upgraded.done():
+        upgraded.set_exception(CurlError(f"WebSocket handshake timed out after {seconds:g} s",
+                                         CurlECode.OPERATION_TIMEDOUT))
 
 
 def _close_code(payload: bytes) -> int:

@@ -357,6 +357,31 @@ async def test_cancelled_and_aborted_calls_leave_nothing_behind() -> None:
         silent.close()
 
 
+async def test_a_websocket_handshake_cut_short_leaves_nothing_watched() -> None:
+    """The upgrade runs on the loop (a multi of its own): cancelled or timed out against a server that
+    never answers, it leaves no reader or writer on the loop and no socket on the egress."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    url = f"ws://127.0.0.1:{silent.getsockname()[1]}/"
+    egress = Egress("", DEFAULT_BROWSER, 1)
+    selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+    watched = set(selector.get_map())
+    try:
+        task = asyncio.ensure_future(egress.ws_connect(url, HEADERS, timeout=30, on_header=len,
+                                                       max_message_size=1 << 20))
+        await asyncio.sleep(0.2)
+        assert not task.done() and set(selector.get_map()) - watched  # its socket is the loop's to watch
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert set(selector.get_map()) == watched and not egress._sockets
+        with pytest.raises(CurlError, match="(?i)timed? ?out"):
+            await egress.ws_connect(url, HEADERS, timeout=0.3, on_header=len, max_message_size=1 << 20)
+        assert set(selector.get_map()) == watched and not egress._sockets
+    finally:
+        await egress.close()
+        silent.close()
+
+
 class WsPeer:
     """A loopback WebSocket server at the frame level: it answers the upgrade, sends a text message
     in three fragments (first over 16 KB) and a ping, then records every frame the client sends
