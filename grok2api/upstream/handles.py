@@ -25,20 +25,22 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import cast
 
 from curl_cffi import AsyncCurl, Curl, CurlECode, CurlError, CurlInfo, CurlMime, CurlOpt, CurlWsFlag
-from curl_cffi.curl import DEFAULT_CACERT
+from curl_cffi.curl import DEFAULT_CACERT, ffi
 from curl_cffi.requests.utils import requote_uri
 
 # What AsyncSession's request(accept_encoding=...) defaults to; the gateway's calls name their own.
 DEFAULT_ACCEPT_ENCODING = "gzip, deflate, br"
 _BUFFER = 16384  # libcurl's receive/upload buffers per handle (its defaults are 16 KB and 64 KB)
-# curl_cffi reads WebSocket frames through a 128 KB buffer per socket; ours are small (a larger one
-# arrives in pieces that are joined), so 16 KB as for the REST buffers.
-_WS_RECV_BUFFER = 16384
+# curl_cffi reads WebSocket frames through a zero-filled buffer of its own per socket. The bytes are
+# copied out at once, on the loop's thread, so one buffer per egress serves all of its sockets (one per
+# socket was 8 KB of RSS per open mgw stream: 92 -> 84 KB at 2,000), at curl_cffi's own size.
+_WS_RECV_BUFFER = 128 * 1024
 # The largest frame curl_cffi's AsyncWebSocket hands to libcurl: a longer message goes out as
 # continuation frames of this size, and so it does here (the frames a server sees stay the same).
 _WS_MAX_FRAME = 65536
 _WS_DATA = int(CurlWsFlag.TEXT | CurlWsFlag.BINARY | CurlWsFlag.CONT)
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+_M_TOP_PAD = -2  # mallopt's parameter numbers in glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
 _MMAP_FROM = 32 * 1024
 _WRITE_ERROR = 0xFFFFFFFF  # CURL_WRITEFUNC_ERROR: stops the transfer from inside the write callback
 # Characters requote_uri leaves alone: a URL made of them only is sent as it is, without the re-parse
@@ -47,19 +49,23 @@ _PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]*")
 
 
 def map_large_buffers() -> None:
-    """Have glibc serve allocations of 32 KB and more with their own mappings (M_MMAP_THRESHOLD).
+    """Have glibc serve allocations of 32 KB and more with their own mappings (M_MMAP_THRESHOLD), and
+    keep no slack above the heap's top (M_TOP_PAD 0), so that they do get their mappings.
 
-    libcurl gives every WebSocket 64 KB buffer chunks (ws.c, fixed at build time, not sized by
-    BUFFERSIZE). From the heap, as glibc's default (and self-raising) threshold puts them, their pages
-    stay resident and fragment the heap; mapped, only touched pages count and they go back when freed.
-    Measured RSS per open mgw stream in the benchmark: 291 -> 204 KB at 1,000 streams, 169 -> 105 KB
-    at 9,750. Setting the threshold is idempotent; elsewhere than glibc there is nothing to set."""
+    libcurl gives every WebSocket two 128 KB buffer chunks (ws.c, fixed at build time, not sized by
+    BUFFERSIZE), calloc'd: a mapping is fresh zero pages, of which only the touched ones count, and it
+    goes back when freed. glibc maps a large block only when the heap's top cannot hold it, and by
+    default it grows the top 128 KB beyond each request: a third of the chunks were carved from that
+    slack, where calloc zeroes (so makes resident) every page. Measured RSS per open mgw stream in the
+    benchmark: 291 -> 204 KB at 1,000 streams, 169 -> 105 KB at 9,750 (threshold); 193 -> 92 KB at 2,000
+    (top pad). Setting them is idempotent; elsewhere than glibc there is nothing to set."""
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return
     mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM)
+    mallopt(_M_TOP_PAD, 0)
 
 
 def ca_bundle() -> str:
@@ -197,6 +203,7 @@ class Egress:
         self._slots: asyncio.Semaphore | None = None
         self._streams: set[Stream] = set()
         self._sockets: set[WsChannel] = set()
+        self._ws_buffer = bytearray(_WS_RECV_BUFFER)  # every socket's ws_recv reads into this (see above)
         self.closed = False
 
     @property
@@ -429,7 +436,10 @@ class WsChannel:
     def __init__(self, egress: Egress, curl: Curl, max_message_size: int) -> None:
         self._egress = egress
         self._curl: Curl | None = curl
-        curl._WS_RECV_BUFFER_SIZE = _WS_RECV_BUFFER  # read by Curl.ws_recv on its first call
+        # Curl.ws_recv reads into _ws_recv_buffer when set: a view of the egress's buffer. Curl.close
+        # releases the view only; the bytearray stays with the egress.
+        curl._ws_recv_buffer = ffi.from_buffer("char[]", egress._ws_buffer)
+        curl._WS_RECV_BUFFER_SIZE = _WS_RECV_BUFFER
         self._fd = cast(int, curl.getinfo(CurlInfo.ACTIVESOCKET))
         self._loop = asyncio.get_running_loop()
         self._messages: list[bytes] = []
