@@ -31,6 +31,11 @@ from curl_cffi.requests.utils import requote_uri
 # What AsyncSession's request(accept_encoding=...) defaults to; the gateway's calls name their own.
 DEFAULT_ACCEPT_ENCODING = "gzip, deflate, br"
 _BUFFER = 16384  # libcurl's receive/upload buffers per handle (its defaults are 16 KB and 64 KB)
+# A WebSocket's receive buffer (BUFFERSIZE) is the private multi's transfer buffer that curl_easy_perform
+# makes for the handshake and keeps with the handle for the socket's life; frames are read through ws.c's
+# own chunks, so it only ever holds the 101's head. libcurl's minimum: 16 -> 1 KB, measured RSS per open
+# mgw stream 83.7 -> 77.6 KB at 2,000. What is sent does not change (tests/upstream/test_handles.py).
+_WS_HANDSHAKE_BUFFER = 1024
 # curl_cffi reads WebSocket frames through a zero-filled buffer of its own per socket. The bytes are
 # copied out at once, on the loop's thread, so one buffer per egress serves all of its sockets (one per
 # socket was 8 KB of RSS per open mgw stream: 92 -> 84 KB at 2,000), at curl_cffi's own size.
@@ -73,9 +78,10 @@ def ca_bundle() -> str:
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or DEFAULT_CACERT
 
 
-def template(profile: str, proxy: str, *, buffers: bool = True) -> Curl:
+def template(profile: str, proxy: str, *, socket: bool = False) -> Curl:
     """A never-used handle with the options every call of this egress and profile gets, in the order
-    curl_cffi's option builder applies them (impersonation after ACCEPT_ENCODING, buffer sizes last)."""
+    curl_cffi's option builder applies them (impersonation after ACCEPT_ENCODING, buffer sizes last);
+    `socket`: for WebSocket handshakes (a smaller receive buffer)."""
     curl = Curl()
     # The cookie engine on and empty, as the builder leaves it. Every call runs on its own copy with
     # its own empty jar: one egress serves many accounts, so nothing a response sets (sso, __cf_bm …)
@@ -96,9 +102,8 @@ def template(profile: str, proxy: str, *, buffers: bool = True) -> Curl:
         curl.close()
         raise ValueError(f"curl_cffi cannot impersonate {profile!r}")
     curl.setopt(CurlOpt.MAX_RECV_SPEED_LARGE, 0)
-    if buffers:
-        curl.setopt(CurlOpt.UPLOAD_BUFFERSIZE, _BUFFER)
-        curl.setopt(CurlOpt.BUFFERSIZE, _BUFFER)
+    curl.setopt(CurlOpt.UPLOAD_BUFFERSIZE, _BUFFER)
+    curl.setopt(CurlOpt.BUFFERSIZE, _WS_HANDSHAKE_BUFFER if socket else _BUFFER)
     if proxy.startswith(("http://", "https://")):
         # A tunnel (CONNECT) for every target, as for https grok.com: the proxy relays bytes
         # and never sees or rewrites a request, also to plain-http hosts (mirrors, fakegrok).
@@ -212,15 +217,16 @@ class Egress:
             self._acurl = AsyncCurl(loop=asyncio.get_running_loop())
         return self._acurl
 
-    def handle(self, profile: str | None = None, *, buffers: bool = True) -> Curl:
-        """A fresh handle with this egress's fixed options and the profile's impersonation."""
+    def handle(self, profile: str | None = None, *, socket: bool = False) -> Curl:
+        """A fresh handle with this egress's fixed options and the profile's impersonation (`socket`:
+        for a WebSocket handshake)."""
         if self.closed:
             raise CurlError("egress handles are closed")
         name = profile or self.impersonate
-        key = name if buffers else name + "\0ws"
+        key = name + "\0ws" if socket else name
         tpl = self._templates.get(key)
         if tpl is None:
-            tpl = self._templates[key] = template(name, self.proxy, buffers=buffers)
+            tpl = self._templates[key] = template(name, self.proxy, socket=socket)
         curl = tpl.duphandle()
         curl._is_cert_set = True  # CAINFO came with the copy; add_handle would set it again
         return curl
@@ -294,7 +300,7 @@ class Egress:
         """An upgraded WebSocket on a copy of the template, with the options AsyncSession.ws_connect
         would set. The handshake runs on a worker thread as there: libcurl's connect-only upgrade
         cannot run on the multi (removing the finished transfer drops its connection)."""
-        curl = self.handle(profile)
+        curl = self.handle(profile, socket=True)
         try:
             prepare(curl, "GET", url, headers, None, None, timeout, False, DEFAULT_ACCEPT_ENCODING)
             curl.setopt(CurlOpt.WRITEDATA, _Sink())  # a refused upgrade's body is not read here
