@@ -79,8 +79,9 @@ class Exchange:
 
     def answered(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
         self.status = status
-        self.response_headers = headers
-        self.response_body = body
+        if self.keep_frames:  # counting taps read the status only: nothing more held for a stream's life
+            self.response_headers = headers
+            self.response_body = body
         self.latency = round(self.elapsed(), 4)
 
     def finish(self, error: BaseException | None) -> None:

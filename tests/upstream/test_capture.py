@@ -131,7 +131,7 @@ class CountingTap(list[Exchange]):
         self.append(ex)
 
 
-async def test_a_counting_tap_gets_the_step_without_the_body(client: GrokClient, fake: FakeGrok) -> None:
+async def test_a_counting_tap_gets_step_and_status_without_the_contents(client: GrokClient, fake: FakeGrok) -> None:
     seen = CountingTap()
     client.transport.taps.append(seen)
     await collect(client.chat("basic-tap", ChatRequest(message="hello count", mode="fast", mode_id="fast",
@@ -139,6 +139,7 @@ async def test_a_counting_tap_gets_the_step_without_the_body(client: GrokClient,
     stream = next(ex for ex in seen if ex.kind == "stream")
     assert (stream.step, stream.outcome, stream.status) == ("chat_rest", "ok", 200)
     assert stream.request_json is None and stream.request_bytes == b"" and not stream.frames
+    assert not stream.response_headers
     assert stream.request_headers  # kept: the health view redacts error texts with them
 
 
