@@ -17,6 +17,7 @@ Rules (decisions the issue left open):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 UNWRAPPED = frozenset({"xaiartifact"})
@@ -33,11 +34,17 @@ _MORE = _More()
 _Tag = tuple[bool, str, int, bool]
 
 
+@functools.lru_cache(maxsize=32)
+def _ordered(names: tuple[str, ...]) -> tuple[str, ...]:
+    # One tuple per configured list, shared by the filters of every open stream (two per stream).
+    return tuple(sorted({n.lower() for n in names if n}, key=len, reverse=True))
+
+
 class TagFilter:
     __slots__ = ("_buf", "_depth", "_skip", "names")
 
     def __init__(self, names: Iterable[str]) -> None:
-        self.names = tuple(sorted({n.lower() for n in names if n}, key=len, reverse=True))
+        self.names = _ordered(tuple(names))
         self._buf = ""
         self._skip = ""  # name of the element whose content is being dropped
         self._depth = 0

@@ -3,8 +3,9 @@
 A tap is any callable taking the finished Exchange; the transport calls every tap once per exchange
 (each attempt of a retried call is its own exchange). Taps must not block or raise: the capture
 hands the work to a thread, the health view only counts. With no tap installed the transport
-builds no Exchange at all; stream lines and WebSocket frames are kept only while a tap says
-`wants_frames` (the capture when it is on), so counting taps cost no memory per frame.
+builds no Exchange at all; the request body, stream lines and WebSocket frames are kept only while
+a tap says `wants_frames` (the capture when it is on), so counting taps cost no memory per frame and
+no copy of a request for the life of its stream.
 """
 
 from __future__ import annotations
@@ -63,6 +64,11 @@ class Exchange:
     closed_by: str = ""  # WebSocket: "server" when grok.com closed it, else "client"
     keep_frames: bool = True
     _t0: float = field(default_factory=time.perf_counter)
+    # From the request, once: a transport that keeps no body for its taps still knows the step.
+    _step: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        self._step = step_of(self.kind, self.path, self.request_json)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self._t0
@@ -73,8 +79,9 @@ class Exchange:
 
     def answered(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
         self.status = status
-        self.response_headers = headers
-        self.response_body = body
+        if self.keep_frames:  # counting taps read the status only: nothing more held for a stream's life
+            self.response_headers = headers
+            self.response_body = body
         self.latency = round(self.elapsed(), 4)
 
     def finish(self, error: BaseException | None) -> None:
@@ -95,7 +102,7 @@ class Exchange:
 
     @property
     def step(self) -> str:
-        return step_of(self.kind, self.path, self.request_json)
+        return self._step
 
 
 Tap = Callable[[Exchange], None]

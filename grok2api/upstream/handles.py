@@ -34,6 +34,11 @@ from .wakeup import Wakeup
 # What AsyncSession's request(accept_encoding=...) defaults to; the gateway's calls name their own.
 DEFAULT_ACCEPT_ENCODING = "gzip, deflate, br"
 _BUFFER = 16384  # libcurl's receive/upload buffers per handle (its defaults are 16 KB and 64 KB)
+# A WebSocket's receive buffer (BUFFERSIZE) is the transfer buffer of the multi its handshake runs on,
+# kept with the socket for its life; frames are read through ws.c's own chunks, so it only ever holds the
+# 101's head. libcurl's minimum: 16 -> 1 KB, measured RSS per open mgw stream 83.7 -> 77.6 KB at 2,000.
+# What is sent does not change (tests/upstream/test_handles.py).
+_WS_HANDSHAKE_BUFFER = 1024
 # curl_cffi reads WebSocket frames through a buffer of its own per socket (128 KB by default). Here all
 # sockets share one: every read runs on the loop's thread and copies its bytes out at once, so no socket
 # holds a buffer while it waits. 16 KB as for the REST buffers: a larger frame arrives in pieces, joined.
@@ -47,7 +52,8 @@ _GOT_NOTHING = int(CurlECode.GOT_NOTHING)
 # continuation frames of this size, and so it does here (the frames a server sees stay the same).
 _WS_MAX_FRAME = 65536
 _WS_DATA = int(CurlWsFlag.TEXT | CurlWsFlag.BINARY | CurlWsFlag.CONT)
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number in glibc's malloc.h
+_M_TOP_PAD = -2  # mallopt's parameter numbers in glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
 _MMAP_FROM = 32 * 1024
 _SWEEP_SECONDS = 1.0  # see _Multi
 _CURLMSG_DONE = 1
@@ -59,19 +65,27 @@ _PLAIN_URL = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]*")
 
 
 def map_large_buffers() -> None:
-    """Have glibc serve allocations of 32 KB and more with their own mappings (M_MMAP_THRESHOLD).
+    """Have glibc serve allocations of 32 KB and more with their own mappings (M_MMAP_THRESHOLD), and
+    grow the heap by exactly what is asked (M_TOP_PAD 0).
 
-    libcurl gives every WebSocket 64 KB buffer chunks (ws.c, fixed at build time, not sized by
-    BUFFERSIZE). From the heap, as glibc's default (and self-raising) threshold puts them, their pages
-    stay resident and fragment the heap; mapped, only touched pages count and they go back when freed.
-    Measured RSS per open mgw stream in the benchmark: 291 -> 204 KB at 1,000 streams, 169 -> 105 KB
-    at 9,750. Setting the threshold is idempotent; elsewhere than glibc there is nothing to set."""
+    libcurl gives every WebSocket two 128 KB buffer chunks (ws.c, fixed at build time, not sized by
+    BUFFERSIZE) and every REST transfer a 16 KB send buffer, all calloc'd. A mapping is fresh zero
+    pages, of which only the touched ones count, and it goes back when freed. From the heap, calloc
+    zeroes, so makes resident, every page it cannot know to be fresh: all of a block taken from freed
+    space or from the slack (128 KB by default) that each heap extension leaves above the top, which
+    is also where a large block lands instead of its own mapping when it fits. Measured RSS per open
+    stream in the benchmark: mgw 291 -> 204 KB at 1,000 streams, 169 -> 105 KB at 9,750 (threshold);
+    mgw 193 -> 92 KB at 2,000 while each socket still had a 16 KB ws_recv buffer (without it, no
+    change), REST 72.5 -> 65.2 KB at 2,000 and 69.1 -> 63.2 KB at 9,750 (no top pad). Heap growth
+    costs more brk calls (4,805 instead of 147 while 2,000 streams open); none in a steady load.
+    Setting them is idempotent; elsewhere than glibc there is nothing to set."""
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return
     mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM)
+    mallopt(_M_TOP_PAD, 0)
 
 
 def ca_bundle() -> str:
@@ -79,9 +93,10 @@ def ca_bundle() -> str:
     return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or DEFAULT_CACERT
 
 
-def template(profile: str, proxy: str, *, buffers: bool = True) -> Curl:
+def template(profile: str, proxy: str, *, socket: bool = False) -> Curl:
     """A never-used handle with the options every call of this egress and profile gets, in the order
-    curl_cffi's option builder applies them (impersonation after ACCEPT_ENCODING, buffer sizes last)."""
+    curl_cffi's option builder applies them (impersonation after ACCEPT_ENCODING, buffer sizes last);
+    `socket`: for WebSocket handshakes (a smaller receive buffer)."""
     curl = Curl()
     # The cookie engine on and empty, as the builder leaves it. Every call runs on its own copy with
     # its own empty jar: one egress serves many accounts, so nothing a response sets (sso, __cf_bm …)
@@ -106,9 +121,8 @@ def template(profile: str, proxy: str, *, buffers: bool = True) -> Curl:
     # calls per read). Python already ignores SIGPIPE, and this libcurl resolves with c-ares (no
     # alarm() timeouts), so there is nothing the signal handling guards. Local only: nothing of it reaches the wire.
     curl.setopt(CurlOpt.NOSIGNAL, 1)
-    if buffers:
-        curl.setopt(CurlOpt.UPLOAD_BUFFERSIZE, _BUFFER)
-        curl.setopt(CurlOpt.BUFFERSIZE, _BUFFER)
+    curl.setopt(CurlOpt.UPLOAD_BUFFERSIZE, _BUFFER)
+    curl.setopt(CurlOpt.BUFFERSIZE, _WS_HANDSHAKE_BUFFER if socket else _BUFFER)
     if proxy.startswith(("http://", "https://")):
         # A tunnel (CONNECT) for every target, as for https grok.com: the proxy relays bytes
         # and never sees or rewrites a request, also to plain-http hosts (mirrors, fakegrok).
@@ -295,15 +309,16 @@ class Egress:
         assert self._loop is not None
         return self._loop
 
-    def handle(self, profile: str | None = None, *, buffers: bool = True) -> Curl:
-        """A fresh handle with this egress's fixed options and the profile's impersonation."""
+    def handle(self, profile: str | None = None, *, socket: bool = False) -> Curl:
+        """A fresh handle with this egress's fixed options and the profile's impersonation (`socket`:
+        for a WebSocket handshake)."""
         if self.closed:
             raise CurlError("egress handles are closed")
         name = profile or self.impersonate
-        key = name if buffers else name + "\0ws"
+        key = name + "\0ws" if socket else name
         tpl = self._templates.get(key)
         if tpl is None:
-            tpl = self._templates[key] = template(name, self.proxy, buffers=buffers)
+            tpl = self._templates[key] = template(name, self.proxy, socket=socket)
         curl = tpl.duphandle()
         curl._is_cert_set = True  # CAINFO came with the copy; add_handle would set it again
         return curl
@@ -377,7 +392,7 @@ class Egress:
         """An upgraded WebSocket on a copy of the template, with the options AsyncSession.ws_connect
         would set. The handshake runs on the loop, on a multi of its own (_Upgrade), not on a worker
         thread as curl_cffi runs it."""
-        curl = self.handle(profile)
+        curl = self.handle(profile, socket=True)
         try:
             prepare(curl, "GET", url, headers, None, None, timeout, False, DEFAULT_ACCEPT_ENCODING)
             curl.setopt(CurlOpt.WRITEDATA, _Sink())  # a refused upgrade's body is not read here

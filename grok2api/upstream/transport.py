@@ -210,8 +210,14 @@ class Transport:
         """A record of this attempt for the taps, or None when nobody listens (the usual case)."""
         if not self.taps:
             return None
-        return Exchange(kind, method, url, proxy, dict(sent), request_json=json_body, request_bytes=content or b"",
-                        request_multipart=multipart, keep_frames=any(wants_frames(t) for t in self.taps))
+        keep = any(wants_frames(t) for t in self.taps)
+        ex = Exchange(kind, method, url, proxy, dict(sent), request_json=json_body, request_bytes=content or b"",
+                      request_multipart=multipart, keep_frames=keep)
+        if not keep:
+            # Counting taps only (the health view): the body is not held for the life of a stream (the
+            # exchange read its step from it already).
+            ex.request_json, ex.request_bytes = None, b""
+        return ex
 
     def _emit(self, ex: Exchange | None, error: BaseException | None) -> None:
         if ex is None:
@@ -446,6 +452,9 @@ class Transport:
                 self.identity.remember(proxy, normalize_token(call.token) if call.token else "", set_cookie)
         if ex is not None:
             ex.answered(101, _parse_headers(raw_headers))
+        # The socket may stay open for minutes: what only served the handshake is let go now.
+        del sent, headers
+        raw_headers.clear()
         conn = WsConn(ws, self.config.idle_timeout, ex)
         error: BaseException | None = None
         try:

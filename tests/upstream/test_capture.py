@@ -122,6 +122,27 @@ async def test_tap_sees_http_stream_and_websocket_with_frames(client: GrokClient
     assert any('"response.done"' in f.text for f in ws.frames)
 
 
+class CountingTap(list[Exchange]):
+    """A tap like the health view's: it counts, so the transport keeps no body or frames for it."""
+
+    wants_frames = False
+
+    def __call__(self, ex: Exchange) -> None:
+        self.append(ex)
+
+
+async def test_a_counting_tap_gets_step_and_status_without_the_contents(client: GrokClient, fake: FakeGrok) -> None:
+    seen = CountingTap()
+    client.transport.taps.append(seen)
+    await collect(client.chat("basic-tap", ChatRequest(message="hello count", mode="fast", mode_id="fast",
+                                                       transport="rest")))
+    stream = next(ex for ex in seen if ex.kind == "stream")
+    assert (stream.step, stream.outcome, stream.status) == ("chat_rest", "ok", 200)
+    assert stream.request_json is None and stream.request_bytes == b"" and not stream.frames
+    assert not stream.response_headers
+    assert stream.request_headers  # kept: the health view redacts error texts with them
+
+
 async def test_tap_sees_each_attempt_of_a_refused_call(make_client: Callable[..., GrokClient], fake: FakeGrok) -> None:
     client = make_client(statsig_strategies=("local", "fallback"))
     seen = tapped(client)
