@@ -239,8 +239,17 @@ class _Upgrade(AsyncCurl):
     transfer left there would share the pool with every other call. So each socket has a multi of
     one, which keeps the finished transfer (and with it the connection) until the socket closes."""
 
-    async def _force_timeout(self) -> None:
-        return  # one handshake, timed by libcurl's timers and ws_connect's deadline: no sweep task
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        # AsyncCurl.__init__ without its sweep task (a task per chat): one handshake is timed by
+        # libcurl's own timers and by ws_connect's deadline. close() is never called: release() is.
+        self._curlm = lib.curl_multi_init()
+        self._cacert = DEFAULT_CACERT
+        self._curl2future = {}
+        self._curl2curl = {}
+        self._sockfds = set()
+        self.loop = loop
+        self._timer = None
+        self._setup()
 
     def process_data(self, sockfd: int, ev_bitmask: int) -> None:
         # AsyncCurl's, except that a finished transfer stays in the multi.
@@ -403,7 +412,7 @@ class Egress:
             curl.close()
             raise
         loop = self.loop
-        upgrade = _Upgrade(loop=loop)
+        upgrade = _Upgrade(loop)
         try:
             upgraded = upgrade.add_handle(curl)
             # libcurl does not apply TIMEOUT_MS to a connect-only upgrade once its request is out (a

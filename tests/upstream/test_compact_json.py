@@ -1,0 +1,53 @@
+"""compact_json (upstream/transport.py) writes what json.dumps with compact separators wrote: the bodies
+and mgw frames the builders make, and awkward strings, byte for byte; what orjson refuses still goes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from grok2api.upstream import ChatRequest, UpstreamConfig
+from grok2api.upstream.mgw import build_item_create, build_ping, build_response_create, build_session_create
+from grok2api.upstream.rest_chat import build_chat_body
+from grok2api.upstream.transport import compact_json
+
+AWKWARD = "héllo ✓ 日本 😀 \x00\x01\x1f\x7f \u2028\u2029 </script> \"q\" \\ / \t\n\r\b\f"
+
+
+def stdlib(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def bodies() -> list[Any]:
+    config = UpstreamConfig()
+    request = ChatRequest(message=AWKWARD, mode="expert", mode_id="expert", model_name="grok-4", model_mode="x",
+                          file_ids=("f-1", "f-2"), thinking=True, temporary=True, disable_memory=False,
+                          reasoning_effort="high")
+    out: list[Any] = [build_chat_body(request, config, d) for d in ("rest-g1", "rest-g2")]
+    out += [build_session_create(request, config, "evt_init_1"), build_item_create("sess", request, 1764979200123),
+            build_response_create("sess", 1764979200124), build_ping(1764979200125)]
+    return out
+
+
+@pytest.mark.parametrize("body", bodies())
+def test_request_bodies_and_frames_are_the_stdlibs_bytes(body: Any) -> None:
+    assert compact_json(body) == stdlib(body)
+
+
+@pytest.mark.parametrize("value", [AWKWARD, 0, -1, 2**63 - 1, 1.5, 0.1, 1e16, True, None, [], {}, {"a": [1, {"b": ""}]}])
+def test_values_are_the_stdlibs_bytes(value: Any) -> None:
+    assert compact_json(value) == stdlib(value)
+
+
+@pytest.mark.parametrize("value", [2**64, {1: "int key"}])
+def test_what_orjson_refuses_is_written_by_the_stdlib(value: Any) -> None:
+    assert compact_json(value) == stdlib(value)
+
+
+def test_a_lone_surrogate_fails_as_it_did() -> None:
+    with pytest.raises(UnicodeEncodeError):
+        stdlib("lone \ud800")
+    with pytest.raises(UnicodeEncodeError):
+        compact_json("lone \ud800")
