@@ -36,7 +36,8 @@ def test_request_bodies_and_frames_are_the_stdlibs_bytes(body: Any) -> None:
     assert compact_json(body) == stdlib(body)
 
 
-@pytest.mark.parametrize("value", [AWKWARD, 0, -1, 2**63 - 1, 1.5, 0.1, 1e16, True, None, [], {}, {"a": [1, {"b": ""}]}])
+@pytest.mark.parametrize("value", [AWKWARD, 0, -1, 2**63 - 1, 1.5, 0.1, 1e16, True, None, [], {},
+                                   {"a": [1, {"b": ""}]}])
 def test_values_are_the_stdlibs_bytes(value: Any) -> None:
     assert compact_json(value) == stdlib(value)
 
