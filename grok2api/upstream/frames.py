@@ -6,9 +6,12 @@ import json
 import re
 from typing import Any
 
+import orjson
+
 from .events import ImageReady
 
 _DECODER = json.JSONDecoder()
+_LONG_NUMBER = re.compile(rb"\d{19}")  # where orjson might read a number otherwise than the stdlib (parse_json)
 _RENDER = re.compile(r"<grok:render\b([^>]*)>(.*?)</grok:render>", re.DOTALL)
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
 _ARG = re.compile(r'<argument name="([^"]+)">(.*?)</argument>', re.DOTALL)
@@ -17,9 +20,31 @@ _TOOL_ARGS = re.compile(r"<xai:tool_args>(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?</xai:to
 _ROLLOUT = re.compile(r"<rolloutId>(.*?)</rolloutId>", re.DOTALL)
 
 
+def parse_json(data: bytes) -> Any:
+    """json.loads(data), by orjson wherever the two read the same: not NaN or Infinity (orjson refuses
+    them, the stdlib reads them) and no run of 19 digits (orjson reads an integer over 64 bits as a
+    float). Raises ValueError for what is not JSON or not UTF-8, as json.loads does."""
+    if not _LONG_NUMBER.search(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
+
+
 def decode_line(line: bytes | str) -> list[dict[str, Any]]:
     """JSON objects on one stream line; tolerates `data:` prefixes, `event:` lines, `[DONE]`, blank
     lines and objects concatenated without a separator (§3.5). Unparseable text yields nothing."""
+    if isinstance(line, bytes) and not _LONG_NUMBER.search(line):
+        # The usual line is one JSON object: orjson reads it whole (the stdlib's raw_decode was 4 % of
+        # a REST completion's CPU). Anything else (prefixes, several objects, invalid UTF-8, NaN) takes
+        # the tolerant path below, and comes out as it did.
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            return [obj] if isinstance(obj, dict) else []
     text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
     text = text.strip()
     if text.startswith("data:"):

@@ -41,6 +41,7 @@ from curl_cffi.requests import BrowserTypeLiteral, HttpMethod
 from .classify import classify, classify_exception, upgrade_refused_status
 from .errors import ErrorKind, UpstreamError
 from .exchange import Exchange, Tap, wants_frames
+from .frames import parse_json
 from .handles import Egress, Head, Stream, WsChannel, map_large_buffers
 from .headers import ACCEPT_ENCODING, client_hints, cookie_header, high_entropy_hints, normalize_token
 from .identity import Clearance, EgressHooks, EgressIdentity
@@ -578,11 +579,7 @@ class WsConn:
                 except UnicodeDecodeError:
                     continue  # a binary or undecodable frame: nothing any dialect reads
             try:
-                return orjson.loads(data)  # a frame per token: several times faster than the stdlib
-            except orjson.JSONDecodeError:
-                pass
-            try:
-                return json.loads(data)  # what orjson refuses but the stdlib reads (NaN, huge integers)
+                return parse_json(data)  # a frame per token: orjson's, where it reads as the stdlib does
             except ValueError:
                 continue  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
 

@@ -275,6 +275,12 @@ def test_frames_helpers() -> None:
     assert decode_line(b"") == [] and decode_line(b"data: [DONE]") == [] and decode_line(b"event: x") == []
     assert decode_line(b'{"a":1}{"b":2}') == [{"a": 1}, {"b": 2}]
     assert decode_line(b'{"a":1} garbage') == [{"a": 1}]
+    # One object per line (orjson's path) and what only the tolerant path reads come out alike.
+    assert decode_line(b' {"result":{"token":"h\\u00e9 \xe2\x9c\x93"}}\r') == [{"result": {"token": "hé ✓"}}]
+    assert decode_line(b"[1]") == [] and decode_line(b"7") == [] and decode_line(b"data: {\"a\":1}") == [{"a": 1}]
+    assert decode_line(b'{"n":NaN}')[0]["n"] != 0 and decode_line(b'{"big":123456789012345678901234}') == [
+        {"big": 123456789012345678901234}]
+    assert decode_line(b'{"t":"\xff"}') == [{"t": "\ufffd"}]  # invalid UTF-8 is replaced, as before
     assert asset_url("users/U/x.jpg", "https://assets.grok.com/") == "https://assets.grok.com/users/U/x.jpg"
     assert asset_url("/users/U/x.jpg", "https://a") == "https://a/users/U/x.jpg"
     assert asset_url("https://imgen.x.ai/x", "https://a") == "https://imgen.x.ai/x"

@@ -1,5 +1,6 @@
 """compact_json (upstream/transport.py) writes what json.dumps with compact separators wrote: the bodies
-and mgw frames the builders make, and awkward strings, byte for byte; what orjson refuses still goes."""
+and mgw frames the builders make, and awkward strings, byte for byte; what orjson refuses still goes.
+parse_json (upstream/frames.py) reads what json.loads reads, as json.loads reads it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from grok2api.upstream import ChatRequest, UpstreamConfig
+from grok2api.upstream.frames import parse_json
 from grok2api.upstream.mgw import build_item_create, build_ping, build_response_create, build_session_create
 from grok2api.upstream.rest_chat import build_chat_body
 from grok2api.upstream.transport import compact_json
@@ -52,3 +54,20 @@ def test_a_lone_surrogate_fails_as_it_did() -> None:
         stdlib("lone \ud800")
     with pytest.raises(UnicodeEncodeError):
         compact_json("lone \ud800")
+
+
+@pytest.mark.parametrize("data", [
+    b'{"event":{"type":"response.output_text.delta","delta":"h\\u00e9 \xe2\x9c\x93"}}', b" [1, 2.5, null] ",
+    b'{"id":123456789012345678901234}', b'{"id":"1234567890123456789012"}', b'{"x":NaN,"y":-Infinity}',
+    b'{"f":1e-7,"g":0.1}', b'"\\ud800"'])
+def test_frames_are_read_as_the_stdlib_reads_them(data: bytes) -> None:
+    got, want = parse_json(data), json.loads(data)
+    assert repr(got) == repr(want) and type(got) is type(want)  # repr: NaN != NaN, and 1 == 1.0
+
+
+@pytest.mark.parametrize("data", [b"", b"not json", b'{"a":1', b'{"t":"\xff"}'])
+def test_what_is_not_json_is_a_value_error(data: bytes) -> None:
+    with pytest.raises(ValueError):
+        json.loads(data)
+    with pytest.raises(ValueError):
+        parse_json(data)
