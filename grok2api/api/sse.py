@@ -1,7 +1,9 @@
 """Server-sent events: pre-encoded frames, one write per batch of frames.
 
-JSON comes from the stdlib encoder with compact separators; a chat chunk's constant part (id,
-created, model) is encoded once per stream, so a text delta costs one JSON string encoding.
+JSON is what the stdlib encoder writes with compact separators and non-ASCII as UTF-8, written by
+orjson (the same bytes but for a float in exponent form, 1e-7 for 1e-07; the stdlib for what orjson
+refuses); a chat chunk's constant part (id, created, model) is encoded once per stream, so a text
+delta costs one JSON string encoding.
 Frames that are ready together (the events of one upstream read) go out in one write, and a
 stream that writes at once sends its headers with its first frames: one send instead of two.
 """
@@ -11,19 +13,30 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keepalive\n\n"  # a comment line: every SSE client ignores it
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_stdlib = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _encode(obj: Any) -> bytes:
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # integers over 64 bits, non-string keys, lone surrogates (which then fail here too)
+        return _stdlib(obj).encode()
 
 
 def dumps(obj: Any) -> str:
-    return _dumps(obj)
+    try:
+        return orjson.dumps(obj).decode()
+    except TypeError:
+        return _stdlib(obj)
 
 
 def data_frame(obj: Any) -> bytes:
-    return b"data: " + _dumps(obj).encode() + b"\n\n"
+    return b"data: " + _encode(obj) + b"\n\n"
 
 
 class _HeadersWithFirstWrite(web.StreamResponse):
@@ -53,8 +66,8 @@ class ChunkEncoder:
     __slots__ = ("_head", "_tail", "_usage_head")
 
     def __init__(self, completion_id: str, created: int, model: str, include_usage: bool) -> None:
-        common = f'"id":{_dumps(completion_id)},"object":"chat.completion.chunk","created":{created},' \
-                 f'"model":{_dumps(model)}'
+        common = f'"id":{dumps(completion_id)},"object":"chat.completion.chunk","created":{created},' \
+                 f'"model":{dumps(model)}'
         self._head = ('data: {' + common + ',"choices":[{"index":0,"delta":').encode()
         self._tail = b',"usage":null}\n\n' if include_usage else b"}\n\n"
         self._usage_head = ('data: {' + common + ',"choices":[],"usage":').encode()
@@ -62,13 +75,13 @@ class ChunkEncoder:
     def text(self, field: str, text: str) -> bytes:
         """The frame of a delta holding one text field (`content` or `reasoning_content`): the
         commonest chunk, built from its parts without a dict to encode."""
-        return (self._head + b'{"' + field.encode() + b'":' + _dumps(text).encode()
+        return (self._head + b'{"' + field.encode() + b'":' + _encode(text)
                 + b'},"logprobs":null,"finish_reason":null}]' + self._tail)
 
     def delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        finish = b"null" if finish_reason is None else _dumps(finish_reason).encode()
-        return (self._head + _dumps(delta).encode() + b',"logprobs":null,"finish_reason":' + finish
+        finish = b"null" if finish_reason is None else _encode(finish_reason)
+        return (self._head + _encode(delta) + b',"logprobs":null,"finish_reason":' + finish
                 + b"}]" + self._tail)
 
     def usage(self, usage: dict[str, Any]) -> bytes:
-        return self._usage_head + _dumps(usage).encode() + b"}\n\n"
+        return self._usage_head + _encode(usage) + b"}\n\n"

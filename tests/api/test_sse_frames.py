@@ -47,3 +47,12 @@ def test_anthropic_text_and_thinking_deltas_match_the_generic_event() -> None:
                 + [messages.event("content_block_delta", {"type": "content_block_delta", "index": 2,
                                                           "delta": {"type": "thinking_delta", "thinking": "again"}})])
     assert deltas == expected
+
+
+@pytest.mark.parametrize("value", [*TEXTS, 0, 2**63 - 1, 2**64, 0.5, 1e16, None, True, [1, "a"],
+                                   {"usage": {"prompt_tokens": 3, "completion_tokens": 7}}, {1: "int key"}])
+def test_json_is_the_stdlib_encoders_bytes(value: object) -> None:
+    # orjson writes it (a float in exponent form aside); what orjson refuses goes through the stdlib.
+    stdlib = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    assert sse.dumps(value) == stdlib
+    assert sse.data_frame(value) == b"data: " + stdlib.encode() + b"\n\n"
