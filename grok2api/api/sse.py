@@ -29,10 +29,7 @@ def _encode(obj: Any) -> bytes:
 
 
 def dumps(obj: Any) -> str:
-    try:
-        return orjson.dumps(obj).decode()
-    except TypeError:
-        return _stdlib(obj)
+    return _encode(obj).decode()
 
 
 def data_frame(obj: Any) -> bytes:

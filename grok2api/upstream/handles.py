@@ -307,20 +307,18 @@ class Egress:
         self.closed = False
 
     @property
-    def acurl(self) -> AsyncCurl:
-        if self._acurl is None:
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop every transfer of this egress runs on, kept: asyncio.get_running_loop() is a
+        getpid syscall per call in Python 3.11."""
+        if self._loop is None:
             self._loop = asyncio.get_running_loop()
-            self._acurl = _Multi(loop=self._loop)
-        return self._acurl
+        return self._loop
 
     @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The loop the egress's multi runs on, kept: asyncio.get_running_loop() is a getpid syscall
-        per call in Python 3.11."""
-        if self._loop is None or self._acurl is None:
-            _ = self.acurl  # binds the multi, and the loop with it
-        assert self._loop is not None
-        return self._loop
+    def acurl(self) -> AsyncCurl:
+        if self._acurl is None:
+            self._acurl = _Multi(loop=self.loop)
+        return self._acurl
 
     def handle(self, profile: str | None = None, *, socket: bool = False) -> Curl:
         """A fresh handle with this egress's fixed options and the profile's impersonation (`socket`:
