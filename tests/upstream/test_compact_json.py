@@ -58,7 +58,8 @@ def test_a_lone_surrogate_fails_as_it_did() -> None:
 
 @pytest.mark.parametrize("data", [
     b'{"event":{"type":"response.output_text.delta","delta":"h\\u00e9 \xe2\x9c\x93"}}', b" [1, 2.5, null] ",
-    b'{"id":123456789012345678901234}', b'{"id":"1234567890123456789012"}', b'{"x":NaN,"y":-Infinity}',
+    b'{"id":123456789012345678901234}', b'{"n":-9223372036854775809}', b"[18446744073709551616]",
+    b"[18446744073709551615, 9223372036854775807]", b'{"id":"1234567890123456789012"}', b'{"x":NaN,"y":-Infinity}',
     b'{"f":1e-7,"g":0.1}', b'"\\ud800"'])
 def test_frames_are_read_as_the_stdlib_reads_them(data: bytes) -> None:
     got, want = parse_json(data), json.loads(data)
