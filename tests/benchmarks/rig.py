@@ -52,6 +52,13 @@ class Tree:
     path: Path
     python: str
     env: dict[str, str] = field(default_factory=dict)
+    serve: tuple[str, ...] = ("-m", "grok2api", "serve")  # what the rig runs as the gateway
+    name: str = ""  # the table's column head when it is not the checkout's commit
+
+    @classmethod
+    def floor(cls) -> Tree:
+        """The relay of floor.py in this checkout: the same parts as the gateway, none of its work."""
+        return cls(ROOT, sys.executable, serve=("-m", "tests.benchmarks.floor"), name="floor (aiohttp + libcurl relay)")
 
     @classmethod
     def at(cls, path: Path) -> Tree:
@@ -66,6 +73,8 @@ class Tree:
     @property
     def label(self) -> str:
         """The checkout's commit (and a mark when it has uncommitted changes), else its folder name."""
+        if self.name:
+            return self.name
         try:
             head = subprocess.run(["git", "-C", str(self.path), "rev-parse", "--short", "HEAD"], capture_output=True,
                                   text=True, timeout=10).stdout.strip()
@@ -199,7 +208,7 @@ class Rig:
             done = self.tree.run(args, self.env())
             if done.returncode:
                 raise SystemExit(f"gateway setup {args[:4]} failed: {done.stderr[-2000:]}")
-        self.gw_proc = subprocess.Popen(pinned([self.tree.python, "-m", "grok2api", "serve"], 0),
+        self.gw_proc = subprocess.Popen(pinned([self.tree.python, *self.tree.serve], 0),
                                         env={**self.env(), **self.tree.env}, cwd=self.tree.path,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(self.gw_proc)

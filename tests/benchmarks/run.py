@@ -3,7 +3,7 @@ chunk, memory per stream, mgw socket reuse) for both transports, then selection,
 executable size and start. fakegrok, the gateway and this load generator are separate processes; every gateway
 latency is set against the same client calling fakegrok directly, over the same upstream protocol, in the same run.
 
-    .venv/bin/python -m tests.benchmarks.run [--quick | --focus] [--repeat N] [--tree PATH ...] [--out FILE]
+    .venv/bin/python -m tests.benchmarks.run [--quick | --focus] [--repeat N] [--tree PATH ...] [--floor] [--out FILE]
 
 `--tree` (repeatable) measures the gateway of other checkouts with this harness and this fakegrok; with several,
 each repeat runs every tree in turn so that drift on a shared machine falls on all of them alike.
@@ -268,6 +268,8 @@ def main() -> None:
                     "streams opened at once is measured too")
     ap.add_argument("--seconds", type=float, help="each throughput window (default 10; focus 5; quick 2)")
     ap.add_argument("--no-reuse", action="store_true", help="skip the mgw socket reuse figures")
+    ap.add_argument("--floor", action="store_true", help="add a column for the floor: floor.py's relay of the "
+                    "same parts (aiohttp, grok2api's curl handles) doing none of the gateway's work")
     ap.add_argument("--out", default=str(ROOT / "bench-results" / "latest.md"))
     args = ap.parse_args()
     if args.repeat < 1:
@@ -285,21 +287,21 @@ def main() -> None:
                 memory_interval=0.5 if args.quick and want <= 1000 else 5.0, reuse=not args.no_reuse,
                 extras=not args.focus, build=not args.quick,
                 backends=extras.BACKENDS[:1] if args.quick else extras.BACKENDS)
-    trees = [Tree.at(p) for p in (args.tree or [ROOT])]
+    trees = [Tree.at(p) for p in (args.tree or [ROOT])] + ([Tree.floor()] if args.floor else [])
     results = [Results() for _ in trees]
     rows = [r for t, _ in TRANSPORTS for r in speed_rows(t, plan)]
     rows += reuse_rows() if plan.reuse else []
     rows += [memory_row(t, n, w) for t, n, w in plan.streams]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        lacks = [t.lacks_setting(KEEP_SOCKET_ENV, Rig(tmp / "check", "ws", t).env()) if plan.reuse else ""
-                 for t in trees]
+        lacks = [("n/a (a relay keeps no socket)" if t.name else t.lacks_setting(
+            KEEP_SOCKET_ENV, Rig(tmp / "check", "ws", t).env())) if plan.reuse else "" for t in trees]
         for run_no in range(1, args.repeat + 1):
             for i, (tree, res, no_reuse) in enumerate(zip(trees, results, lacks)):
                 measure_tree(tree, res, plan, tmp, f"{i}-{tree.path.name}-{run_no}", no_reuse)
         if plan.extras:
             # Measured once, in this checkout's column (the first when it is not among the trees).
-            home = next((i for i, t in enumerate(trees) if t.path == ROOT), 0)
+            home = next((i for i, t in enumerate(trees) if t.path == ROOT and not t.name), 0)
             rows += measure_extras(results[home], plan, tmp, 10_000 if args.quick else 100_000)
             once = {k.split(".")[0] for k in [*results[home].values, *results[home].notes]
                     if k.split(".")[0] in ("sel", "exe") or k.startswith("acq-")}
@@ -311,7 +313,7 @@ def main() -> None:
             f"({CPUS} cores, Python {platform.python_version()}), `{command}`, {time.perf_counter() - started:.0f} s"
             + (f"; {args.repeat} runs: median (min–max)" if args.repeat > 1 else "")
             + ("; selection, acquire and the executable are this checkout's, measured once" if plan.extras and
-               [t.path for t in trees] != [ROOT] else ""))
+               [t.path for t in trees if not t.name] != [ROOT] else ""))
     text = head + "\n\n" + table(rows, trees, results) + "\n"
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
