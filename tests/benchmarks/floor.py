@@ -29,7 +29,6 @@ from tests.benchmarks.clients import fake_body
 from tests.benchmarks.rig import FAKE_HEADERS, TOKEN
 
 READ_TIMEOUT = 60.0
-FLOOR_APP = web.AppKey("floor", "Floor")
 
 
 class Floor:
@@ -97,6 +96,9 @@ class Floor:
                     raise RuntimeError(f"fakegrok mgw answered {kind}")
         finally:
             ws.close()
+
+
+FLOOR_APP = web.AppKey("floor", Floor)
 
 
 def _chunk(cid: str, created: int, delta: dict[str, Any], finish: str | None = None) -> bytes:
