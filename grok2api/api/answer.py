@@ -19,7 +19,7 @@ from ..edge.api_auth import check_model_allowed
 from ..errors import ApiError, ModelNotFound, UpstreamTimeout
 from ..gateway.drain import Drain
 from ..gateway.jobs import CallContext, ChatJob, Message, VideoOptions
-from ..gateway.pump import END, EventPump
+from ..gateway.pump import END, EventPump, InlineEvents
 from ..keys import API_KEY, CALL_CONTEXT, CATALOG, CLIENT_IP, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, REQUEST_ID
 from ..upstream.events import Event
 from .attachments import fetch_policy, load_attachments, total_bound
@@ -112,14 +112,15 @@ async def open_answer(request: web.Request, ask: Ask) -> Answer:
     # A non-streamed chat's events are held by the gateway until Grok finishes (so a cut can fail
     # over), so silence here is expected; the upstream transport still enforces the idle timeout.
     idle = idle_timeout(settings, route.kind) if ask.stream or route.kind != "chat" else HELD_IDLE
-    return Answer(EventPump(events), renderer, idle, request.app[DRAIN],
-                  count_prompt(messages, len(attachments)))
+    # Only a stream's writer has to stop waiting now and then (keepalives): it needs the pump's task.
+    source = EventPump(events) if ask.stream else InlineEvents(events)
+    return Answer(source, renderer, idle, request.app[DRAIN], count_prompt(messages, len(attachments)))
 
 
 class Answer:
     """Reads one gateway call: pieces as they come, with the idle timeout and the drain deadline."""
 
-    def __init__(self, pump: EventPump, renderer: CompletionRenderer, idle: float, drain: Drain,
+    def __init__(self, pump: EventPump | InlineEvents, renderer: CompletionRenderer, idle: float, drain: Drain,
                  prompt_tokens: int) -> None:
         self.pump = pump
         self.renderer = renderer

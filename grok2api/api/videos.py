@@ -28,7 +28,7 @@ from ..edge.api_auth import check_model_allowed
 from ..edge.body import read_json
 from ..errors import ApiError, InvalidRequest, NotFound
 from ..gateway.jobs import Attachment, VideoJob
-from ..gateway.pump import EventPump
+from ..gateway.pump import EventPump, InlineEvents
 from ..gateway.video_jobs import VideoJobs, public
 from ..keys import API_KEY, CATALOG, DRAIN, GATEWAY, LIVE_SETTINGS, MEDIA, STORAGE, VIDEO_JOBS, WORKER_ID
 from .answer import Answer, call_context, idle_timeout, no_client_retry
@@ -229,7 +229,8 @@ async def video_generations(request: web.Request) -> web.StreamResponse:
                          settings.app.video_format),
         filter_tags=[], show_reasoning=True, think_tags=False, progress=stream, max_tokens=None)
     try:
-        pump = EventPump(request.app[GATEWAY].video(job))
+        events = request.app[GATEWAY].video(job)
+        pump = EventPump(events) if stream else InlineEvents(events)  # only a stream sends keepalives
     except ApiError as exc:
         raise no_client_retry(exc) from None
     answer = Answer(pump, renderer, idle_timeout(settings, "video"), request.config_dict[DRAIN], 0)

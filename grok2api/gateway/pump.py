@@ -1,18 +1,22 @@
-"""Runs an event generator in its own task so its reader (an API writer, a video job) can wait with timeouts.
+"""How a reader (an API writer, a video job) takes a gateway call's events, with a timeout per event.
 
-The writer waits on a queue (cancel-safe) instead of on the generator itself, so sending a
-keepalive or giving up on an idle upstream never throws into the gateway mid-call; `close()`
-cancels the task and closes the generator, which is how the gateway learns to release the
+`EventPump` runs the generator in its own task and the writer waits on a list (cancel-safe) instead
+of on the generator itself, so sending a keepalive never throws into the gateway mid-call.
+`InlineEvents` runs it in the reader's own task, for readers that only wait (a non-streamed
+answer). Either way `close()` closes the generator, which is how the gateway learns to release the
 account's reservation when a client leaves.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
 from ..upstream.wakeup import Wakeup
+
+_EARLY = 1e-3  # call_at may run a timer up to the loop's clock resolution early
 
 END = object()  # the generator finished normally
 
@@ -89,3 +93,72 @@ class EventPump:
         aclose = getattr(self._events, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+class InlineEvents:
+    """The generator run by its reader's task: no task and no hand-off per event, which a non-streamed
+    answer (it sends no keepalives, so never stops waiting to do something else) does not need.
+
+    A timeout ends the call as asyncio.timeout() would: the reader is cancelled inside the generator,
+    which cleans up as for a client that left, and the wait raises TimeoutError. The deadline moves
+    with each event and one timer is armed lazily, as in Wakeup, since on Python 3.11 an
+    asyncio.timeout() per event costs three getpid calls and a heap timer."""
+
+    __slots__ = ("_events", "_loop", "_task", "_timer", "_deadline", "_waiting", "_expired")
+
+    def __init__(self, events: AsyncIterator[Any]) -> None:
+        self._events = events
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[Any] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._deadline = math.inf
+        self._waiting = False
+        self._expired = False
+
+    async def next(self, timeout: float) -> Any:
+        """The next event or END; raises the generator's exception, or TimeoutError."""
+        if self._task is None:
+            self._task = asyncio.current_task()
+        self._arm(self._loop.time() + max(0.0, timeout))
+        self._waiting = True
+        try:
+            return await anext(self._events)
+        except StopAsyncIteration:
+            return END
+        except asyncio.CancelledError:
+            if self._expired and self._task is not None and self._task.uncancel() == 0:
+                raise TimeoutError from None  # our own cancel, and nobody else's is pending
+            raise
+        finally:
+            self._waiting = False
+            self._expired = False
+
+    def ready(self) -> list[Any]:
+        """Nothing waits here: each event is taken when the generator yields it."""
+        return []
+
+    async def close(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+        aclose = getattr(self._events, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    def _arm(self, deadline: float) -> None:
+        self._deadline = deadline
+        timer = self._timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        self._timer = None
+        if not self._waiting or self._task is None:
+            return  # between events: the next wait arms the timer again
+        if self._loop.time() >= self._deadline - _EARLY:
+            self._expired = True
+            self._task.cancel()
+        else:
+            self._timer = self._loop.call_at(self._deadline, self._expire)
