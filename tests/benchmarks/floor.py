@@ -25,8 +25,10 @@ import orjson
 from aiohttp import web
 
 from grok2api.upstream.handles import Egress, map_large_buffers
+from grok2api.upstream.headers import ACCEPT_ENCODING, rest_headers, ws_headers
+from grok2api.upstream.options import UpstreamConfig
 from tests.benchmarks.clients import fake_body
-from tests.benchmarks.rig import FAKE_HEADERS, TOKEN
+from tests.benchmarks.rig import FAKE_HEADERS, TOKEN, X1_STATSIG
 
 READ_TIMEOUT = 60.0
 
@@ -42,14 +44,21 @@ class Floor:
         with urllib.request.urlopen(urllib.request.Request(fake + "/api/auth/session", headers={
                 "Cookie": f"sso={TOKEN}; sso-rw={TOKEN}", **FAKE_HEADERS}), timeout=10) as resp:
             self.uid = json.loads(resp.read())["session"]["userId"]
+        # The gateway's header set (same names, same sizes), built once with fixed values: libcurl then
+        # does the same work per request, and what the gateway computes per request stays its own cost.
+        config = UpstreamConfig(grok_url=fake)
+        cookie = f"sso={TOKEN}; sso-rw={TOKEN}"
+        self.rest_headers = {**rest_headers(config, origin=fake, referer=fake + "/"), "x-statsig-id": X1_STATSIG,
+                             "Cookie": cookie}
+        self.ws_headers = {**ws_headers(config, fake), "Cookie": f"{cookie}; x-userid={self.uid}"}
 
     def tokens(self, prompt: str) -> AsyncIterator[str]:
         return self._mgw(prompt) if self.transport == "ws" else self._rest(prompt)
 
     async def _rest(self, prompt: str) -> AsyncIterator[str]:
-        headers = {**FAKE_HEADERS, "Content-Type": "application/json", "Cookie": f"sso={TOKEN}; sso-rw={TOKEN}"}
-        st = await self.egress.stream("POST", self.fake + "/rest/app-chat/conversations/new", headers,
-                                      body=orjson.dumps(fake_body(prompt)), timeout=READ_TIMEOUT)
+        st = await self.egress.stream("POST", self.fake + "/rest/app-chat/conversations/new", self.rest_headers,
+                                      body=orjson.dumps(fake_body(prompt)), timeout=READ_TIMEOUT,
+                                      accept_encoding=ACCEPT_ENCODING)
         try:
             rest = b""
             while (chunk := await st.read(READ_TIMEOUT)) is not None:
@@ -64,8 +73,7 @@ class Floor:
             st.abort()
 
     async def _mgw(self, prompt: str) -> AsyncIterator[str]:
-        headers = {"Origin": "https://grok.com", "Cookie": f"sso={TOKEN}; sso-rw={TOKEN}; x-userid={self.uid}"}
-        ws = await self.egress.ws_connect(f"ws{self.fake[4:]}/ws/mgw/?uid={self.uid}", headers,
+        ws = await self.egress.ws_connect(f"ws{self.fake[4:]}/ws/mgw/?uid={self.uid}", self.ws_headers,
                                           timeout=READ_TIMEOUT, on_header=len, max_message_size=1 << 22)
         try:
             await ws.send(orjson.dumps({"event": {
