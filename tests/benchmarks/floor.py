@@ -3,10 +3,11 @@ same harness (`run.py --floor`).
 
 It serves /v1/chat/completions on aiohttp, calls fakegrok through grok2api's own prepared curl handles
 (`upstream/handles.py`: the mgw WebSocket or the REST stream, as the rig's transport says) and passes each
-token on as an OpenAI chunk; its requests carry the gateway's headers, with fixed values. It has no API-key store, request limits, model catalogue, account pool,
-reservation, x-statsig-id, failover, stats, request log or metrics, and parses only what it relays. So what
-it costs is what aiohttp, libcurl and the event loop cost on this machine; the gateway's figure minus the
-floor's is the cost of everything the gateway does for its operator and its accounts.
+token on as an OpenAI chunk; its requests carry the gateway's headers, with fixed values. It has no API-key
+store, request limits, model catalogue, account pool, reservation, x-statsig-id, failover, stats, request
+log or metrics, and parses only what it relays. So what it costs is what aiohttp, libcurl and the event loop
+cost on this machine; the gateway's figure minus the floor's is the cost of everything the gateway does for
+its operator and its accounts.
 
     python -m tests.benchmarks.floor   # started by the rig with the gateway's environment (SERVER_PORT, ...)
 """
