@@ -76,7 +76,7 @@ def map_large_buffers() -> None:
     grow the heap by exactly what is asked (M_TOP_PAD 0).
 
     libcurl gives every WebSocket two 128 KB buffer chunks (ws.c, fixed at build time, not sized by
-    BUFFERSIZE) and every REST transfer a 16 KB send buffer, all calloc'd. A mapping is fresh zero
+    BUFFERSIZE) and every transfer a 64 KB send buffer (_UPLOAD_BUFFER), all calloc'd. A mapping is fresh zero
     pages, of which only the touched ones count, and it goes back when freed. From the heap, calloc
     zeroes, so makes resident, every page it cannot know to be fresh: all of a block taken from freed
     space or from the slack (128 KB by default) that each heap extension leaves above the top, which
