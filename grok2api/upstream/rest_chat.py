@@ -260,8 +260,11 @@ async def run_stream(transport: Transport, call: Call, url: str, headers: dict[s
     async with transport.stream("POST", url, call, headers, json_body=body, timeout=timeout) as lines:
         del headers, body  # sent: not held for the rest of a stream that may stay open for minutes
         async for line in lines:
-            for frame in decode_line(line):
-                for event in parser.feed(frame):
+            # Popped, not a loop variable: that would keep the line's last frame (~3 KB of dicts,
+            # measured) for as long as the stream then idles.
+            frames = decode_line(line)
+            while frames:
+                for event in parser.feed(frames.pop(0)):
                     yield event
     for event in parser.finish():
         yield event

@@ -223,7 +223,9 @@ class Transport:
         if not self.taps:
             return None
         keep = any(wants_frames(t) for t in self.taps)
-        ex = Exchange(kind, method, url, proxy, dict(sent), request_json=json_body, request_bytes=content or b"",
+        # `sent` itself, not a copy: every attempt builds its own (_headers) and nothing changes it after;
+        # a copy was ~600 B more per open stream (measured), the exchange living as long as the stream.
+        ex = Exchange(kind, method, url, proxy, sent, request_json=json_body, request_bytes=content or b"",
                       request_multipart=multipart, keep_frames=keep)
         if not keep:
             # Counting taps only (the health view): the body is not held for the life of a stream (the
@@ -336,7 +338,9 @@ class Transport:
                      json_body: Any = None, timeout: float | None = None) -> AsyncIterator[AsyncIterator[bytes]]:
         """A streamed 2xx response as an iterator of body lines, with first-byte and idle timeouts."""
         proxy = await self.egress(call.proxy)
-        data = compact_json(json_body) if json_body is not None else None
+        # An exact-size copy: orjson's bytes keep the ~8 KB it allocated to write into, and libcurl holds
+        # the body (POSTFIELDS, not copied) for the life of the stream (measured 8,145 B per open stream).
+        data = bytes(memoryview(compact_json(json_body))) if json_body is not None else None
         sess = self.session(proxy)
         tried: list[str] = []
         recleared = False
@@ -417,6 +421,9 @@ class Transport:
                 if ex is not None:
                     ex.add_frame("recv", line.decode("utf-8", "replace"))
                 yield line
+            # Passed on: not held while the stream idles until the next chunk (~780 B, measured).
+            chunk = line = b""
+            lines = []
         if buffer:
             if ex is not None:
                 ex.add_frame("recv", buffer.decode("utf-8", "replace"))
