@@ -82,6 +82,9 @@ CLIENT_IP: web.RequestKey[str] = web.RequestKey("client_ip", str)
 API_KEY: web.RequestKey[ApiKeyRecord | None] = web.RequestKey("api_key")
 # The gateway call a request made, if it got that far (its `recorded` tells the edge not to record again).
 CALL_CONTEXT: web.RequestKey[CallContext] = web.RequestKey("call_context")
+# Set once a body has been read (edge/body.py), which keeps no copy of its bytes: the `model` a JSON
+# object named ("" for none), for the log line of a refusal.
+BODY_MODEL: web.RequestKey[str] = web.RequestKey("body_model", str)
 SESSION: web.RequestKey[Session | None] = web.RequestKey("admin_session")
 CSRF_TOKEN: web.RequestKey[str] = web.RequestKey("admin_csrf", str)
 # An extra origin an admin page may connect to (the voice page's LiveKit server), added to the CSP.

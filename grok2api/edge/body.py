@@ -28,7 +28,7 @@ import orjson
 from multidict import MultiDictProxy
 
 from ..errors import ApiError, InvalidRequest
-from ..keys import LIVE_SETTINGS
+from ..keys import BODY_MODEL, LIVE_SETTINGS
 
 MAX_DEPTH = 100  # arrays/objects inside each other; real clients (tool schemas included) stay far below
 MAX_NUMBER_CHARS = 100  # digits of a number literal; Python refuses ints over 4,300 digits with a ValueError
@@ -173,23 +173,50 @@ def body_timeout(request: web.Request) -> float:
     return float(request.config_dict[LIVE_SETTINGS].current.security.client_body_timeout_sec)
 
 
+async def _read_all(request: web.Request) -> bytes:
+    """request.read() without its cache: aiohttp keeps what it read for the life of the request, and a
+    streamed answer's request lives as long as the stream (an agent's 200 KB prompt stayed resident
+    beside its parsed messages). The same size limit, as the same exception."""
+    limit = request.client_max_size
+    content = request.content
+    if limit:
+        content.set_read_chunk_size(limit)  # as request.read() does: compressed bodies inflate in large steps
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await content.readany():
+        size += len(chunk)
+        if limit and size > limit:
+            raise web.HTTPRequestEntityTooLarge(limit, size)
+        chunks.append(chunk)
+    request[BODY_MODEL] = ""
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 async def read_bytes(request: web.Request) -> bytes:
     """The whole body within `security.client_body_timeout_sec` (408 after); the size limit is
-    aiohttp's client_max_size, turned into a 413 by the edge's body limit."""
+    aiohttp's client_max_size, turned into a 413 by the edge's body limit. Read once: the bytes are
+    not kept on the request."""
     try:
         if request.content.is_eof():
-            return await request.read()  # all of it arrived with the head (most API calls): nothing to time
+            return await _read_all(request)  # all of it arrived with the head (most API calls): nothing to time
         async with asyncio.timeout(body_timeout(request)):
-            return await request.read()
+            return await _read_all(request)
     except TimeoutError:
         raise RequestTimeout(f"The request body did not arrive within {body_timeout(request):g} s.") from None
     except (RequestPayloadError, HttpProcessingError):
         raise InvalidRequest("The request body ended early or is malformed.", code="invalid_body") from None
 
 
+def _named_model(request: web.Request, value: Any) -> Any:
+    model = value.get("model") if isinstance(value, dict) else None
+    if isinstance(model, str):
+        request[BODY_MODEL] = model[:100]
+    return value
+
+
 async def read_json(request: web.Request) -> Any:
     """The checked JSON value of the body."""
-    return parse_json(await read_bytes(request))
+    return _named_model(request, parse_json(await read_bytes(request)))
 
 
 async def read_object(request: web.Request, *, empty_ok: bool = False) -> dict[str, Any]:
@@ -197,7 +224,7 @@ async def read_object(request: web.Request, *, empty_ok: bool = False) -> dict[s
     raw = await read_bytes(request)
     if empty_ok and not raw.strip():
         return {}
-    value = parse_json(raw)
+    value = _named_model(request, parse_json(raw))
     if not isinstance(value, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     return value

@@ -27,7 +27,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from ..config.settings import SecuritySection
 from ..errors import ApiError, RateLimited
-from ..keys import API_KEY, CALL_CONTEXT, LIMITER, LIVE_SETTINGS, RECORDER, REQUEST_ID, STARTED_AT_REQ
+from ..keys import API_KEY, BODY_MODEL, CALL_CONTEXT, LIMITER, LIVE_SETTINGS, RECORDER, REQUEST_ID, STARTED_AT_REQ
 from ..stats.recorder import RequestRecord
 from .body import parse_json
 
@@ -147,10 +147,13 @@ async def note_refusal(request: web.Request, ip: str, exc: ApiError) -> None:
 
 async def _requested_model(request: web.Request, status: int) -> str:
     """The `model` a refused JSON request named (an unknown model is worth seeing in the log)."""
+    read = request.get(BODY_MODEL)
+    if read is not None:
+        return read  # the handler read the body, which is not kept: what it named was noted then
     if (status in _BODY_UNREAD_STATUSES or request.content_type != "application/json"
             or (request.content_length or 0) > _MODEL_PEEK_BYTES):
         return ""
-    try:  # the handler's read is cached: no second read; the checked parse (a hostile body is refused)
+    try:  # refused before any handler read it; the checked parse (a hostile body is refused)
         body = parse_json(await request.read())
     except (ApiError, web.HTTPException, ConnectionError):
         return ""
