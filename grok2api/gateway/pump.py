@@ -10,13 +10,10 @@ account's reservation when a client leaves.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..upstream.wakeup import Wakeup
-
-_EARLY = 1e-3  # call_at may run a timer up to the loop's clock resolution early
+from ..upstream.wakeup import Deadline, Wakeup
 
 END = object()  # the generator finished normally
 
@@ -101,26 +98,23 @@ class InlineEvents:
 
     A timeout ends the call as asyncio.timeout() would: the reader is cancelled inside the generator,
     which cleans up as for a client that left, and the wait raises TimeoutError. The deadline moves
-    with each event and one timer is armed lazily, as in Wakeup, since on Python 3.11 an
+    with each event on one lazily armed timer (wakeup.Deadline), since on Python 3.11 an
     asyncio.timeout() per event costs three getpid calls and a heap timer."""
 
-    __slots__ = ("_events", "_loop", "_task", "_timer", "_deadline", "_waiting", "_expired")
+    __slots__ = ("_events", "_loop", "_task", "_deadline", "_expired")
 
     def __init__(self, events: AsyncIterator[Any]) -> None:
         self._events = events
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[Any] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._deadline = math.inf
-        self._waiting = False
+        self._deadline = Deadline(self._loop, self._timed_out)
         self._expired = False
 
     async def next(self, timeout: float) -> Any:
         """The next event or END; raises the generator's exception, or TimeoutError."""
         if self._task is None:
             self._task = asyncio.current_task()
-        self._arm(self._loop.time() + max(0.0, timeout))
-        self._waiting = True
+        self._deadline.arm(self._loop.time() + max(0.0, timeout))
         try:
             return await anext(self._events)
         except StopAsyncIteration:
@@ -130,7 +124,7 @@ class InlineEvents:
                 raise TimeoutError from None  # our own cancel, and nobody else's is pending
             raise
         finally:
-            self._waiting = False
+            self._deadline.clear()  # between events nothing is timed
             self._expired = False
 
     def ready(self) -> list[Any]:
@@ -138,27 +132,12 @@ class InlineEvents:
         return []
 
     async def close(self) -> None:
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
+        self._deadline.cancel()
         aclose = getattr(self._events, "aclose", None)
         if aclose is not None:
             await aclose()
 
-    def _arm(self, deadline: float) -> None:
-        self._deadline = deadline
-        timer = self._timer
-        if timer is None or timer.when() > deadline:
-            if timer is not None:
-                timer.cancel()
-            self._timer = self._loop.call_at(deadline, self._expire)
-
-    def _expire(self) -> None:
-        self._timer = None
-        if not self._waiting or self._task is None:
-            return  # between events: the next wait arms the timer again
-        if self._loop.time() >= self._deadline - _EARLY:
+    def _timed_out(self) -> None:
+        if self._task is not None:
             self._expired = True
             self._task.cancel()
-        else:
-            self._timer = self._loop.call_at(self._deadline, self._expire)

@@ -11,21 +11,61 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 
 # call_at may run a timer up to the loop's clock resolution early; a deadline this close counts as reached.
 _EARLY = 1e-3
 
 
+class Deadline:
+    """One timer for a deadline that moves with every wait and is seldom reached: moving it later keeps the
+    armed timer (which, fired early, re-arms for where the deadline went), moving it earlier re-arms now."""
+
+    __slots__ = ("_loop", "_reached", "_timer", "when")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, reached: Callable[[], None]) -> None:
+        self._loop = loop
+        self._reached = reached  # called on the loop once the deadline has come
+        self._timer: asyncio.TimerHandle | None = None
+        self.when = math.inf
+
+    def arm(self, when: float) -> None:
+        self.when = when
+        timer = self._timer
+        if timer is None or timer.when() > when:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(when, self._fire)
+
+    def clear(self) -> None:
+        """No deadline until the next arm(): a timer armed meanwhile finds nothing to end."""
+        self.when = math.inf
+
+    def cancel(self) -> None:
+        """Drop the timer (the owner is done): a pending TimerHandle would keep the owner alive."""
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self.when == math.inf:
+            return
+        if self._loop.time() >= self.when - _EARLY:
+            self._reached()
+        else:
+            self._timer = self._loop.call_at(self.when, self._fire)
+
+
 class Wakeup:
     """The wait of one reader at a time, ended by `wake()` or by its timeout (TimeoutError)."""
 
-    __slots__ = ("_loop", "_waiter", "_timer", "_deadline")
+    __slots__ = ("_loop", "_waiter", "_deadline")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._deadline = math.inf
+        self._deadline = Deadline(loop, self._timed_out)
 
     def wake(self) -> None:
         waiter = self._waiter
@@ -35,35 +75,19 @@ class Wakeup:
     async def wait(self, timeout: float | None = None) -> None:
         """Until the next `wake()`; TimeoutError after `timeout` seconds (None: no limit)."""
         waiter = self._waiter = self._loop.create_future()
-        if timeout is None:
-            self._deadline = math.inf  # a timer armed for an earlier wait finds nothing to end
-        else:
-            self._arm(self._loop.time() + timeout)
+        if timeout is not None:
+            self._deadline.arm(self._loop.time() + timeout)
         try:
             await waiter
         finally:
             self._waiter = None
+            self._deadline.clear()
 
     def cancel(self) -> None:
-        """Drop the timer (the owner is done): a pending TimerHandle would keep the owner alive."""
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
+        """Drop the timer (the owner is done)."""
+        self._deadline.cancel()
 
-    def _arm(self, deadline: float) -> None:
-        self._deadline = deadline
-        timer = self._timer
-        if timer is None or timer.when() > deadline:
-            if timer is not None:
-                timer.cancel()
-            self._timer = self._loop.call_at(deadline, self._expire)
-
-    def _expire(self) -> None:
-        self._timer = None
+    def _timed_out(self) -> None:
         waiter = self._waiter
-        if waiter is None or waiter.done() or self._deadline == math.inf:
-            return
-        if self._loop.time() >= self._deadline - _EARLY:
+        if waiter is not None and not waiter.done():
             waiter.set_exception(TimeoutError())
-        else:
-            self._timer = self._loop.call_at(self._deadline, self._expire)
