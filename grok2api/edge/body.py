@@ -208,6 +208,7 @@ async def read_bytes(request: web.Request) -> bytes:
 
 
 def _named_model(request: web.Request, value: Any) -> Any:
+    """The value, after noting the `model` it names (BODY_MODEL) for a refusal's log line."""
     model = value.get("model") if isinstance(value, dict) else None
     if isinstance(model, str):
         request[BODY_MODEL] = model[:100]

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..upstream.wakeup import Deadline, Wakeup
+from ..upstream.wakeup import LazyTimer, Wakeup
 
 END = object()  # the generator finished normally
 
@@ -92,29 +92,28 @@ class EventPump:
             await aclose()
 
 
-class InlineEvents:
+class InlineEvents(LazyTimer):
     """The generator run by its reader's task: no task and no hand-off per event, which a non-streamed
     answer (it sends no keepalives, so never stops waiting to do something else) does not need.
 
     A timeout ends the call as asyncio.timeout() would: the reader is cancelled inside the generator,
     which cleans up as for a client that left, and the wait raises TimeoutError. The deadline moves
-    with each event on one lazily armed timer (wakeup.Deadline), since on Python 3.11 an
+    with each event on one lazily armed timer (wakeup.LazyTimer), since on Python 3.11 an
     asyncio.timeout() per event costs three getpid calls and a heap timer."""
 
-    __slots__ = ("_events", "_loop", "_task", "_deadline", "_expired")
+    __slots__ = ("_events", "_task", "_expired")
 
     def __init__(self, events: AsyncIterator[Any]) -> None:
+        super().__init__(asyncio.get_running_loop())
         self._events = events
-        self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[Any] | None = None
-        self._deadline = Deadline(self._loop, self._timed_out)
         self._expired = False
 
     async def next(self, timeout: float) -> Any:
         """The next event or END; raises the generator's exception, or TimeoutError."""
         if self._task is None:
             self._task = asyncio.current_task()
-        self._deadline.arm(self._loop.time() + max(0.0, timeout))
+        self._arm(self._loop.time() + max(0.0, timeout))
         try:
             return await anext(self._events)
         except StopAsyncIteration:
@@ -124,7 +123,7 @@ class InlineEvents:
                 raise TimeoutError from None  # our own cancel, and nobody else's is pending
             raise
         finally:
-            self._deadline.clear()  # between events nothing is timed
+            self._clear()  # between events nothing is timed
             self._expired = False
 
     def ready(self) -> list[Any]:
@@ -132,12 +131,12 @@ class InlineEvents:
         return []
 
     async def close(self) -> None:
-        self._deadline.cancel()
+        self._cancel_timer()
         aclose = getattr(self._events, "aclose", None)
         if aclose is not None:
             await aclose()
 
-    def _timed_out(self) -> None:
+    def _reached(self) -> None:
         if self._task is not None:
             self._expired = True
             self._task.cancel()

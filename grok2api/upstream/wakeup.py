@@ -11,37 +11,37 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
 
 # call_at may run a timer up to the loop's clock resolution early; a deadline this close counts as reached.
 _EARLY = 1e-3
 
 
-class Deadline:
-    """One timer for a deadline that moves with every wait and is seldom reached: moving it later keeps the
-    armed timer (which, fired early, re-arms for where the deadline went), moving it earlier re-arms now."""
+class LazyTimer:
+    """A deadline that moves with every wait and is seldom reached, kept by one timer: moving it later
+    keeps the armed timer (which, fired early, re-arms for where the deadline went), moving it earlier
+    re-arms now. A base class rather than a member, so that no reference cycle runs through its callback:
+    its owners (one or two per stream) are freed by reference counting the moment their stream ends."""
 
-    __slots__ = ("_loop", "_reached", "_timer", "when")
+    __slots__ = ("_loop", "_timer", "_when")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, reached: Callable[[], None]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._reached = reached  # called on the loop once the deadline has come
         self._timer: asyncio.TimerHandle | None = None
-        self.when = math.inf
+        self._when = math.inf
 
-    def arm(self, when: float) -> None:
-        self.when = when
+    def _arm(self, when: float) -> None:
+        self._when = when
         timer = self._timer
         if timer is None or timer.when() > when:
             if timer is not None:
                 timer.cancel()
             self._timer = self._loop.call_at(when, self._fire)
 
-    def clear(self) -> None:
-        """No deadline until the next arm(): a timer armed meanwhile finds nothing to end."""
-        self.when = math.inf
+    def _clear(self) -> None:
+        """No deadline until the next _arm(): a timer armed meanwhile finds nothing to end."""
+        self._when = math.inf
 
-    def cancel(self) -> None:
+    def _cancel_timer(self) -> None:
         """Drop the timer (the owner is done): a pending TimerHandle would keep the owner alive."""
         timer, self._timer = self._timer, None
         if timer is not None:
@@ -49,23 +49,26 @@ class Deadline:
 
     def _fire(self) -> None:
         self._timer = None
-        if self.when == math.inf:
+        if self._when == math.inf:
             return
-        if self._loop.time() >= self.when - _EARLY:
+        if self._loop.time() >= self._when - _EARLY:
             self._reached()
         else:
-            self._timer = self._loop.call_at(self.when, self._fire)
+            self._timer = self._loop.call_at(self._when, self._fire)
+
+    def _reached(self) -> None:
+        """The deadline has come (called on the loop)."""
+        raise NotImplementedError
 
 
-class Wakeup:
+class Wakeup(LazyTimer):
     """The wait of one reader at a time, ended by `wake()` or by its timeout (TimeoutError)."""
 
-    __slots__ = ("_loop", "_waiter", "_deadline")
+    __slots__ = ("_waiter",)
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        super().__init__(loop)
         self._waiter: asyncio.Future[None] | None = None
-        self._deadline = Deadline(loop, self._timed_out)
 
     def wake(self) -> None:
         waiter = self._waiter
@@ -76,18 +79,18 @@ class Wakeup:
         """Until the next `wake()`; TimeoutError after `timeout` seconds (None: no limit)."""
         waiter = self._waiter = self._loop.create_future()
         if timeout is not None:
-            self._deadline.arm(self._loop.time() + timeout)
+            self._arm(self._loop.time() + timeout)
         try:
             await waiter
         finally:
             self._waiter = None
-            self._deadline.clear()
+            self._clear()
 
     def cancel(self) -> None:
         """Drop the timer (the owner is done)."""
-        self._deadline.cancel()
+        self._cancel_timer()
 
-    def _timed_out(self) -> None:
+    def _reached(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_exception(TimeoutError())

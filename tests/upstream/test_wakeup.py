@@ -31,7 +31,7 @@ async def test_many_woken_waits_share_one_timer_and_a_late_one_still_times_out()
     for _ in range(50):
         loop.call_soon(w.wake)
         await w.wait(0.3)
-        timers.add(id(w._deadline._timer))
+        timers.add(id(w._timer))
     assert len(timers) == 1  # armed once: later waits only moved the deadline
     with pytest.raises(TimeoutError):
         await w.wait(0.05)
@@ -71,11 +71,11 @@ async def test_cancel_drops_the_timer_and_a_cancelled_wait_leaves_no_waiter() ->
     w = Wakeup(loop)
     task = asyncio.create_task(w.wait(30.0))
     await asyncio.sleep(0)
-    assert w._deadline._timer is not None
+    assert w._timer is not None
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     assert w._waiter is None
     w.cancel()
-    assert w._deadline._timer is None
+    assert w._timer is None
     w.wake()  # nothing waits: a no-op
