@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 FD_RESERVE = 2048  # descriptors kept for storage, upstream sessions, media files, logs, an accept burst
 MAX_BACKLOG = 1024
+# A client connection's socket, its upstream socket and, for an mgw chat, the wakeup eventfd of the
+# socket's own libcurl multi (upstream/handles.py _Upgrade). With two, 9,750 mgw streams under a 20,000
+# limit got 1,344 answers of 503 and 502 ("Too many open files" from the upstream connect): counted.
+FDS_PER_CONNECTION = 3
 WARN_EVERY_SEC = 30.0
 _TOO_BIG_MARKERS = ("too many headers", "header value too long", "got more than")
 
@@ -47,10 +51,10 @@ def connection_cap(configured: int, fd_limit: int) -> tuple[int, int]:
 
     A quarter of the limit (at most FD_RESERVE) is held back: storage, upstream sessions, media
     files, and the burst of connections asyncio accepts at once (up to the backlog) before a refused
-    one is closed. Each client connection may also hold an upstream connection, so half of the rest
-    is the most that can be open without running out of descriptors."""
+    one is closed. Each client connection may also hold FDS_PER_CONNECTION - 1 upstream descriptors,
+    so a third of the rest is the most that can be open without running out of descriptors."""
     reserve = min(FD_RESERVE, fd_limit // 4)
-    ceiling = max(1, (fd_limit - reserve) // 2)
+    ceiling = max(1, (fd_limit - reserve) // FDS_PER_CONNECTION)
     backlog = max(8, min(MAX_BACKLOG, reserve // 2))
     return (ceiling if configured <= 0 else min(configured, ceiling)), backlog
 

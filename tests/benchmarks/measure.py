@@ -128,24 +128,30 @@ async def paced(rig: Rig, streams: int, interval: float, delay: float = 0.0, ram
 async def open_streams(rig: Rig, n: int, interval: float = 5.0) -> dict[str, float]:
     """Hold n streams open (the fake sends a frame every `interval` s), measure the gateway's RSS growth per
     stream. A stream counts as open at its first line, which a REST stream shows only with the first token (the
-    fake's fourth frame)."""
+    fake's fourth frame), and only when it is a 200 with an SSE event: a refusal (503 past the connection cap,
+    502 when a descriptor ran out) has a first line too, and holds next to nothing. Refusals are counted."""
     rig.set_fake(first_frame_delay=0.0, token_interval=interval)
     base_rss = rss_bytes(rig.gw_pid)
-    opened = 0
+    opened = refused = 0
     peak = base_rss
     async with _session(600) as http:
         async def hold() -> None:
-            nonlocal opened
-            async with http.post(rig.gw + "/v1/chat/completions", json=chat_body(True),
-                                 headers={"Authorization": f"Bearer {KEY}"}) as resp:
-                await resp.content.readline()
-                opened += 1
-                async for _ in resp.content.iter_any():
-                    pass
+            nonlocal opened, refused
+            try:
+                async with http.post(rig.gw + "/v1/chat/completions", json=chat_body(True),
+                                     headers={"Authorization": f"Bearer {KEY}"}) as resp:
+                    if resp.status != 200 or not (await resp.content.readline()).startswith(b"data:"):
+                        refused += 1
+                        return
+                    opened += 1
+                    async for _ in resp.content.iter_any():
+                        pass
+            except aiohttp.ClientError:
+                refused += 1
 
         tasks = [asyncio.create_task(hold()) for _ in range(n)]
         t0 = time.perf_counter()
-        while opened < n and time.perf_counter() - t0 < 60 + n / 50:
+        while opened + refused < n and time.perf_counter() - t0 < 60 + n / 50:
             await asyncio.sleep(0.2)
             peak = max(peak, rss_bytes(rig.gw_pid))
         open_s = time.perf_counter() - t0
@@ -155,5 +161,5 @@ async def open_streams(rig: Rig, n: int, interval: float = 5.0) -> dict[str, flo
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     rig.set_fake(first_frame_delay=0.0, token_interval=0.0)
-    return {"streams": opened, "kb_per_stream": (peak - base_rss) / max(1, opened) / 1024,
+    return {"streams": opened, "refused": refused, "kb_per_stream": (peak - base_rss) / max(1, opened) / 1024,
             "rss_mb": peak / 2**20, "open_per_s": opened / open_s}

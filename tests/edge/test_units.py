@@ -115,11 +115,12 @@ class _Transport:
 def test_connection_cap_stays_inside_the_open_file_limit() -> None:
     from grok2api.edge.connections import connection_cap
 
-    assert connection_cap(0, 256) == (96, 32)  # a quarter held back, half of the rest (upstream too)
-    assert connection_cap(0, 1024) == (384, 128)
-    assert connection_cap(0, 1 << 20) == (((1 << 20) - 2048) // 2, 1024)
+    # A quarter held back, a third of the rest: the client socket, the upstream socket, an mgw multi's eventfd.
+    assert connection_cap(0, 256) == (64, 32)
+    assert connection_cap(0, 1024) == (256, 128)
+    assert connection_cap(0, 1 << 20) == (((1 << 20) - 2048) // 3, 1024)
     assert connection_cap(50, 1024) == (50, 128)  # a configured cap below the ceiling wins
-    assert connection_cap(10_000, 1024) == (384, 128)  # never above what the descriptors allow
+    assert connection_cap(10_000, 1024) == (256, 128)  # never above what the descriptors allow
 
 
 def test_record_metrics_make_series_only_when_observed() -> None:
