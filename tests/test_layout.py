@@ -21,7 +21,7 @@ ROOT = "grok2api"
 RULES: dict[str, tuple[str, ...]] = {
     # packages
     "storage": (),
-    "upstream": (),
+    "upstream": ("jsonfast",),
     "fakegrok": (),
     "egress": ("upstream.identity", "upstream.errors", "storage.base", "config"),
     "access": ("storage.base",),
@@ -29,16 +29,17 @@ RULES: dict[str, tuple[str, ...]] = {
     "stats": ("storage.base", "keys"),
     "media": ("config", "keys", "periodic"),
     "pool": ("catalog", "config", "storage.base", "upstream.errors", "periodic"),
-    "edge": ("access", "config", "stats", "storage.base", "errors", "keys", "periodic"),
+    "edge": ("access", "config", "stats", "storage.base", "errors", "keys", "periodic", "jsonfast"),
     "gateway": ("pool", "upstream", "egress", "media", "stats", "catalog", "config", "storage.base", "errors",
                 "keys", "periodic"),
-    "api": ("gateway", "edge", "media", "config", "storage.base", "upstream.events", "errors", "keys"),
+    "api": ("gateway", "edge", "media", "config", "storage.base", "upstream.events", "errors", "keys", "jsonfast"),
     "admin": ("access", "pool", "gateway.jobs", "gateway.model_check", "edge.client_ip", "edge.body", "egress.pool",
               "media", "config", "catalog", "storage.base", "upstream.errors", "upstream.events",
               "upstream.statsig_chain", "doctor", "errors", "keys"),
     "doctor": ("upstream", "catalog", "gateway.model_check"),
     # cross-cutting root modules
     "errors": (),
+    "jsonfast": (),
     "periodic": (),
     "logsetup": (),
     "catalog": ("config",),

@@ -10,22 +10,15 @@ stream that writes at once sends its headers with its first frames: one send ins
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
 from aiohttp import web
+
+from .. import jsonfast
 
 DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": keepalive\n\n"  # a comment line: every SSE client ignores it
-_stdlib = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-
-
-def _encode(obj: Any) -> bytes:
-    try:
-        return orjson.dumps(obj)
-    except TypeError:  # integers over 64 bits, non-string keys, lone surrogates (which then fail here too)
-        return _stdlib(obj).encode()
+_encode = jsonfast.dumps
 
 
 def dumps(obj: Any) -> str:

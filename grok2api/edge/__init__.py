@@ -3,6 +3,6 @@ headers), the client's address (client_ip.py), per-IP and per-key rate limits (r
 and the model allow-list (api_auth.py), /health and /ready (health.py), all applied on the hot path by one
 middleware (chain.py). Exports that middleware, route tables, cleanup contexts and provide(app); make_app wires them.
 
-May import: access, config, stats, storage.base, errors, keys, periodic.
+May import: access, config, stats, storage.base, errors, keys, periodic, jsonfast.
 Never api, admin, gateway or upstream.
 """

@@ -27,18 +27,13 @@ from aiohttp.web_protocol import RequestPayloadError
 import orjson
 from multidict import MultiDictProxy
 
+from .. import jsonfast
 from ..errors import ApiError, InvalidRequest
 from ..keys import BODY_MODEL, LIVE_SETTINGS
 
 MAX_DEPTH = 100  # arrays/objects inside each other; real clients (tool schemas included) stay far below
 MAX_NUMBER_CHARS = 100  # digits of a number literal; Python refuses ints over 4,300 digits with a ValueError
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# Digits become "0" and every other byte a space: a run of 19 digits is then a plain substring search. orjson reads
-# integers past 64 bits as floats and takes number literals of any length, where the stdlib path keeps big
-# integers exact and refuses literals over MAX_NUMBER_CHARS; a valid literal has at most 4 non-digits, so
-# any literal orjson could read differently holds such a run. Bodies with one take the stdlib path.
-_DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
-_LONG_DIGIT_RUN = b"0" * 19
 _MALFORMED = (RequestPayloadError, HttpProcessingError, ValueError, AssertionError, UnicodeDecodeError)
 
 
@@ -142,7 +137,7 @@ def parse_json(raw: bytes) -> Any:
     """The JSON value of a body, checked (see the module docstring); raises InvalidRequest."""
     if not raw.strip():
         raise InvalidRequest("The request body is empty; send a JSON object.", code="invalid_json")
-    if _LONG_DIGIT_RUN not in raw.translate(_DIGITS_ONLY):
+    if not jsonfast.may_read_differently(raw):
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -1,6 +1,6 @@
 """The only code that knows grok.com: builders, parsers and a thin curl_cffi transport.
 
-May import: nothing of grok2api's.
+May import: jsonfast.
 fakegrok and upstream never import each other.
 """
 

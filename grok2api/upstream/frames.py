@@ -6,33 +6,16 @@ import json
 import re
 from typing import Any
 
-import orjson
-
+from .. import jsonfast
 from .events import ImageReady
 
 _DECODER = json.JSONDecoder()
-# Where orjson might read a number otherwise than the stdlib (parse_json): every digit becomes "0", then
-# a run of 19 is a plain substring search. A regex scan for \d{19} cost 8 ns a byte, 15x the parse itself.
-_DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
-_LONG_DIGIT_RUN = b"0" * 19
 _RENDER = re.compile(r"<grok:render\b([^>]*)>(.*?)</grok:render>", re.DOTALL)
 _ATTR = re.compile(r'(\w+)="([^"]*)"')
 _ARG = re.compile(r'<argument name="([^"]+)">(.*?)</argument>', re.DOTALL)
 _TOOL_NAME = re.compile(r"<xai:tool_name>(.*?)</xai:tool_name>", re.DOTALL)
 _TOOL_ARGS = re.compile(r"<xai:tool_args>(?:<!\[CDATA\[)?(.*?)(?:\]\]>)?</xai:tool_args>", re.DOTALL)
 _ROLLOUT = re.compile(r"<rolloutId>(.*?)</rolloutId>", re.DOTALL)
-
-
-def parse_json(data: bytes) -> Any:
-    """json.loads(data), by orjson wherever the two read the same: not NaN or Infinity (orjson refuses
-    them, the stdlib reads them) and no run of 19 digits (orjson reads an integer over 64 bits as a
-    float). Raises ValueError for what is not JSON or not UTF-8, as json.loads does."""
-    if _LONG_DIGIT_RUN not in data.translate(_DIGITS_ONLY):
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(data)
 
 
 def decode_line(line: bytes | str) -> list[dict[str, Any]]:
@@ -43,7 +26,7 @@ def decode_line(line: bytes | str) -> list[dict[str, Any]]:
         # completion's CPU). Anything else (prefixes, several objects, invalid UTF-8) takes the
         # tolerant path below, and comes out as it did.
         try:
-            obj = parse_json(line)
+            obj = jsonfast.loads(line)
         except ValueError:
             pass
         else:

@@ -34,14 +34,13 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-import orjson
 from curl_cffi import CurlError, CurlMime
 from curl_cffi.requests import BrowserTypeLiteral, HttpMethod
 
+from .. import jsonfast
 from .classify import classify, classify_exception, upgrade_refused_status
 from .errors import ErrorKind, UpstreamError
 from .exchange import Exchange, Tap, wants_frames
-from .frames import parse_json
 from .handles import Egress, Head, Stream, WsChannel, map_large_buffers
 from .headers import ACCEPT_ENCODING, client_hints, cookie_header, high_entropy_hints, normalize_token
 from .identity import Clearance, EgressHooks, EgressIdentity
@@ -59,17 +58,6 @@ class ProxyPicker(Protocol):
     async def current(self) -> str: ...
 
     async def on_cloudflare(self, proxy: str) -> None: ...
-
-
-def compact_json(obj: Any) -> bytes:
-    """A body or frame as grok.com has always been sent it (json.dumps with compact separators, non-ASCII
-    as UTF-8), by orjson at a fraction of the CPU: the same bytes (tests/upstream/test_compact_json.py),
-    but for a float in exponent form, which orjson writes as a browser does (1e-7, not 1e-07). What
-    orjson refuses (lone surrogates, integers over 64 bits, non-string keys) goes the stdlib's way."""
-    try:
-        return orjson.dumps(obj)
-    except TypeError:
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 @dataclass(slots=True)
@@ -299,7 +287,7 @@ class Transport:
         proxy = await self.egress(call.proxy, asset=asset)
         data = content
         if json_body is not None:
-            data = compact_json(json_body)
+            data = jsonfast.dumps(json_body)
         tried: list[str] = []
         recleared = False
         while True:
@@ -340,7 +328,7 @@ class Transport:
         proxy = await self.egress(call.proxy)
         # An exact-size copy: orjson's bytes keep the ~8 KB it allocated to write into, and libcurl holds
         # the body (POSTFIELDS, not copied) for the life of the stream (measured 8,145 B per open stream).
-        data = bytes(memoryview(compact_json(json_body))) if json_body is not None else None
+        data = bytes(memoryview(jsonfast.dumps(json_body))) if json_body is not None else None
         sess = self.session(proxy)
         tried: list[str] = []
         recleared = False
@@ -552,7 +540,7 @@ class WsConn:
         self._exchange = exchange  # frames are noted here when a tap listens
 
     async def send(self, obj: Any) -> None:
-        data = compact_json(obj)
+        data = jsonfast.dumps(obj)
         if self._exchange is not None:
             self._exchange.add_frame("send", data.decode())
         if self._ws.closed:
@@ -586,7 +574,7 @@ class WsConn:
                 except UnicodeDecodeError:
                     continue  # a binary or undecodable frame: nothing any dialect reads
             try:
-                return parse_json(data)  # a frame per token: orjson's, where it reads as the stdlib does
+                return jsonfast.loads(data)  # a frame per token: orjson's, where it reads as the stdlib does
             except ValueError:
                 continue  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
 

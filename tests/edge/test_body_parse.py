@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from grok2api import jsonfast
 from grok2api.edge import body
 from grok2api.errors import InvalidRequest
 
@@ -25,12 +26,12 @@ BODIES = [
 
 def stdlib_reading(raw: bytes) -> object:
     """parse_json with the orjson step skipped: every body counts as holding a long digit run."""
-    saved = body._LONG_DIGIT_RUN
-    body._LONG_DIGIT_RUN = b""
+    saved = jsonfast._LONG_DIGIT_RUN
+    jsonfast._LONG_DIGIT_RUN = b""
     try:
         return outcome(raw)
     finally:
-        body._LONG_DIGIT_RUN = saved
+        jsonfast._LONG_DIGIT_RUN = saved
 
 
 def outcome(raw: bytes) -> object:

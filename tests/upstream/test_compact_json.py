@@ -1,6 +1,6 @@
-"""compact_json (upstream/transport.py) writes what json.dumps with compact separators wrote: the bodies
+"""jsonfast.dumps (compact_json here) writes what json.dumps with compact separators wrote: the bodies
 and mgw frames the builders make, and awkward strings, byte for byte; what orjson refuses still goes.
-parse_json (upstream/frames.py) reads what json.loads reads, as json.loads reads it."""
+jsonfast.loads (parse_json here) reads what json.loads reads, as json.loads reads it."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 
 from grok2api.upstream import ChatRequest, UpstreamConfig
-from grok2api.upstream.frames import parse_json
+from grok2api.jsonfast import dumps as compact_json, loads as parse_json
 from grok2api.upstream.mgw import build_item_create, build_ping, build_response_create, build_session_create
 from grok2api.upstream.rest_chat import build_chat_body
-from grok2api.upstream.transport import compact_json
 
 AWKWARD = "héllo ✓ 日本 😀 \x00\x01\x1f\x7f \u2028\u2029 </script> \"q\" \\ / \t\n\r\b\f"
 
