@@ -111,6 +111,9 @@ class Metrics:
         self._record_counters: dict[tuple[str, int, str], tuple[Counter, Counter | None]] = {}
         self._latency: dict[str, Histogram] = {}
         self._ttft: dict[str, Histogram] = {}
+        # Bounded too: strategies x routes x outcomes, and upstream steps x outcomes.
+        self._statsig: dict[tuple[str, str, str], Counter] = {}
+        self._upstream_calls: dict[tuple[str, str], Counter] = {}
         self.overhead = Histogram("grok2api_gateway_overhead_seconds",
                                   "Time from arrival to response headers (the Server-Timing value).",
                                   buckets=OVERHEAD_BUCKETS, registry=r)
@@ -156,6 +159,21 @@ class Metrics:
                                                    self.http_duration.labels(route))
         children[0].inc()
         children[1].observe(seconds)
+
+    def on_statsig(self, strategy: str, path: str, outcome: str) -> None:
+        """One x-statsig-id outcome: a value passed or refused by grok.com, or a strategy without one."""
+        key = (strategy, path, outcome)
+        child = self._statsig.get(key)
+        if child is None:
+            child = self._statsig[key] = self.statsig.labels(strategy, path, outcome)
+        child.inc()
+
+    def on_upstream_call(self, step: str, outcome: str) -> None:
+        key = (step, outcome)
+        child = self._upstream_calls.get(key)
+        if child is None:
+            child = self._upstream_calls[key] = self.upstream_calls.labels(step, outcome)
+        child.inc()
 
     def on_egress(self, event: str, egress: str, outcome: str) -> None:
         if event == "request":
@@ -260,9 +278,8 @@ def provide(app: web.Application) -> None:
     if RECORDER in app:
         app[RECORDER].listeners.append(m.on_record)
     if GROK_CLIENT in app:
-        app[GROK_CLIENT].statsig.listeners.append(
-            lambda strategy, path, outcome: m.statsig.labels(strategy, path, outcome).inc())
+        app[GROK_CLIENT].statsig.listeners.append(m.on_statsig)
     if UPSTREAM_HEALTH in app:
-        app[UPSTREAM_HEALTH].listeners.append(lambda step, outcome: m.upstream_calls.labels(step, outcome).inc())
+        app[UPSTREAM_HEALTH].listeners.append(m.on_upstream_call)
     if EGRESS in app:
         app[EGRESS].listeners.append(m.on_egress)

@@ -61,11 +61,10 @@ class Recorder:
                 log.warning("request-log journal not written: %s", exc)
         for period, size in (("hour", HOUR), ("day", DAY)):
             start = int(r.ts // size * size)
-            d = StatsDelta(period, start, r.model, r.key_name, r.status, r.error_kind, 0, 0.0, 0.0)
-            key = _merge_key(d)
+            key = (period, start, r.model, r.key_name, r.status, r.error_kind)  # as _merge_key, no delta built
             acc = self._deltas.get(key)
             if acc is None:
-                acc = self._deltas[key] = d
+                acc = self._deltas[key] = StatsDelta(*key, 0, 0.0, 0.0)
             acc.count += 1
             acc.latency_ms_sum += r.latency_ms
             acc.ttft_ms_sum += r.ttft_ms

@@ -170,25 +170,27 @@ class GrokClient:
                 self._uids.popitem(last=False)
         return uid
 
-    async def chat(self, token: str, request: ChatRequest, *, proxy: str | None = None) -> AsyncIterator[Event]:
+    def chat(self, token: str, request: ChatRequest, *, proxy: str | None = None) -> AsyncIterator[Event]:
         """One chat turn over the mgw WebSocket (G3) or REST conversations/new (G1/G2)."""
         dialect = request.dialect(self.config.chat_transport)
         if dialect == "mgw":
-            # C13: the session probe and the socket leave through one egress (clearance is bound to it).
-            proxy = await self.transport.egress(proxy)
-            uid = await self.user_id(token, proxy=proxy)
-            chat = (self.mgw_keeper.chat(normalize_token(token), request, uid, proxy) if self.config.mgw_keep_socket
-                    else mgw.chat_mgw(self.transport, token, request, uid, proxy))
-            try:
-                async for event in chat:
-                    yield event
-            except UpstreamError as err:
-                if err.kind is ErrorKind.AUTH:
-                    self._uids.pop((normalize_token(token), proxy), None)
-                raise
-            return
-        async for event in rest_chat.chat_rest(self.transport, token, request, dialect, proxy):
-            yield event
+            return self._chat_mgw(token, request, proxy)
+        # REST's own generator, not one re-yielding it: each layer costs every event a resume.
+        return rest_chat.chat_rest(self.transport, token, request, dialect, proxy)
+
+    async def _chat_mgw(self, token: str, request: ChatRequest, proxy: str | None) -> AsyncIterator[Event]:
+        # C13: the session probe and the socket leave through one egress (clearance is bound to it).
+        proxy = await self.transport.egress(proxy)
+        uid = await self.user_id(token, proxy=proxy)
+        chat = (self.mgw_keeper.chat(normalize_token(token), request, uid, proxy) if self.config.mgw_keep_socket
+                else mgw.chat_mgw(self.transport, token, request, uid, proxy))
+        try:
+            async for event in chat:
+                yield event
+        except UpstreamError as err:
+            if err.kind is ErrorKind.AUTH:
+                self._uids.pop((normalize_token(token), proxy), None)
+            raise
 
     async def mgw_socket_reuse(self, token: str, request: ChatRequest, *, proxy: str | None = None) -> str:
         """Whether one mgw socket carries two sequential chats: "" when it does, else why not (issue 21)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import math
 import os
 import re
@@ -142,13 +143,21 @@ def header_lines(headers: Mapping[str, str], body: bytes | None) -> list[bytes]:
     """The HTTPHEADER list curl_cffi would send for these headers (an empty value is sent empty, a
     raw body without Content-Type says octet-stream, `Expect` never goes out)."""
     lines = [f"{k}: {v}".encode() if v else f"{k};".encode() for k, v in headers.items()]
-    if body and not any(k.lower() == "content-type" for k in headers):
+    typed, expect = _names(tuple(headers))
+    if body and not typed:
         lines.append(b"Content-Type: application/octet-stream")
-    if any(k.lower() == "expect" for k in headers):
+    if expect:
         lines = [b"Expect: " if line.lower().startswith(b"expect:") else line for line in lines]
     else:
         lines.append(b"Expect: ")
     return lines
+
+
+@functools.lru_cache(maxsize=256)  # a call site sends the same names every time: a few dozen sets
+def _names(names: tuple[str, ...]) -> tuple[bool, bool]:
+    """Whether the header names hold a Content-Type, and an Expect (in any case)."""
+    low = {name.lower() for name in names}
+    return "content-type" in low, "expect" in low
 
 
 def prepare(curl: Curl, method: str, url: str, headers: Mapping[str, str], body: bytes | None,

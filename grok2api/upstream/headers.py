@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
-import uuid
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -44,9 +44,30 @@ def cookie_header(token: str, cf_clearance: str = "", user_id: str = "",
     return "; ".join(parts)
 
 
+_ENTROPY = 4096  # 256 ids per getrandom call instead of one call per id (uuid4 reads 16 bytes each time)
+_entropy = b""
+_taken = 0
+
+
+def _forget_entropy() -> None:
+    global _entropy, _taken
+    _entropy, _taken = b"", 0  # a forked worker must not repeat its parent's ids
+
+
+os.register_at_fork(after_in_child=_forget_entropy)
+
+
 def request_id() -> str:
-    """A fresh `x-xai-request-id` (UUIDv4 per request)."""
-    return str(uuid.uuid4())
+    """A fresh `x-xai-request-id`: a version-4 UUID from the OS's random source, as the browser's
+    crypto.randomUUID (the same bits uuid.uuid4 sets; os.urandom read in blocks)."""
+    global _entropy, _taken
+    if _taken >= len(_entropy):
+        _entropy, _taken = os.urandom(_ENTROPY), 0
+    n = int.from_bytes(_entropy[_taken:_taken + 16], "big")
+    _taken += 16
+    n = (n & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def client_hints(user_agent: str, browser: str = "") -> dict[str, str]:
@@ -127,6 +148,7 @@ def _host(url: str) -> str:
     return urlsplit(url).hostname or ""
 
 
+@functools.lru_cache(maxsize=64)  # origin and referer come from settings: a few pairs
 def fetch_site(origin: str, referer: str) -> str:
     """`same-origin` when Origin and Referer share the host, else `same-site` (§2.3)."""
     return "same-origin" if _host(origin) == _host(referer) else "same-site"
@@ -135,6 +157,16 @@ def fetch_site(origin: str, referer: str) -> str:
 def rest_headers(config: UpstreamConfig, *, origin: str, referer: str, content_type: str = "application/json",
                  with_request_id: bool = True) -> dict[str, str]:
     """Fetch-style headers of a REST/gRPC call (§2.3); cookies and statsig are added by the transport."""
+    headers = dict(_rest_base(config.user_agent, config.browser, origin, referer, content_type))
+    if with_request_id:
+        headers["x-xai-request-id"] = request_id()
+    return headers
+
+
+@functools.lru_cache(maxsize=64)  # every input is a setting or a constant of the call site
+def _rest_base(user_agent: str, browser: str, origin: str, referer: str,
+               content_type: str) -> tuple[tuple[str, str], ...]:
+    """rest_headers without its request id, in the order they go out."""
     headers = {
         "Accept": "*/*",
         "Accept-Language": ACCEPT_LANGUAGE,
@@ -144,8 +176,8 @@ def rest_headers(config: UpstreamConfig, *, origin: str, referer: str, content_t
         "Sec-Fetch-Dest": "empty",
         "Sec-Fetch-Mode": "cors",
         "Sec-Fetch-Site": fetch_site(origin, referer) if origin else "same-origin",
-        "User-Agent": config.user_agent,
-        **client_hints(config.user_agent, config.browser),
+        "User-Agent": user_agent,
+        **dict(_client_hints(user_agent, browser)),
     }
     if origin:
         headers["Origin"] = origin
@@ -153,9 +185,7 @@ def rest_headers(config: UpstreamConfig, *, origin: str, referer: str, content_t
         headers["Referer"] = referer
     if content_type:
         headers["Content-Type"] = content_type
-    if with_request_id:
-        headers["x-xai-request-id"] = request_id()
-    return headers
+    return tuple(headers.items())
 
 
 def grpc_headers(config: UpstreamConfig, *, origin: str, referer: str) -> dict[str, str]:

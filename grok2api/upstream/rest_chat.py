@@ -28,6 +28,10 @@ NEW_PATH = "/rest/app-chat/conversations/new"
 DEVICE_ENV = {"darkModeEnabled": False, "devicePixelRatio": 2, "screenWidth": 2056, "screenHeight": 1329,
               "viewportWidth": 2056, "viewportHeight": 1083}
 _VIDEO_URL_KEYS = ("videoUrl", "contentUrl", "assetUrl", "fileUri")
+# The keys of a response frame that _response looks at besides token, responseId and isSoftStop.
+_RARE = frozenset({"error", "userResponse", "llmInfo", "streamingImageGenerationResponse",
+                   "streamingVideoGenerationResponse", "cardAttachment", "cardAttachments", "modelResponse",
+                   "finalMetadata"})
 
 
 def build_chat_body(request: ChatRequest, config: UpstreamConfig, dialect: str) -> dict[str, Any]:
@@ -117,6 +121,12 @@ class RestStreamParser:
             self.meta[key] = value
 
     def _response(self, r: dict[str, Any]) -> list[Event]:
+        if _RARE.isdisjoint(r):  # a token frame, nearly every frame: only its token can make events
+            self._set("responseId", r.get("responseId"))
+            tokens = self._token(r) if isinstance(r.get("token"), str) else []
+            if r.get("isSoftStop"):
+                self.finished = True
+            return tokens
         if r.get("error"):
             raise classify_inband(r["error"])
         if "userResponse" in r:
@@ -270,14 +280,12 @@ async def run_stream(transport: Transport, call: Call, url: str, headers: dict[s
         yield event
 
 
-async def chat_rest(transport: Transport, token: str, request: ChatRequest, dialect: str,
-                    proxy: str | None = None) -> AsyncIterator[Event]:
-    """A chat turn over REST conversations/new (G1/G2)."""
+def chat_rest(transport: Transport, token: str, request: ChatRequest, dialect: str,
+              proxy: str | None = None) -> AsyncIterator[Event]:
+    """A chat turn over REST conversations/new (G1/G2): run_stream's own generator (no layer re-yielding
+    its events); headers and body go to its frame, which lets them go once sent."""
     config = transport.config
-    parser = RestStreamParser(config.assets_url, thinking=request.thinking)
-    call = Call(token, proxy, statsig_path=NEW_PATH)
-    # Headers and body made inline: no local here keeps them for the life of the stream.
-    async for event in run_stream(transport, call, config.grok_url + NEW_PATH,
-                                  rest_headers(config, origin=config.grok_url, referer=config.grok_url + "/"),
-                                  build_chat_body(request, config, dialect), parser):
-        yield event
+    return run_stream(transport, Call(token, proxy, statsig_path=NEW_PATH), config.grok_url + NEW_PATH,
+                      rest_headers(config, origin=config.grok_url, referer=config.grok_url + "/"),
+                      build_chat_body(request, config, dialect),
+                      RestStreamParser(config.assets_url, thinking=request.thinking))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -58,6 +59,8 @@ class StatsigChain:
 
     def order(self, path: str, egress: str) -> list[Strategy]:
         """The strategies to try for one path on one egress: healthy ones first, in configured order."""
+        if not self._demoted:  # nothing refused lately (the usual case): the configured order as it is
+            return list(self.strategies)
         now = self._clock()
         healthy, demoted = [], []
         for s in self.strategies:
@@ -124,6 +127,7 @@ class StatsigChain:
         return out
 
 
+@functools.lru_cache(maxsize=512)  # a handful of routes; ids in paths only evict each other
 def route_of(path: str) -> str:
     """The path with id-like segments (asset ids ...) replaced by `{id}`, so counters stay few."""
     return "/".join("{id}" if len(seg) >= 16 and any(c.isdigit() for c in seg) else seg for seg in path.split("/"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from grok2api.upstream.chat import ChatRequest
@@ -89,6 +91,25 @@ def test_chat_text_stream() -> None:
                                     "responseId": "b7d2e3f4-2222-4333-8444-a55566667777",
                                     "modelHash": "h4sh", "title": "Friendly Greeting"})
     assert len(events) == 3  # modelResponse.message is not repeated after streamed tokens
+
+
+def test_a_token_frame_with_more_than_a_token_is_read_whole() -> None:
+    """Token frames take a short path; one that also carries a card, an error or the final metadata
+    must still have those read."""
+    card = ('{"id":"c1","type":"render_generated_image","cardType":"generated_image_card",'
+            '"image_chunk":{"imageUrl":"users/u/generated/g1/image.jpg","progress":100}}')
+    stream = "\n".join([
+        '{"result":{"response":{"token":"Here","isThinking":false,"responseId":"R9"}}}',
+        '{"result":{"response":{"token":" it is","responseId":"R9","cardAttachment":{"jsonData":%s}}}}'
+        % json.dumps(card),
+        '{"result":{"response":{"token":".","responseId":"R9","finalMetadata":{}}}}',
+    ])
+    events = run(stream)
+    assert events[0] == TextDelta("Here") and TextDelta(" it is") in events and TextDelta(".") in events
+    assert any(isinstance(e, ImageReady) and e.url.endswith("image.jpg") for e in events)
+    assert events[-1] == Done(meta={"responseId": "R9"})  # finalMetadata ended it: no "cut" error
+    with pytest.raises(UpstreamError):  # and an error beside a token is still an error
+        run('{"result":{"response":{"token":"x","error":{"message":"rate limited","code":8}}}}')
 
 
 def test_thinking_tool_card_and_citation() -> None:
