@@ -21,7 +21,7 @@ ROOT = "grok2api"
 RULES: dict[str, tuple[str, ...]] = {
     # packages
     "storage": (),
-    "upstream": ("jsonfast",),
+    "upstream": ("jsonfast", "ids"),
     "fakegrok": (),
     "egress": ("upstream.identity", "upstream.errors", "storage.base", "config"),
     "access": ("storage.base",),
@@ -32,7 +32,8 @@ RULES: dict[str, tuple[str, ...]] = {
     "edge": ("access", "config", "stats", "storage.base", "errors", "keys", "periodic", "jsonfast"),
     "gateway": ("pool", "upstream", "egress", "media", "stats", "catalog", "config", "storage.base", "errors",
                 "keys", "periodic"),
-    "api": ("gateway", "edge", "media", "config", "storage.base", "upstream.events", "errors", "keys", "jsonfast"),
+    "api": ("gateway", "edge", "media", "config", "storage.base", "upstream.events", "errors", "keys", "jsonfast",
+            "ids"),
     "admin": ("access", "pool", "gateway.jobs", "gateway.model_check", "edge.client_ip", "edge.body", "egress.pool",
               "media", "config", "catalog", "storage.base", "upstream.errors", "upstream.events",
               "upstream.statsig_chain", "doctor", "errors", "keys"),
@@ -40,6 +41,7 @@ RULES: dict[str, tuple[str, ...]] = {
     # cross-cutting root modules
     "errors": (),
     "jsonfast": (),
+    "ids": (),
     "periodic": (),
     "logsetup": (),
     "catalog": ("config",),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from typing import Any
 
 from aiohttp import web
 
+from .. import ids
 from ..edge.body import read_json
 from ..errors import ApiError
 from ..keys import LIVE_SETTINGS, REQUEST_ID
@@ -56,7 +56,7 @@ class Completion:
         self.model = model
         self.include_usage = include_usage
         self.answer = answer
-        self.id = "chatcmpl-" + secrets.token_urlsafe(18)
+        self.id = "chatcmpl-" + ids.token_urlsafe(18)
         self.created = int(time.time())
 
     # -- non-streaming ----------------------------------------------------------

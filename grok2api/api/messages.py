@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 from typing import Any
 
 from aiohttp import web
 
+from .. import ids
 from ..edge.api_auth import check_model_allowed
 from ..edge.body import read_json
 from ..errors import ApiError, ServiceUnavailable, anthropic_error
@@ -118,7 +118,7 @@ class Reply:
         self.model = model
         self.answer = answer
         self.cutter = cutter
-        self.id = "msg_" + secrets.token_hex(12)
+        self.id = "msg_" + ids.token_hex(12)
 
     @property
     def stop_reason(self) -> str:

@@ -12,10 +12,10 @@ calls still gets an empty message item.
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
+from .. import ids
 from ..errors import ApiError
 from .chat_render import CONTENT, REASONING, TOOL, Piece
 from .tools import ToolCall
@@ -25,7 +25,7 @@ INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{secrets.token_hex(24)}"
+    return f"{prefix}_{ids.token_hex(24)}"
 
 
 def response_usage(usage: dict[str, Any]) -> dict[str, Any]:

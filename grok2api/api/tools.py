@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import json
 import re
-import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import ids
 from ..errors import InvalidRequest
 
 MAX_TOOLS = 128
@@ -55,7 +55,7 @@ class ToolChoice:
 class ToolCall:
     name: str  # as declared to the model (qualified for a namespace member)
     arguments: str  # a JSON object, compact; "" for a custom tool's call
-    id: str = field(default_factory=lambda: "call_" + secrets.token_hex(12))
+    id: str = field(default_factory=lambda: "call_" + ids.token_hex(12))
     input: str | None = None  # a custom tool's free-text input
     namespace: str = ""
 

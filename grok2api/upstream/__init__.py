@@ -1,6 +1,6 @@
 """The only code that knows grok.com: builders, parsers and a thin curl_cffi transport.
 
-May import: jsonfast.
+May import: jsonfast, ids.
 fakegrok and upstream never import each other.
 """
 

@@ -350,11 +350,14 @@ class Egress:
         curl._is_cert_set = True  # CAINFO came with the copy; add_handle would set it again
         return curl
 
-    async def _slot(self) -> None:
+    async def _slot(self, timeout: float | None = None) -> None:
         # At most max_clients transfers at once per egress, as AsyncSession's handle pool allowed.
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_clients)
-        await self._slots.acquire()
+        if timeout is None or not self._slots.locked():
+            await self._slots.acquire()
+        else:
+            await asyncio.wait_for(self._slots.acquire(), timeout)
 
     def _free(self) -> None:
         if self._slots is not None:
@@ -388,10 +391,13 @@ class Egress:
 
     async def stream(self, method: str, url: str, headers: Mapping[str, str], *, body: bytes | None = None,
                      timeout: float | None = None, profile: str | None = None,
-                     accept_encoding: str = DEFAULT_ACCEPT_ENCODING) -> Stream:
+                     accept_encoding: str = DEFAULT_ACCEPT_ENCODING, first_byte: float | None = None) -> Stream:
         """A transfer whose body is read as it comes; returns once the first body bytes (or the end)
-        arrived, like AsyncSession's stream=True. The caller must `abort()` it when done."""
-        await self._slot()
+        arrived, like AsyncSession's stream=True. The caller must `abort()` it when done. `first_byte`:
+        TimeoutError unless they came within so many seconds, the wait for a free slot included (timed
+        by the stream's own lazy timer: no asyncio.timeout() and heap timer per call)."""
+        deadline = self.loop.time() + first_byte if first_byte is not None else None
+        await self._slot(first_byte)
         try:
             curl = self.handle(profile)
         except BaseException:
@@ -403,7 +409,7 @@ class Egress:
             curl.setopt(CurlOpt.WRITEFUNCTION, st._on_body)
             curl.setopt(CurlOpt.HEADERDATA, st._lines)
             st._start(self.acurl.add_handle(curl))
-            await st._wait()
+            await st._wait(max(0.0, deadline - self.loop.time()) if deadline is not None else None)
             if not st._chunks and st._error is not None:
                 raise st._error  # the transfer failed before any answer (refused, timed out, reset)
         except BaseException:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from .. import ids
 from .options import UpstreamConfig
 
 ACCEPT_LANGUAGE = "zh-CN,zh;q=0.9,en;q=0.8"
@@ -44,30 +44,9 @@ def cookie_header(token: str, cf_clearance: str = "", user_id: str = "",
     return "; ".join(parts)
 
 
-_ENTROPY = 4096  # 256 ids per getrandom call instead of one call per id (uuid4 reads 16 bytes each time)
-_entropy = b""
-_taken = 0
-
-
-def _forget_entropy() -> None:
-    global _entropy, _taken
-    _entropy, _taken = b"", 0  # a forked worker must not repeat its parent's ids
-
-
-os.register_at_fork(after_in_child=_forget_entropy)
-
-
 def request_id() -> str:
-    """A fresh `x-xai-request-id`: a version-4 UUID from the OS's random source, as the browser's
-    crypto.randomUUID (the same bits uuid.uuid4 sets; os.urandom read in blocks)."""
-    global _entropy, _taken
-    if _taken >= len(_entropy):
-        _entropy, _taken = os.urandom(_ENTROPY), 0
-    n = int.from_bytes(_entropy[_taken:_taken + 16], "big")
-    _taken += 16
-    n = (n & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
-    h = f"{n:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A fresh `x-xai-request-id`: a version-4 UUID, as the browser's crypto.randomUUID."""
+    return ids.uuid4()
 
 
 def client_hints(user_agent: str, browser: str = "") -> dict[str, str]:

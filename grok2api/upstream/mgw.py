@@ -7,6 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .. import ids
 from .chat import ChatRequest
 from .classify import classify_inband
 from .errors import ErrorKind, UpstreamError
@@ -77,7 +78,7 @@ def build_item_create(session_id: str, request: ChatRequest, now_ms: int) -> dic
                                     for fid in request.file_ids]
     chunks.append({"text": {"text": request.message}})
     item: dict[str, Any] = {"type": "message", "role": "user",
-                            "x_grok": {"client_message_id": str(uuid.uuid4()), "input_chunks": chunks}}
+                            "x_grok": {"client_message_id": ids.uuid4(), "input_chunks": chunks}}
     event: dict[str, Any] = {"type": "conversation.item.create", "event_id": f"evt_msg_{now_ms}", "item": item}
     if request.file_ids:
         # The document's example lists the ids on the item and on the event (§4.3).
@@ -228,7 +229,7 @@ async def turn(ws: WsConn, config: UpstreamConfig, request: ChatRequest, *,
     """session.create -> (created, attached) -> item + response.create -> events until response.done.
     Every turn opens a new session, also on a kept socket (§4.3: only a continuation names one).
     `session_timeout` (0 = first_byte_timeout) bounds the wait for the session before anything is counted."""
-    init_id = f"evt_init_{uuid.uuid4()}"
+    init_id = f"evt_init_{ids.uuid4()}"
     parser = MgwParser(init_id, config.assets_url, thinking=request.thinking)
     await ws.send(build_session_create(request, config, init_id))
     clock = time.monotonic

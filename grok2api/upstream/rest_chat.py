@@ -98,6 +98,24 @@ class RestStreamParser:
         self._video_done = False
 
     # -- frames --------------------------------------------------------------
+    def feed_lines(self, lines: list[bytes]) -> list[Event]:
+        """Events for the stream lines that arrived together, which the list is emptied of: a text
+        (or reasoning) delta right after another becomes one, so that tokens that came in one piece
+        go on as one event (what a client receives is the same text, in fewer chunks)."""
+        events: list[Event] = []
+        while lines:
+            # Popped, not a loop variable: that would keep the line's last frame (~3 KB of dicts,
+            # measured) for as long as the stream then idles.
+            frames = decode_line(lines.pop(0))
+            while frames:
+                for event in self.feed(frames.pop(0)):
+                    last = events[-1] if events else None
+                    if isinstance(last, (TextDelta, ReasoningDelta)) and type(event) is type(last):
+                        last.text += event.text
+                    else:
+                        events.append(event)
+        return events
+
     def feed(self, frame: dict[str, Any]) -> list[Event]:
         """Events for one frame; raises a classified UpstreamError for error frames."""
         if "error" in frame and "result" not in frame:
@@ -267,15 +285,12 @@ async def run_stream(transport: Transport, call: Call, url: str, headers: dict[s
                      parser: RestStreamParser, timeout: float | None = None) -> AsyncIterator[Event]:
     """POST a conversations/new-style body and yield the parser's events until the stream ends."""
     yield Dispatched()
-    async with transport.stream("POST", url, call, headers, json_body=body, timeout=timeout) as lines:
+    async with transport.stream("POST", url, call, headers, json_body=body, timeout=timeout) as chunks:
         del headers, body  # sent: not held for the rest of a stream that may stay open for minutes
-        async for line in lines:
-            # Popped, not a loop variable: that would keep the line's last frame (~3 KB of dicts,
-            # measured) for as long as the stream then idles.
-            frames = decode_line(line)
-            while frames:
-                for event in parser.feed(frames.pop(0)):
-                    yield event
+        async for lines in chunks:
+            events = parser.feed_lines(lines)
+            while events:
+                yield events.pop(0)
     for event in parser.finish():
         yield event
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import random
 import uuid
 from datetime import date
@@ -31,7 +30,6 @@ from grok2api.upstream.headers import (
     high_entropy_hints,
     navigation_headers,
     normalize_token,
-    request_id,
     rest_headers,
     ws_headers,
 )
@@ -119,25 +117,6 @@ def test_rest_headers() -> None:
     assert "x-xai-request-id" not in rest_headers(config, origin="o", referer="r", with_request_id=False)
     assert "Baggage" not in h and "x-statsig-id" not in h  # statsig is the transport's job
     assert fetch_site("https://assets.grok.com", "https://grok.com/") == "same-site"
-
-
-def test_request_ids_are_fresh_version_4_uuids_also_in_a_forked_worker() -> None:
-    """Ids come from os.urandom read in blocks: each is a v4 UUID, none repeats across blocks, and a
-    forked worker reads its own block instead of repeating its parent's next ids."""
-    ids = [request_id() for _ in range(600)]  # over two blocks of 256
-    assert len(set(ids)) == len(ids)
-    assert all(str(uuid.UUID(i)) == i and uuid.UUID(i).version == 4 and uuid.UUID(i).variant == uuid.RFC_4122
-               for i in ids)
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: its next id, to the parent
-        os.write(write, request_id().encode())
-        os._exit(0)
-    os.close(write)
-    child = os.read(read, 64).decode()
-    os.close(read)
-    os.waitpid(pid, 0)
-    assert uuid.UUID(child).version == 4 and child != request_id()
 
 
 def test_grpc_navigation_and_ws_headers() -> None:

@@ -357,6 +357,34 @@ async def test_cancelled_and_aborted_calls_leave_nothing_behind() -> None:
         silent.close()
 
 
+async def test_a_streams_first_byte_deadline_covers_the_wait_for_a_slot() -> None:
+    """`first_byte` times the whole wait: a server that never answers, and a slot that never frees
+    (one transfer at a time here, held by the first stream). Each raises TimeoutError on time and
+    leaves nothing taken."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+    egress = Egress("", DEFAULT_BROWSER, 1)
+    loop = asyncio.get_running_loop()
+    try:
+        started = loop.time()
+        with pytest.raises(TimeoutError):
+            await egress.stream("GET", url, HEADERS, timeout=30, first_byte=0.3)
+        assert 0.25 < loop.time() - started < 2 and not egress._streams
+        holder = asyncio.ensure_future(egress.stream("GET", url, HEADERS, timeout=30))
+        await asyncio.sleep(0.1)  # it has the one slot and waits on the silent server
+        started = loop.time()
+        with pytest.raises(TimeoutError):
+            await egress.stream("GET", url, HEADERS, timeout=30, first_byte=0.3)
+        assert 0.25 < loop.time() - started < 2
+        holder.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await holder
+        assert egress._slots is not None and not egress._slots.locked()  # the one slot is free again
+    finally:
+        await egress.close()
+        silent.close()
+
+
 async def test_a_websocket_handshake_cut_short_leaves_nothing_watched() -> None:
     """The upgrade runs on the loop (a multi of its own): cancelled or timed out against a server that
     never answers, it leaves no reader or writer on the loop and no socket on the egress."""

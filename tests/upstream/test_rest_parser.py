@@ -112,6 +112,20 @@ def test_a_token_frame_with_more_than_a_token_is_read_whole() -> None:
         run('{"result":{"response":{"token":"x","error":{"message":"rate limited","code":8}}}}')
 
 
+def test_lines_that_arrive_together_become_one_delta_per_run() -> None:
+    """feed_lines: consecutive deltas of one kind join (the text a client gets is the same), a change
+    of kind or any other event starts a new one, and the list it was given is emptied."""
+    lines = [line.encode() for line in THINKING.strip().splitlines()[:2] + CHAT_TEXT.strip().splitlines()]
+    parser = RestStreamParser(ASSETS)
+    events = parser.feed_lines(lines)
+    assert lines == []
+    assert events == [ReasoningDelta("Thinking about the requestUser wants the 2025 figure; search first."),
+                      TextDelta("Hi there!")]
+    one_by_one = run("\n".join(THINKING.strip().splitlines()[:2] + CHAT_TEXT.strip().splitlines()))
+    assert "".join(e.text for e in one_by_one if isinstance(e, TextDelta)) == "Hi there!"
+    assert len([e for e in one_by_one if isinstance(e, TextDelta)]) == 2
+
+
 def test_thinking_tool_card_and_citation() -> None:
     events = run(THINKING)
     assert events == [
