@@ -165,29 +165,62 @@ def prepare(curl: Curl, method: str, url: str, headers: Mapping[str, str], body:
     """Set what changes per call on a copy of the template."""
     method = method.upper()
     if method == "POST":
-        curl.setopt(CurlOpt.POST, 1)
+        _set(curl, _POST, 1)
     elif method != "GET":
-        curl.setopt(CurlOpt.CUSTOMREQUEST, method.encode())
+        _set(curl, _CUSTOMREQUEST, method.encode())
     if method == "HEAD":
-        curl.setopt(CurlOpt.NOBODY, 1)
-    curl.setopt(CurlOpt.URL, (url if _PLAIN_URL.fullmatch(url) else requote_uri(url)).encode())
+        _set(curl, _NOBODY, 1)
+    _set(curl, _URL, (url if _PLAIN_URL.fullmatch(url) else requote_uri(url)).encode())
     if body or method in ("POST", "PUT", "PATCH"):
-        curl.setopt(CurlOpt.POSTFIELDS, body or b"")
-        curl.setopt(CurlOpt.POSTFIELDSIZE, len(body or b""))
+        data = body or b""
+        curl._body_handle = data  # libcurl reads POSTFIELDS in place, for the whole transfer
+        _set(curl, _POSTFIELDS, data)
+        _set(curl, _POSTFIELDSIZE, len(data))
         if method == "GET":
-            curl.setopt(CurlOpt.CUSTOMREQUEST, method)
-    curl.setopt(CurlOpt.HTTPHEADER, header_lines(headers, body))
+            _set(curl, _CUSTOMREQUEST, b"GET")
+    _set_headers(curl, header_lines(headers, body))
     if multipart is not None:
         curl.setopt(CurlOpt.MIMEPOST, multipart._form)  # curl_cffi's own builder passes the same form
     seconds = timeout or 0
     if stream:
-        curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, int(seconds * 1000))
-        curl.setopt(CurlOpt.LOW_SPEED_LIMIT, 1)
-        curl.setopt(CurlOpt.LOW_SPEED_TIME, math.ceil(seconds))
+        _set(curl, _CONNECTTIMEOUT_MS, int(seconds * 1000))
+        _set(curl, _LOW_SPEED_LIMIT, 1)
+        _set(curl, _LOW_SPEED_TIME, math.ceil(seconds))
     else:
-        curl.setopt(CurlOpt.TIMEOUT_MS, int(seconds * 1000))
+        _set(curl, _TIMEOUT_MS, int(seconds * 1000))
     if accept_encoding != DEFAULT_ACCEPT_ENCODING:
-        curl.setopt(CurlOpt.ACCEPT_ENCODING, accept_encoding.encode())
+        _set(curl, _ACCEPT_ENCODING, accept_encoding.encode())
+
+
+# The per-call options as plain ints, for _set.
+_POST, _CUSTOMREQUEST, _NOBODY = int(CurlOpt.POST), int(CurlOpt.CUSTOMREQUEST), int(CurlOpt.NOBODY)
+_URL = int(CurlOpt.URL)
+_POSTFIELDS, _POSTFIELDSIZE, _HTTPHEADER = int(CurlOpt.POSTFIELDS), int(CurlOpt.POSTFIELDSIZE), int(CurlOpt.HTTPHEADER)
+_CONNECTTIMEOUT_MS, _TIMEOUT_MS = int(CurlOpt.CONNECTTIMEOUT_MS), int(CurlOpt.TIMEOUT_MS)
+_LOW_SPEED_LIMIT, _LOW_SPEED_TIME = int(CurlOpt.LOW_SPEED_LIMIT), int(CurlOpt.LOW_SPEED_TIME)
+_ACCEPT_ENCODING = int(CurlOpt.ACCEPT_ENCODING)
+
+
+def _set(curl: Curl, option: int, value: int | bytes) -> None:
+    """curl_cffi's Curl.setopt for a number or a string option: the same curl_easy_setopt call (a number
+    by pointer, which its glue reads back; a string as is, which libcurl copies, but for POSTFIELDS,
+    whose bytes the caller keeps). Its setopt builds two dicts and a set and does enum arithmetic on
+    every call: a dozen calls a request made that most of what preparing a call cost."""
+    ret = lib._curl_easy_setopt(curl._curl, option, ffi.new("long*", value) if isinstance(value, int) else value)
+    if ret:
+        curl._check_error(ret, "setopt", option, value)
+
+
+def _set_headers(curl: Curl, lines: list[bytes]) -> None:
+    """HTTPHEADER as curl_cffi's setopt sets it: the lines appended to the handle's own list (which
+    close() frees)."""
+    slist = curl._headers
+    for line in lines:
+        slist = lib.curl_slist_append(slist, line)
+    curl._headers = slist
+    ret = lib._curl_easy_setopt(curl._curl, _HTTPHEADER, slist)
+    if ret:
+        curl._check_error(ret, "setopt", _HTTPHEADER, lines)
 
 
 class Head:
