@@ -27,7 +27,7 @@ from typing import cast
 
 from curl_cffi import AsyncCurl, Curl, CurlECode, CurlError, CurlInfo, CurlMime, CurlOpt, CurlWsFlag
 from curl_cffi.aio import CURL_POLL_NONE, CURL_SOCKET_TIMEOUT
-from curl_cffi.curl import DEFAULT_CACERT, ffi, lib  # the cffi module curl_cffi itself calls through
+from curl_cffi.curl import DEFAULT_CACERT, _CallbackContext, ffi, lib  # the cffi module curl_cffi itself calls through
 from curl_cffi.requests.utils import requote_uri
 
 from .wakeup import Wakeup
@@ -223,6 +223,68 @@ def _set_headers(curl: Curl, lines: list[bytes]) -> None:
         curl._check_error(ret, "setopt", _HTTPHEADER, lines)
 
 
+# Where curl_cffi's setopt sends Python objects: the callback option each pairs with, the attribute
+# that keeps the handle alive, and the C callback (the buffer kind calls the object's write()).
+_WRITEDATA, _HEADERDATA = int(CurlOpt.WRITEDATA), int(CurlOpt.HEADERDATA)
+_WRITEFUNCTION, _HEADERFUNCTION = int(CurlOpt.WRITEFUNCTION), int(CurlOpt.HEADERFUNCTION)
+
+
+def _sink_to(curl: Curl, option: int, sink: object) -> None:
+    """curl_cffi's setopt(WRITEDATA or HEADERDATA, sink): libcurl hands each piece to sink.write()."""
+    handle = ffi.new_handle(_CallbackContext(sink))
+    if option == _WRITEDATA:
+        curl._write_handle = handle
+        lib._curl_easy_setopt(curl._curl, _WRITEFUNCTION, lib.buffer_callback)
+    else:
+        curl._header_handle = handle
+        lib._curl_easy_setopt(curl._curl, _HEADERFUNCTION, lib.buffer_callback)
+    ret = lib._curl_easy_setopt(curl._curl, option, handle)
+    if ret:
+        curl._check_error(ret, "setopt", option, sink)
+
+
+def _call_on_body(curl: Curl, callback: Callable[[bytes], int]) -> None:
+    """curl_cffi's setopt(WRITEFUNCTION, callback): libcurl hands each body piece to callback()."""
+    handle = curl._write_handle = ffi.new_handle(_CallbackContext(callback))
+    lib._curl_easy_setopt(curl._curl, _WRITEFUNCTION, lib.write_callback)
+    ret = lib._curl_easy_setopt(curl._curl, _WRITEDATA, handle)
+    if ret:
+        curl._check_error(ret, "setopt", _WRITEDATA, callback)
+
+
+class _Copy(Curl):
+    """A call's copy of a template: curl_cffi's Curl, set up and closed in fewer steps.
+
+    Curl.__init__ allocates four cffi buffers, three of them for WebSocket frames, which an HTTP call
+    never reads; Curl.close() walks five header lists and six callback slots by name. A copy only
+    ever holds HTTPHEADER's list, the write and header callbacks and the POSTFIELDS bytes (prepare,
+    _sink_to, _call_on_body), so that is all its close() frees. Everything else curl_cffi's code reads
+    of a handle (the multi's error and callback checks) is set as Curl.__init__ sets it."""
+
+    def __init__(self, handle: object) -> None:  # not Curl.__init__: see the class docstring
+        self._curl = handle
+        self._headers = self._http3_headers = self._ws_headers = self._proxy_headers = self._resolve = ffi.NULL
+        self._cacert = DEFAULT_CACERT
+        self._is_cert_set = True
+        self._skip_cacert = False
+        self._write_handle = self._header_handle = self._debug_handle = None
+        self._body_handle = self._read_handle = self._seek_handle = None
+        self._error_buffer = ffi.new("char[]", 256)
+        self._debug = False
+        self._share = None
+        self._ws_recv_buffer = None
+        self._set_error_buffer()
+
+    def close(self) -> None:
+        self._write_handle = self._header_handle = self._body_handle = None
+        if self._headers != ffi.NULL:
+            lib.curl_slist_free_all(self._headers)
+            self._headers = ffi.NULL
+        if self._curl:
+            lib.curl_easy_cleanup(self._curl)
+            self._curl = None
+
+
 class Head:
     """Status and headers of the last response of a transfer (after redirects)."""
 
@@ -379,7 +441,10 @@ class Egress:
         tpl = self._templates.get(key)
         if tpl is None:
             tpl = self._templates[key] = template(name, self.proxy, socket=socket)
-        curl = tpl.duphandle()
+        if socket:
+            curl = tpl.duphandle()  # a WebSocket's handle needs curl_cffi's whole object (its frame buffers)
+        else:
+            curl = _Copy(lib.curl_easy_duphandle(tpl._curl))
         curl._is_cert_set = True  # CAINFO came with the copy; add_handle would set it again
         return curl
 
@@ -406,8 +471,8 @@ class Egress:
             try:
                 chunks, lines = _Sink(), _Sink()
                 prepare(curl, method, url, headers, body, multipart, timeout, False, accept_encoding)
-                curl.setopt(CurlOpt.WRITEDATA, chunks)
-                curl.setopt(CurlOpt.HEADERDATA, lines)
+                _sink_to(curl, _WRITEDATA, chunks)
+                _sink_to(curl, _HEADERDATA, lines)
                 future = self.acurl.add_handle(curl)
                 try:
                     await future
@@ -439,8 +504,8 @@ class Egress:
         st = Stream(self, curl, self.loop)
         try:
             prepare(curl, method, url, headers, body, None, timeout, True, accept_encoding)
-            curl.setopt(CurlOpt.WRITEFUNCTION, st._on_body)
-            curl.setopt(CurlOpt.HEADERDATA, st._lines)
+            _call_on_body(curl, st._on_body)
+            _sink_to(curl, _HEADERDATA, st._lines)
             st._start(self.acurl.add_handle(curl))
             await st._wait(max(0.0, deadline - self.loop.time()) if deadline is not None else None)
             if not st._chunks and st._error is not None:
