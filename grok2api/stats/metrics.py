@@ -114,6 +114,7 @@ class Metrics:
         # Bounded too: strategies x routes x outcomes, and upstream steps x outcomes.
         self._statsig: dict[tuple[str, str, str], Counter] = {}
         self._upstream_calls: dict[tuple[str, str], Counter] = {}
+        self._egress_requests: dict[tuple[str, str], Counter] = {}
         self.overhead = Histogram("grok2api_gateway_overhead_seconds",
                                   "Time from arrival to response headers (the Server-Timing value).",
                                   buckets=OVERHEAD_BUCKETS, registry=r)
@@ -176,8 +177,12 @@ class Metrics:
         child.inc()
 
     def on_egress(self, event: str, egress: str, outcome: str) -> None:
-        if event == "request":
-            self.egress_requests.labels(egress, outcome).inc()
+        if event == "request":  # one a call: its child looked up once (egresses are configured, so few)
+            key = (egress, outcome)
+            child = self._egress_requests.get(key)
+            if child is None:
+                child = self._egress_requests[key] = self.egress_requests.labels(egress, outcome)
+            child.inc()
         elif event == "challenge":
             self.egress_challenges.labels(egress).inc()
         elif event == "solve":

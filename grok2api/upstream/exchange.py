@@ -11,6 +11,7 @@ no copy of a request for the life of its stream.
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -98,7 +99,7 @@ class Exchange:
 
     @property
     def path(self) -> str:
-        return urlsplit(self.url).path
+        return _path_of(self.url)
 
     @property
     def step(self) -> str:
@@ -106,6 +107,11 @@ class Exchange:
 
 
 Tap = Callable[[Exchange], None]
+
+
+@functools.lru_cache(maxsize=256)  # every chat calls the same few URLs
+def _path_of(url: str) -> str:
+    return urlsplit(url).path
 
 
 def wants_frames(tap: Tap) -> bool:

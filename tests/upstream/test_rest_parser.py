@@ -124,6 +124,11 @@ def test_lines_that_arrive_together_become_one_delta_per_run() -> None:
     one_by_one = run("\n".join(THINKING.strip().splitlines()[:2] + CHAT_TEXT.strip().splitlines()))
     assert "".join(e.text for e in one_by_one if isinstance(e, TextDelta)) == "Hi there!"
     assert len([e for e in one_by_one if isinstance(e, TextDelta)]) == 2
+    # The echo of the prompt is not read, unless it carries an error beside it.
+    echo = b'{"result":{"response":{"userResponse":{"message":"hi","sender":"human"},"responseId":"U1"}}}'
+    assert RestStreamParser(ASSETS).feed_lines([echo]) == []
+    with pytest.raises(UpstreamError):
+        RestStreamParser(ASSETS).feed_lines([echo[:-3] + b',"error":{"message":"rate limited","code":8}}}}'])
 
 
 def test_thinking_tool_card_and_citation() -> None:
