@@ -26,6 +26,7 @@ import orjson
 from aiohttp import web
 
 from grok2api.edge.connections import MAX_BACKLOG
+from grok2api.server import tune_gc
 from grok2api.upstream.handles import Egress, map_large_buffers
 from grok2api.upstream.headers import ACCEPT_ENCODING, rest_headers, ws_headers
 from grok2api.upstream.options import UpstreamConfig
@@ -151,6 +152,11 @@ def main() -> None:
                            env["GROK2API_APP_API_KEY"])
     app.router.add_post("/v1/chat/completions", completions)
     app.router.add_get("/health", health)
+
+    async def collector_as_the_gateways(app: web.Application) -> None:
+        tune_gc()  # as server.py does once serving
+
+    app.on_startup.append(collector_as_the_gateways)
     # The gateway's listen backlog (edge/connections.py): 10,000 streams are opened at once.
     web.run_app(app, host=env.get("SERVER_HOST", "127.0.0.1"), port=int(env["SERVER_PORT"]), print=None,
                 access_log=None, backlog=MAX_BACKLOG)
