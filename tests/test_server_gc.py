@@ -21,5 +21,5 @@ print(before[0], after[0], after[1:] == before[1:], gc.get_freeze_count() > 1000
 def test_tune_gc_freezes_start_up_and_raises_only_the_young_threshold() -> None:
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=True)
     default, tuned, others_kept, frozen = out.stdout.split()
-    assert int(default) == 700 and int(tuned) == GC_YOUNG_THRESHOLD > 700
+    assert int(tuned) == GC_YOUNG_THRESHOLD > int(default)  # Python's default: 700 on 3.11
     assert others_kept == "True" and frozen == "True"

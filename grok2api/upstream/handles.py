@@ -204,8 +204,8 @@ _ACCEPT_ENCODING = int(CurlOpt.ACCEPT_ENCODING)
 def _set(curl: Curl, option: int, value: int | bytes) -> None:
     """curl_cffi's Curl.setopt for a number or a string option: the same curl_easy_setopt call (a number
     by pointer, which its glue reads back; a string as is, which libcurl copies, but for POSTFIELDS,
-    whose bytes the caller keeps). Its setopt builds two dicts and a set and does enum arithmetic on
-    every call: a dozen calls a request made that most of what preparing a call cost."""
+    whose bytes the caller keeps). curl_cffi's setopt builds two dicts and a set and does enum arithmetic
+    on every call; at a dozen calls a request, that was most of what preparing a call cost."""
     ret = lib._curl_easy_setopt(curl._curl, option, ffi.new("long*", value) if isinstance(value, int) else value)
     if ret:
         curl._check_error(ret, "setopt", option, value)
@@ -265,7 +265,7 @@ class _Copy(Curl):
         self._curl = handle
         self._headers = self._http3_headers = self._ws_headers = self._proxy_headers = self._resolve = ffi.NULL
         self._cacert = DEFAULT_CACERT
-        self._is_cert_set = True
+        self._is_cert_set = True  # CAINFO came with the copy; add_handle would set it again
         self._skip_cacert = False
         self._write_handle = self._header_handle = self._debug_handle = None
         self._body_handle = self._read_handle = self._seek_handle = None
@@ -441,10 +441,9 @@ class Egress:
         tpl = self._templates.get(key)
         if tpl is None:
             tpl = self._templates[key] = template(name, self.proxy, socket=socket)
-        if socket:
-            curl = tpl.duphandle()  # a WebSocket's handle needs curl_cffi's whole object (its frame buffers)
-        else:
-            curl = _Copy(lib.curl_easy_duphandle(tpl._curl))
+        if not socket:
+            return _Copy(lib.curl_easy_duphandle(tpl._curl))
+        curl = tpl.duphandle()  # a WebSocket's handle needs curl_cffi's whole object (its frame buffers)
         curl._is_cert_set = True  # CAINFO came with the copy; add_handle would set it again
         return curl
 
